@@ -1,0 +1,433 @@
+//! The replay upstream: an HTTP server that answers as a provider would, from recorded fixtures.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Request header that slows a streamed fixture down: sleep this many milliseconds before each
+/// event after the first, so a client can show it sees the first event while the rest is pending.
+pub const PAUSE_HEADER: &str = "x-replay-pause-ms";
+
+/// Recorded response headers that describe the recorded connection or encoding, not the body we
+/// send now. Replaying them would lie about the framing (the stored body is already decoded and
+/// hyper frames it itself).
+const NOT_REPLAYED: [&str; 5] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "content-encoding",
+    "keep-alive",
+];
+
+/// Requests bodies can carry base64 images; this only guards against a runaway client.
+const MAX_REQUEST_BODY: usize = 256 * 1024 * 1024;
+
+/// One request as the replay server received it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path without the query string, e.g. `/openai/chat__x/v1/chat/completions`.
+    pub path: String,
+    /// Raw query string without the `?`; empty when there was none.
+    pub query: String,
+    /// Every header as `[name, value]`, names lower-cased. A header sent twice appears twice;
+    /// values of one name stay in the order they were sent.
+    pub headers: Vec<(String, String)>,
+    /// The body parsed as JSON, or as a (lossy) UTF-8 string when it is not JSON.
+    pub body: Value,
+}
+
+struct Shared {
+    fixtures_dir: PathBuf,
+    requests: Mutex<Vec<RecordedRequest>>,
+}
+
+impl Shared {
+    fn requests(&self) -> std::sync::MutexGuard<'_, Vec<RecordedRequest>> {
+        // A panic elsewhere while holding the lock must not hide what was recorded.
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running replay server. Dropping it stops accepting connections.
+pub struct ReplayServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl ReplayServer {
+    /// Serves `fixtures_dir` on an ephemeral port of 127.0.0.1.
+    pub async fn start(fixtures_dir: impl Into<PathBuf>) -> io::Result<ReplayServer> {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), fixtures_dir).await
+    }
+
+    /// Serves `fixtures_dir` on `addr` (port 0 picks a free port).
+    pub async fn start_on(
+        addr: SocketAddr,
+        fixtures_dir: impl Into<PathBuf>,
+    ) -> io::Result<ReplayServer> {
+        let fixtures_dir = fixtures_dir.into();
+        // Fail at start rather than answering every request with "no fixture".
+        if !fixtures_dir.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "fixtures directory {} does not exist",
+                    fixtures_dir.display()
+                ),
+            ));
+        }
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            fixtures_dir,
+            requests: Mutex::new(Vec::new()),
+        });
+        let app = Router::new()
+            .route(
+                "/_replay/requests",
+                get(list_requests).delete(clear_requests),
+            )
+            // Everything else is a provider call; a fallback (rather than a
+            // `/{provider}/{fixture}/{*rest}` route) also records malformed paths.
+            .fallback(replay)
+            .with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            // serve only returns on accept errors it cannot recover from; a test then sees
+            // connection refused, which is the clearest signal we can give.
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(ReplayServer { addr, shared, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL a client should use as the provider's API root, e.g.
+    /// `http://127.0.0.1:PORT/openai/tools__single-tool-call/v1`.
+    pub fn base_url(&self, provider: &str, fixture: &str) -> String {
+        format!("http://{}/{provider}/{fixture}/v1", self.addr)
+    }
+
+    /// Requests received so far, oldest first (control routes excluded).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests().clone()
+    }
+
+    pub fn clear(&self) {
+        self.shared.requests().clear();
+    }
+}
+
+impl Drop for ReplayServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn list_requests(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(shared.requests().clone()).into_response()
+}
+
+async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.requests().clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn replay(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_REQUEST_BODY).await {
+        Ok(body) => body,
+        Err(err) => return replay_error(StatusCode::BAD_REQUEST, format!("reading body: {err}")),
+    };
+    let pause = parts
+        .headers
+        .get(PAUSE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_millis);
+    let path = parts.uri.path().to_owned();
+    shared.requests().push(RecordedRequest {
+        method: parts.method.to_string(),
+        path: path.clone(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: header_pairs(&parts.headers),
+        body: serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
+    });
+
+    let mut segments = path.trim_start_matches('/').splitn(3, '/');
+    let (provider, fixture) = (
+        segments.next().unwrap_or_default(),
+        segments.next().unwrap_or_default(),
+    );
+    if !is_plain_name(provider) || !is_plain_name(fixture) {
+        return replay_error(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("path {path} is not /{{provider}}/{{fixture}}/..."),
+        );
+    }
+    match fixture_response(&shared.fixtures_dir, provider, fixture, pause).await {
+        Ok(response) => response,
+        Err((status, message)) => replay_error(status, message),
+    }
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect()
+}
+
+/// A path segment usable as a file-name stem: no separators and no `.`/`..`, so a request
+/// can never read outside the fixtures directory.
+fn is_plain_name(segment: &str) -> bool {
+    !segment.is_empty() && segment != "." && segment != ".." && !segment.contains(['/', '\\', '\0'])
+}
+
+fn replay_error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({ "replay_error": message }))).into_response()
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    #[serde(default = "ok_status")]
+    status: u16,
+    #[serde(default)]
+    headers: serde_json::Map<String, Value>,
+}
+
+fn ok_status() -> u16 {
+    200
+}
+
+/// The body kinds the server can replay, in lookup order.
+enum BodyKind {
+    Json,
+    Sse,
+    ChunksJsonl,
+}
+
+const BODY_FILES: [(&str, BodyKind); 3] = [
+    ("response.json", BodyKind::Json),
+    ("response.sse", BodyKind::Sse),
+    ("response.chunks.jsonl", BodyKind::ChunksJsonl),
+];
+
+type ReplayResult<T> = Result<T, (StatusCode, String)>;
+
+async fn fixture_response(
+    dir: &Path,
+    provider: &str,
+    fixture: &str,
+    pause: Option<Duration>,
+) -> ReplayResult<Response> {
+    let stem = dir.join(provider).join(fixture);
+    // Fixture names contain dots (`chat__llama-3.3-70b`), so append rather than set_extension.
+    let file = |suffix: &str| {
+        let mut path = stem.clone().into_os_string();
+        path.push(".");
+        path.push(suffix);
+        PathBuf::from(path)
+    };
+
+    let mut found = None;
+    for (suffix, kind) in BODY_FILES {
+        match tokio::fs::read(file(suffix)).await {
+            Ok(bytes) => {
+                found = Some((kind, bytes));
+                break;
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(internal(format!("{}: {err}", file(suffix).display()))),
+        }
+    }
+    let Some((kind, bytes)) = found else {
+        // A meta.json without a body we know means a fixture kind this server cannot replay
+        // yet (NDJSON, AWS eventstream), which is a different fix than a typo in the URL.
+        let message = if file("meta.json").exists() {
+            format!(
+                "fixture {provider}/{fixture} has no .response.json, .response.sse or \
+                 .response.chunks.jsonl; the replay server cannot serve its body kind yet"
+            )
+        } else {
+            format!("no fixture {provider}/{fixture} in {}", dir.display())
+        };
+        return Err((StatusCode::NOT_IMPLEMENTED, message));
+    };
+
+    let meta = match tokio::fs::read(file("meta.json")).await {
+        Ok(raw) => serde_json::from_slice::<Meta>(&raw)
+            .map_err(|err| internal(format!("{}: {err}", file("meta.json").display())))?,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Meta {
+            status: ok_status(),
+            headers: Default::default(),
+        },
+        Err(err) => return Err(internal(format!("{}: {err}", file("meta.json").display()))),
+    };
+    let status = StatusCode::from_u16(meta.status)
+        .map_err(|_| internal(format!("{provider}/{fixture}: bad status {}", meta.status)))?;
+    let mut headers = recorded_headers(&meta.headers)
+        .map_err(|err| internal(format!("{provider}/{fixture}: {err}")))?;
+
+    let bytes = Bytes::from(bytes);
+    let (body, default_type) = match kind {
+        // Sent whole: hyper sets the real content-length.
+        BodyKind::Json => (Body::from(bytes), "application/json"),
+        BodyKind::Sse => (
+            stream_events(split_sse_events(&bytes), pause),
+            "text/event-stream",
+        ),
+        BodyKind::ChunksJsonl => (
+            stream_events(frame_jsonl(&bytes), pause),
+            "text/event-stream",
+        ),
+    };
+    // Fixtures from SDK files and docs carry no headers; a provider always sends a content-type.
+    if !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(default_type));
+    }
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+fn internal(message: String) -> (StatusCode, String) {
+    (StatusCode::INTERNAL_SERVER_ERROR, message)
+}
+
+fn recorded_headers(recorded: &serde_json::Map<String, Value>) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in recorded {
+        if NOT_REPLAYED.contains(&name.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        let Value::String(value) = value else {
+            return Err(format!("header {name} is not a string"));
+        };
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {name:?}"))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+        // insert, not append: each recorded header goes out exactly once.
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+/// Splits a raw `text/event-stream` body into events. An event ends at a blank line (`\n\n` or
+/// `\r\n\r\n`); each piece keeps its exact bytes including that terminator, so the concatenation
+/// of the pieces is the recorded body. Bytes after the last blank line form a final piece.
+fn split_sse_events(raw: &Bytes) -> Vec<Bytes> {
+    let mut events = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < raw.len() {
+        let end = if raw[i..].starts_with(b"\r\n\r\n") {
+            Some(i + 4)
+        } else if raw[i..].starts_with(b"\n\n") {
+            Some(i + 2)
+        } else {
+            None
+        };
+        match end {
+            Some(end) => {
+                events.push(raw.slice(start..end));
+                (start, i) = (end, end);
+            }
+            None => i += 1,
+        }
+    }
+    if start < raw.len() {
+        events.push(raw.slice(start..));
+    }
+    events
+}
+
+/// Frames stream payloads stored one JSON object per line the way OpenAI-style providers send
+/// them: `data: <line>\n\n` each, then `data: [DONE]\n\n`.
+fn frame_jsonl(raw: &[u8]) -> Vec<Bytes> {
+    raw.split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|line| Bytes::from([b"data: ", line, b"\n\n"].concat()))
+        .chain(std::iter::once(Bytes::from_static(b"data: [DONE]\n\n")))
+        .collect()
+}
+
+/// One HTTP body frame per event, so each reaches the client as its own chunk.
+fn stream_events(events: Vec<Bytes>, pause: Option<Duration>) -> Body {
+    let stream =
+        futures::stream::iter(events.into_iter().enumerate()).then(move |(i, event)| async move {
+            if let Some(pause) = pause.filter(|_| i > 0) {
+                tokio::time::sleep(pause).await;
+            }
+            Ok::<_, Infallible>(event)
+        });
+    Body::from_stream(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_split_keeps_exact_bytes_and_terminators() {
+        let raw = Bytes::from_static(b"data: a\n\ndata: b\r\n\r\n: comment\ndata: c\n\ntail");
+        let events = split_sse_events(&raw);
+        assert_eq!(
+            events,
+            vec![
+                Bytes::from_static(b"data: a\n\n"),
+                Bytes::from_static(b"data: b\r\n\r\n"),
+                Bytes::from_static(b": comment\ndata: c\n\n"),
+                Bytes::from_static(b"tail"),
+            ]
+        );
+        assert_eq!(events.concat(), raw.to_vec());
+    }
+
+    #[test]
+    fn jsonl_lines_become_data_events_then_done() {
+        let events = frame_jsonl(b"{\"a\":1}\r\n\n{\"b\":2}");
+        assert_eq!(
+            events,
+            vec![
+                Bytes::from_static(b"data: {\"a\":1}\n\n"),
+                Bytes::from_static(b"data: {\"b\":2}\n\n"),
+                Bytes::from_static(b"data: [DONE]\n\n"),
+            ]
+        );
+    }
+
+    #[test]
+    fn path_segments_cannot_escape_the_fixtures_dir() {
+        assert!(is_plain_name("chat__llama-3.3-70b-turbo"));
+        for bad in ["", ".", "..", "a\\b"] {
+            assert!(!is_plain_name(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,497 @@
+//! The YAML configuration file.
+//!
+//! The shape deliberately follows LiteLLM's `config.yaml` (`model_list`,
+//! `litellm_params`, `general_settings.master_key`, `os.environ/NAME` secret
+//! references) so a team moving over can bring its model list. Loading does
+//! three things, each reporting errors with the field path that caused them:
+//! parse the YAML, resolve secret references, and validate (provider known,
+//! model id present, addresses parse).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::providers::ProviderKind;
+
+/// Default listen address: loopback only, so a fresh `serve` exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
+/// Default request-body limit (images as base64 make chat bodies large).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Default upstream timeout when a deployment sets none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A configuration error, always naming the field it is about.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// Dotted path of the offending field, e.g. `model_list[2].params.model`.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The whole file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub model_list: Vec<RawDeployment>,
+    #[serde(default)]
+    pub general_settings: RawGeneralSettings,
+    #[serde(default)]
+    pub server: RawServerSettings,
+    /// Accepted so LiteLLM files load; Switchboard has no use for them yet.
+    #[serde(default)]
+    pub litellm_settings: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub router_settings: Option<serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeneralSettings {
+    /// Admin key; when set every request must carry it as a bearer token.
+    pub master_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServerSettings {
+    /// `host:port` to listen on.
+    pub listen: Option<String>,
+    /// Largest accepted request body, in bytes (HTTP and gRPC).
+    pub max_body_bytes: Option<usize>,
+}
+
+/// One `model_list` entry: a deployment of a logical model name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeployment {
+    pub model_name: String,
+    #[serde(alias = "litellm_params")]
+    pub params: RawDeploymentParams,
+    #[serde(default)]
+    pub model_info: RawModelInfo,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelInfo {
+    /// Stable deployment id, reported back as `served_by.deployment_id`.
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeploymentParams {
+    /// `<provider>/<model id>`, e.g. `openai/gpt-4o` or `groq/llama-3.3-70b-versatile`.
+    pub model: String,
+    pub api_base: Option<String>,
+    pub api_key: Option<String>,
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub extra_headers: BTreeMap<String, String>,
+    /// Upstream timeout in seconds.
+    pub timeout: Option<f64>,
+    /// Requests per minute this deployment may take (enforced by the limits layer).
+    pub rpm: Option<u64>,
+    /// Tokens per minute this deployment may take (enforced by the limits layer).
+    pub tpm: Option<u64>,
+    /// Mock provider only: fixed reply text instead of the generated one.
+    pub mock_response: Option<String>,
+}
+
+/// A secret read from the config: never printed, never logged.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The validated configuration the gateway runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub master_key: Option<Secret>,
+    pub deployments: Vec<DeploymentConfig>,
+}
+
+/// One validated deployment.
+#[derive(Debug, Clone)]
+pub struct DeploymentConfig {
+    /// Logical model name clients use.
+    pub model_name: String,
+    /// Unique id: `model_info.id`, or `<model_name>/<index within the group>`.
+    pub id: String,
+    pub provider: ProviderKind,
+    /// The model id sent to the provider (after `<provider>/`).
+    pub model: String,
+    pub api_base: Option<String>,
+    pub api_key: Option<Secret>,
+    pub api_version: Option<String>,
+    pub extra_headers: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub mock_response: Option<String>,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file, resolving `os.environ/`
+    /// references from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))?;
+        Self::from_yaml(&text, |name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates config text; `env` resolves `os.environ/NAME`.
+    pub fn from_yaml(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { "config".into() } else { path };
+            ConfigError::new(path, e.into_inner().to_string())
+        })?;
+        Self::validate(raw, &env)
+    }
+
+    fn validate(
+        raw: RawConfig,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let listen_text = raw.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen_text.parse().map_err(|_| {
+            ConfigError::new(
+                "server.listen",
+                format!("`{listen_text}` is not a host:port address"),
+            )
+        })?;
+        let max_body_bytes = raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes == 0 {
+            return Err(ConfigError::new(
+                "server.max_body_bytes",
+                "must be greater than 0",
+            ));
+        }
+        let master_key = raw
+            .general_settings
+            .master_key
+            .map(|v| resolve_secret(&v, "general_settings.master_key", env))
+            .transpose()?;
+
+        let mut deployments = Vec::with_capacity(raw.model_list.len());
+        let mut ids = BTreeMap::new();
+        for (index, entry) in raw.model_list.into_iter().enumerate() {
+            let at = format!("model_list[{index}]");
+            let deployment = validate_deployment(entry, &at, &deployments, env)?;
+            if let Some(previous) = ids.insert(deployment.id.clone(), index) {
+                return Err(ConfigError::new(
+                    format!("{at}.model_info.id"),
+                    format!(
+                        "duplicate deployment id `{}` (also model_list[{previous}])",
+                        deployment.id
+                    ),
+                ));
+            }
+            deployments.push(deployment);
+        }
+        Ok(Config {
+            listen,
+            max_body_bytes,
+            master_key,
+            deployments,
+        })
+    }
+}
+
+fn validate_deployment(
+    entry: RawDeployment,
+    at: &str,
+    earlier: &[DeploymentConfig],
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<DeploymentConfig, ConfigError> {
+    if entry.model_name.trim().is_empty() {
+        return Err(ConfigError::new(
+            format!("{at}.model_name"),
+            "must not be empty",
+        ));
+    }
+    let params = entry.params;
+    let model_path = format!("{at}.params.model");
+    let (provider_name, model) = params.model.split_once('/').ok_or_else(|| {
+        ConfigError::new(
+            &model_path,
+            format!(
+                "`{}` must be `<provider>/<model id>`, e.g. `openai/gpt-4o`",
+                params.model
+            ),
+        )
+    })?;
+    let provider = ProviderKind::parse(provider_name).ok_or_else(|| {
+        ConfigError::new(
+            &model_path,
+            format!(
+                "unknown provider `{provider_name}`; known: {}",
+                ProviderKind::known_names().join(", ")
+            ),
+        )
+    })?;
+    if model.is_empty() {
+        return Err(ConfigError::new(
+            &model_path,
+            "the model id after the provider is empty",
+        ));
+    }
+    let api_base = params
+        .api_base
+        .map(|v| resolve_plain(&v, &format!("{at}.params.api_base"), env))
+        .transpose()?
+        .map(|base| base.trim_end_matches('/').to_owned());
+    if let Some(base) = &api_base {
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ConfigError::new(
+                format!("{at}.params.api_base"),
+                format!("`{base}` must start with http:// or https://"),
+            ));
+        }
+    }
+    if api_base.is_none() && provider.default_api_base().is_none() {
+        return Err(ConfigError::new(
+            format!("{at}.params.api_base"),
+            format!("provider `{provider_name}` has no default base URL; set api_base"),
+        ));
+    }
+    let api_key = match params.api_key {
+        Some(v) => Some(resolve_secret(&v, &format!("{at}.params.api_key"), env)?),
+        None => provider
+            .default_api_key_env()
+            .and_then(|name| env(name))
+            .map(Secret::new),
+    };
+    let api_version = params
+        .api_version
+        .map(|v| resolve_plain(&v, &format!("{at}.params.api_version"), env))
+        .transpose()?;
+    let mut extra_headers = Vec::with_capacity(params.extra_headers.len());
+    for (name, value) in params.extra_headers {
+        let path = format!("{at}.params.extra_headers.{name}");
+        let value = resolve_plain(&value, &path, env)?;
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || http::HeaderValue::from_str(&value).is_err()
+        {
+            return Err(ConfigError::new(path, "not a valid HTTP header"));
+        }
+        extra_headers.push((name.to_ascii_lowercase(), value));
+    }
+    let timeout = match params.timeout {
+        None => DEFAULT_TIMEOUT,
+        Some(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
+        Some(_) => {
+            return Err(ConfigError::new(
+                format!("{at}.params.timeout"),
+                "must be a positive number of seconds",
+            ));
+        }
+    };
+    let index_in_group = earlier
+        .iter()
+        .filter(|d| d.model_name == entry.model_name)
+        .count();
+    let id = entry
+        .model_info
+        .id
+        .unwrap_or_else(|| format!("{}/{index_in_group}", entry.model_name));
+    Ok(DeploymentConfig {
+        model_name: entry.model_name,
+        id,
+        provider,
+        model: model.to_owned(),
+        api_base,
+        api_key,
+        api_version,
+        extra_headers,
+        timeout,
+        rpm: params.rpm,
+        tpm: params.tpm,
+        mock_response: params.mock_response,
+    })
+}
+
+const ENV_PREFIX: &str = "os.environ/";
+
+/// Resolves `os.environ/NAME` (the value must then be set) or returns the
+/// literal value.
+fn resolve_plain(
+    value: &str,
+    path: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    match value.strip_prefix(ENV_PREFIX) {
+        Some(name) => env(name).ok_or_else(|| {
+            ConfigError::new(path, format!("environment variable `{name}` is not set"))
+        }),
+        None => Ok(value.to_owned()),
+    }
+}
+
+fn resolve_secret(
+    value: &str,
+    path: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Secret, ConfigError> {
+    resolve_plain(value, path, env).map(Secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "OPENAI_KEY").then(|| "sk-from-env".to_owned())
+    }
+
+    /// A LiteLLM-style file loads, resolving secrets and defaulting ids.
+    #[test]
+    fn loads_litellm_shape() {
+        let config = Config::from_yaml(
+            r#"
+model_list:
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: os.environ/OPENAI_KEY
+      extra_headers: {X-Team: blue}
+      timeout: 30
+      rpm: 60
+  - model_name: gpt-4o
+    params: {model: groq/llama-3.3-70b-versatile, api_key: gsk-literal}
+general_settings:
+  master_key: sk-master
+server:
+  listen: 0.0.0.0:8080
+"#,
+            env,
+        )
+        .expect("valid config");
+        assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(config.master_key, Some(Secret::new("sk-master")));
+        let [first, second] = &config.deployments[..] else {
+            panic!("two deployments expected");
+        };
+        assert_eq!(first.id, "gpt-4o/0");
+        assert_eq!(second.id, "gpt-4o/1");
+        assert_eq!(
+            first.api_key.as_ref().map(Secret::expose),
+            Some("sk-from-env")
+        );
+        assert_eq!(first.extra_headers, vec![("x-team".into(), "blue".into())]);
+        assert_eq!(first.timeout, Duration::from_secs(30));
+        assert_eq!(first.rpm, Some(60));
+        assert_eq!(second.provider.name(), "groq");
+        assert_eq!(second.model, "llama-3.3-70b-versatile");
+    }
+
+    fn error_of(yaml: &str) -> ConfigError {
+        Config::from_yaml(yaml, env).expect_err("config should be rejected")
+    }
+
+    /// Every rejection names the field that caused it.
+    #[test]
+    fn errors_carry_the_field_path() {
+        let cases = [
+            (
+                "model_list: [{model_name: a, params: {model: nope/x}}]",
+                "model_list[0].params.model",
+                "unknown provider `nope`",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: gpt-4o}}]",
+                "model_list[0].params.model",
+                "<provider>/<model id>",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: openai/x, api_key: os.environ/MISSING}}]",
+                "model_list[0].params.api_key",
+                "`MISSING` is not set",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: openai/x, tiemout: 3}}]",
+                "model_list[0].params",
+                "unknown field `tiemout`",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: vllm/x}}]",
+                "model_list[0].params.api_base",
+                "no default base URL",
+            ),
+            (
+                "server: {listen: nowhere}",
+                "server.listen",
+                "not a host:port",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: openai/x, timeout: -1}}]",
+                "model_list[0].params.timeout",
+                "positive",
+            ),
+            (
+                "model_list:\n - {model_name: a, params: {model: openai/x}, model_info: {id: d}}\n - {model_name: b, params: {model: openai/y}, model_info: {id: d}}",
+                "model_list[1].model_info.id",
+                "duplicate deployment id",
+            ),
+        ];
+        for (yaml, path, message) in cases {
+            let error = error_of(yaml);
+            assert_eq!(error.path, path, "for {yaml}");
+            assert!(
+                error.message.contains(message),
+                "`{}` should mention `{message}`",
+                error.message
+            );
+        }
+    }
+
+    /// Secrets never show up in Debug output (and so never in logs).
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let config = Config::from_yaml(
+            "general_settings: {master_key: sk-master-secret}\nmodel_list: [{model_name: a, params: {model: openai/x, api_key: sk-upstream-secret}}]",
+            env,
+        )
+        .expect("valid");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("sk-master-secret"));
+        assert!(!debug.contains("sk-upstream-secret"));
+    }
+}

@@ -1,0 +1,340 @@
+//! The one error type of the request path, and what it means on each door.
+//!
+//! Errors are raised as small typed values where they happen; `GatewayError::
+//! classify` decides once what each means (HTTP status, gRPC code, OpenAI
+//! error type, google.rpc reason), and each front door only renders that.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use tonic::Code;
+
+/// Everything that can stop a request.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The caller's request is malformed; `param` names the field.
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<String>,
+    },
+    /// The request asks for something the gateway or the provider cannot do.
+    #[error("{message}")]
+    Unsupported {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("model `{0}` is not served by this gateway")]
+    ModelNotFound(String),
+    #[error("no such endpoint: {0}")]
+    NotFound(String),
+    #[error("request body exceeds the {limit}-byte limit")]
+    PayloadTooLarge { limit: usize },
+    /// The provider answered with an error status.
+    #[error("{} returned HTTP {}: {}", .0.provider, .0.status, .0.message)]
+    Upstream(UpstreamError),
+    /// The provider could not be reached.
+    #[error("{provider} is unreachable: {message}")]
+    UpstreamUnavailable {
+        provider: &'static str,
+        message: String,
+    },
+    #[error("{provider} did not answer within {timeout:?}")]
+    UpstreamTimeout {
+        provider: &'static str,
+        timeout: Duration,
+    },
+    /// The provider answered with something that is not its documented format.
+    #[error("{provider} sent an unreadable response: {message}")]
+    UpstreamProtocol {
+        provider: &'static str,
+        message: String,
+    },
+}
+
+/// An error status from a provider, with its meaning preserved.
+#[derive(Debug, Clone)]
+pub struct UpstreamError {
+    pub provider: &'static str,
+    pub status: u16,
+    /// The provider's message, with anything secret-looking redacted.
+    pub message: String,
+    /// The provider's error type (OpenAI `type`), when it gave one.
+    pub kind: Option<String>,
+    pub code: Option<String>,
+    pub param: Option<String>,
+    /// From the provider's `retry-after` header.
+    pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.message)
+    }
+}
+
+/// What an error means, for rendering on either door.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorView {
+    pub http_status: StatusCode,
+    pub grpc_code: Code,
+    /// OpenAI error `type`.
+    pub kind: String,
+    /// OpenAI error `code`.
+    pub code: Option<String>,
+    pub param: Option<String>,
+    /// google.rpc.ErrorInfo reason, UPPER_SNAKE.
+    pub reason: &'static str,
+    pub message: String,
+    pub retry_after: Option<Duration>,
+    /// The provider involved, for ErrorInfo metadata.
+    pub provider: Option<&'static str>,
+}
+
+/// google.rpc.ErrorInfo domain for every error this gateway raises.
+pub const ERROR_DOMAIN: &str = "switchboard.v1";
+
+impl GatewayError {
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        let param = param.into();
+        let message = message.into();
+        Self::InvalidRequest {
+            message: format!("`{param}` {message}"),
+            param: Some(param),
+        }
+    }
+
+    pub fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
+        let param = param.into();
+        Self::Unsupported {
+            message: format!("`{param}`: {}", message.into()),
+            param: Some(param),
+        }
+    }
+
+    /// A provider's body failed to parse: that is the provider's fault, not
+    /// the caller's, whatever the parser called it.
+    pub fn into_upstream_protocol(self, provider: &'static str) -> Self {
+        match self {
+            Self::InvalidRequest { message, .. } | Self::Unsupported { message, .. } => {
+                Self::UpstreamProtocol { provider, message }
+            }
+            other => other,
+        }
+    }
+
+    pub fn classify(&self) -> ErrorView {
+        let message = self.to_string();
+        let view = |http_status, grpc_code, kind: &str, code: Option<&str>, reason| ErrorView {
+            http_status,
+            grpc_code,
+            kind: kind.to_owned(),
+            code: code.map(str::to_owned),
+            param: None,
+            reason,
+            message: message.clone(),
+            retry_after: None,
+            provider: None,
+        };
+        match self {
+            Self::InvalidRequest { param, .. } => ErrorView {
+                param: param.clone(),
+                ..view(
+                    StatusCode::BAD_REQUEST,
+                    Code::InvalidArgument,
+                    "invalid_request_error",
+                    None,
+                    "INVALID_REQUEST",
+                )
+            },
+            Self::Unsupported { param, .. } => ErrorView {
+                param: param.clone(),
+                ..view(
+                    StatusCode::BAD_REQUEST,
+                    Code::InvalidArgument,
+                    "invalid_request_error",
+                    Some("unsupported_feature"),
+                    "UNSUPPORTED_FEATURE",
+                )
+            },
+            Self::Unauthenticated(_) => view(
+                StatusCode::UNAUTHORIZED,
+                Code::Unauthenticated,
+                "authentication_error",
+                Some("invalid_api_key"),
+                "INVALID_API_KEY",
+            ),
+            Self::ModelNotFound(_) => ErrorView {
+                param: Some("model".into()),
+                ..view(
+                    StatusCode::NOT_FOUND,
+                    Code::NotFound,
+                    "invalid_request_error",
+                    Some("model_not_found"),
+                    "MODEL_NOT_FOUND",
+                )
+            },
+            Self::NotFound(_) => view(
+                StatusCode::NOT_FOUND,
+                Code::Unimplemented,
+                "invalid_request_error",
+                Some("not_found"),
+                "NOT_FOUND",
+            ),
+            Self::PayloadTooLarge { .. } => view(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::InvalidArgument,
+                "invalid_request_error",
+                Some("request_too_large"),
+                "REQUEST_TOO_LARGE",
+            ),
+            Self::Upstream(e) => upstream_view(e),
+            Self::UpstreamUnavailable { provider, .. } => ErrorView {
+                provider: Some(provider),
+                ..view(
+                    StatusCode::BAD_GATEWAY,
+                    Code::Unavailable,
+                    "api_error",
+                    None,
+                    "UPSTREAM_UNAVAILABLE",
+                )
+            },
+            Self::UpstreamTimeout { provider, .. } => ErrorView {
+                provider: Some(provider),
+                ..view(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    Code::DeadlineExceeded,
+                    "timeout",
+                    None,
+                    "UPSTREAM_TIMEOUT",
+                )
+            },
+            Self::UpstreamProtocol { provider, .. } => ErrorView {
+                provider: Some(provider),
+                ..view(
+                    StatusCode::BAD_GATEWAY,
+                    Code::Internal,
+                    "api_error",
+                    None,
+                    "UPSTREAM_PROTOCOL_ERROR",
+                )
+            },
+        }
+    }
+}
+
+/// Keeps the provider's status (so OpenAI SDKs raise the same exception class
+/// as against the provider) and picks the gRPC code with the same meaning.
+fn upstream_view(e: &UpstreamError) -> ErrorView {
+    let http_status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let (grpc_code, reason, default_kind) = match e.status {
+        400 | 413 | 422 => (
+            Code::InvalidArgument,
+            "UPSTREAM_INVALID_REQUEST",
+            "invalid_request_error",
+        ),
+        401 => (
+            Code::Unauthenticated,
+            "UPSTREAM_AUTHENTICATION_FAILED",
+            "authentication_error",
+        ),
+        403 => (
+            Code::PermissionDenied,
+            "UPSTREAM_PERMISSION_DENIED",
+            "permission_error",
+        ),
+        404 => (
+            Code::NotFound,
+            "UPSTREAM_NOT_FOUND",
+            "invalid_request_error",
+        ),
+        408 | 504 => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT", "timeout"),
+        429 => (
+            Code::ResourceExhausted,
+            "UPSTREAM_RATE_LIMITED",
+            "rate_limit_error",
+        ),
+        502 | 503 | 529 => (Code::Unavailable, "UPSTREAM_OVERLOADED", "overloaded_error"),
+        _ => (Code::Internal, "UPSTREAM_ERROR", "api_error"),
+    };
+    ErrorView {
+        http_status,
+        grpc_code,
+        kind: e.kind.clone().unwrap_or_else(|| default_kind.to_owned()),
+        code: e.code.clone(),
+        param: e.param.clone(),
+        reason,
+        message: e.message.clone(),
+        retry_after: e.retry_after,
+        provider: Some(e.provider),
+    }
+}
+
+/// Removes secret-looking tokens from a provider's error message: providers
+/// echo a masked key back (`Incorrect API key provided: sk-abc*****1234`),
+/// and even a masked key should not reach callers or logs.
+pub fn redact_secrets(message: &str, secrets: &[&str]) -> String {
+    let mut out = message.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(secret, "[REDACTED]");
+    }
+    out.split(' ')
+        .map(|word| {
+            let bare = word.trim_end_matches(['.', ',', ';', ':', ')', '"', '\'']);
+            if bare.contains("***") || bare.starts_with("sk-") || bare.starts_with("Bearer") {
+                word.replacen(bare, "[REDACTED]", 1)
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A masked key echoed by the provider never reaches the caller.
+    #[test]
+    fn redacts_masked_and_literal_keys() {
+        let message = "Incorrect API key provided: invalid-*****2345. You can find your API key at https://x.";
+        assert_eq!(
+            redact_secrets(message, &[]),
+            "Incorrect API key provided: [REDACTED]. You can find your API key at https://x."
+        );
+        assert_eq!(
+            redact_secrets("key gsk-123456 rejected", &["gsk-123456"]),
+            "key [REDACTED] rejected"
+        );
+        assert_eq!(redact_secrets("bad sk-live-1,", &[]), "bad [REDACTED],");
+    }
+
+    /// Upstream statuses keep their meaning on both doors.
+    #[test]
+    fn upstream_statuses_map_to_matching_grpc_codes() {
+        let upstream = |status| {
+            GatewayError::Upstream(UpstreamError {
+                provider: "openai",
+                status,
+                message: "m".into(),
+                kind: None,
+                code: None,
+                param: None,
+                retry_after: Some(Duration::from_secs(2)),
+            })
+            .classify()
+        };
+        let rate_limited = upstream(429);
+        assert_eq!(rate_limited.http_status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(rate_limited.grpc_code, Code::ResourceExhausted);
+        assert_eq!(rate_limited.retry_after, Some(Duration::from_secs(2)));
+        assert_eq!(upstream(529).grpc_code, Code::Unavailable);
+        assert_eq!(upstream(529).kind, "overloaded_error");
+        assert_eq!(upstream(400).grpc_code, Code::InvalidArgument);
+        assert_eq!(upstream(404).grpc_code, Code::NotFound);
+        assert_eq!(upstream(500).grpc_code, Code::Internal);
+    }
+}

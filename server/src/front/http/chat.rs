@@ -1,0 +1,101 @@
+//! `POST /v1/chat/completions`, streamed (SSE) or not.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, header};
+
+use super::{HttpError, authorization, insert_deployment, read_json};
+use crate::gateway::Gateway;
+use crate::openai_wire::errors::error_json;
+use crate::openai_wire::{request, response, stream};
+use crate::providers::ChunkStream;
+
+pub async fn completions(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match handle(&gateway, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(gateway: &Gateway, headers: &HeaderMap, body: Body) -> Result<Response, HttpError> {
+    // Authenticate before reading the body: strangers get no parsing work.
+    let caller = gateway.authenticate(authorization(headers))?;
+    let parsed = request::from_json(read_json(body, gateway.max_body_bytes).await?)?;
+    if parsed.stream {
+        let mut chunks = gateway.stream(&caller, parsed.request).await?;
+        // The first chunk is awaited here so its deployment can go in the
+        // headers, and so an error before any output is a proper status.
+        let first = chunks.next().await.transpose()?;
+        let served_by = first.as_ref().and_then(|c| c.served_by.clone());
+        let body = sse_body(first.map(Ok).into_iter(), chunks);
+        let mut response = Response::new(body);
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        insert_deployment(h, served_by.as_ref());
+        Ok(response)
+    } else {
+        let completion = gateway.complete(&caller, parsed.request).await?;
+        let mut response = (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            serde_json::to_vec(&response::to_json(&completion)).unwrap_or_default(),
+        )
+            .into_response();
+        insert_deployment(response.headers_mut(), completion.served_by.as_ref());
+        Ok(response)
+    }
+}
+
+/// Each chunk becomes one `data:` event as soon as it arrives. A provider
+/// error mid-stream becomes an OpenAI error event and ends the stream (the
+/// status line is long gone); a clean end gets `data: [DONE]`.
+fn sse_body(
+    first: impl Iterator<Item = Result<crate::pb::ChatChunk, crate::error::GatewayError>>
+    + Send
+    + 'static,
+    rest: ChunkStream,
+) -> Body {
+    let chunks = futures::stream::iter(first).chain(rest);
+    let events = futures::stream::unfold(Some(Box::pin(chunks)), |state| async move {
+        let mut chunks = state?;
+        match chunks.next().await {
+            Some(Ok(chunk)) => Some((event(&stream::chunk_to_json(&chunk)), Some(chunks))),
+            Some(Err(e)) => {
+                let view = e.classify();
+                crate::front::log_error(&view);
+                let body = error_json(
+                    &view.message,
+                    &view.kind,
+                    view.param.as_deref(),
+                    view.code.as_deref(),
+                );
+                Some((event(&body), None))
+            }
+            None => Some((Bytes::from_static(b"data: [DONE]\n\n"), None)),
+        }
+    });
+    Body::from_stream(events.map(Ok::<_, std::convert::Infallible>))
+}
+
+fn event(json: &serde_json::Value) -> Bytes {
+    let mut bytes = Vec::with_capacity(256);
+    bytes.extend_from_slice(b"data: ");
+    // Serializing a Value cannot fail.
+    let _ = serde_json::to_writer(&mut bytes, json);
+    bytes.extend_from_slice(b"\n\n");
+    Bytes::from(bytes)
+}

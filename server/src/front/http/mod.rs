@@ -1,0 +1,72 @@
+//! The OpenAI-compatible HTTP facade: OpenAI JSON in, canonical request to
+//! the core, OpenAI JSON (or SSE) out. Paths are served with and without the
+//! `/v1` prefix, as OpenAI SDKs and LiteLLM clients use either.
+
+mod chat;
+mod embeddings;
+mod error;
+mod health;
+mod models;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+use http::{HeaderMap, header};
+use serde_json::{Map, Value};
+
+pub use error::HttpError;
+
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::pb::ServedBy;
+
+/// Header naming the deployment that served a request.
+pub const DEPLOYMENT_HEADER: &str = "x-switchboard-deployment";
+
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat::completions))
+        .route("/chat/completions", post(chat::completions))
+        .route("/v1/embeddings", post(embeddings::create))
+        .route("/embeddings", post(embeddings::create))
+        .route("/v1/models", get(models::list))
+        .route("/models", get(models::list))
+        .route("/health/liveliness", get(health::liveliness))
+        .route("/health/readiness", get(health::readiness))
+        .with_state(gateway)
+}
+
+fn insert_deployment(headers: &mut HeaderMap, served_by: Option<&ServedBy>) {
+    if let Some(value) = served_by.and_then(|s| http::HeaderValue::from_str(&s.deployment_id).ok())
+    {
+        headers.insert(DEPLOYMENT_HEADER, value);
+    }
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// Reads a JSON object body of at most `limit` bytes.
+async fn read_json(body: Body, limit: usize) -> Result<Map<String, Value>, GatewayError> {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            GatewayError::PayloadTooLarge { limit }
+        } else {
+            GatewayError::InvalidRequest {
+                message: format!("request body could not be read: {e}"),
+                param: None,
+            }
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| GatewayError::InvalidRequest {
+        message: format!("request body is not a valid JSON object: {e}"),
+        param: None,
+    })
+}

@@ -1,0 +1,142 @@
+//! The `switchboard` command: `serve` and `check-config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use switchboard::config::Config;
+use switchboard::front;
+use switchboard::gateway::Gateway;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "gRPC-first LLM gateway with an OpenAI-compatible HTTP facade"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the gateway: gRPC and HTTP on one port.
+    Serve {
+        /// The YAML config file.
+        #[arg(long, short, env = "SWITCHBOARD_CONFIG")]
+        config: PathBuf,
+        /// Listen address, overriding `server.listen`.
+        #[arg(long, env = "SWITCHBOARD_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+    /// Validates a config file and reports every problem with its field path.
+    CheckConfig {
+        /// The YAML config file.
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => match Config::load(&config) {
+            Ok(loaded) => {
+                let names: std::collections::BTreeSet<&str> = loaded
+                    .deployments
+                    .iter()
+                    .map(|d| d.model_name.as_str())
+                    .collect();
+                println!(
+                    "{}: ok ({} deployments serving {} model names)",
+                    config.display(),
+                    loaded.deployments.len(),
+                    names.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", config.display());
+                ExitCode::from(2)
+            }
+        },
+        Command::Serve { config, listen } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config, listen)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> Result<(), String> {
+    // reqwest is built without a default TLS provider; ring is the one we ship.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config =
+        Config::load(&config_path).map_err(|e| format!("{}: {e}", config_path.display()))?;
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    let gateway = Arc::new(Gateway::new(&config));
+    let app = front::app(gateway.clone()).await;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        %addr,
+        deployments = config.deployments.len(),
+        auth = if config.master_key.is_some() { "master_key" } else { "none" },
+        "switchboard listening (gRPC + HTTP)"
+    );
+    front::serve(listener, app, async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        gateway.start_draining();
+    })
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (orchestrators) or Ctrl-C (people).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

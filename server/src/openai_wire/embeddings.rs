@@ -1,0 +1,204 @@
+//! OpenAI embeddings request/response JSON <-> canonical `EmbedRequest` /
+//! `EmbedResponse`.
+//!
+//! Vectors are canonical `float`s. OpenAI's `encoding_format: "base64"` (the
+//! OpenAI SDKs' default) is little-endian f32 bytes, so it converts losslessly
+//! in both directions.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value, json};
+
+use super::response::{usage_from_json, usage_to_json};
+use super::{FieldReader, take_extensions};
+use crate::error::GatewayError;
+use crate::pb::{EmbedRequest, EmbedResponse, Embedding};
+
+/// How vectors are written in an OpenAI embeddings response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodingFormat {
+    Float,
+    Base64,
+}
+
+/// Parses a facade embeddings body. `encoding_format` also stays in the
+/// request's extensions, so the upstream gets exactly what the client asked.
+pub fn request_from_json(
+    body: Map<String, Value>,
+) -> Result<(EmbedRequest, EncodingFormat), GatewayError> {
+    let mut r = FieldReader::new(body, "");
+    let model = r.required_string("model")?;
+    let input = match r.take("input") {
+        Some(Value::String(text)) => vec![text],
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(text) => Ok(text),
+                _ => Err(GatewayError::unsupported(
+                    "input",
+                    "only text input is supported (a string or an array of strings), not token arrays",
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(GatewayError::invalid("input", "must be a non-empty string or array of strings")),
+    };
+    let dimensions = r.u32("dimensions")?;
+    let user = r.string("user")?.unwrap_or_default();
+    let format = match r.peek("encoding_format") {
+        None | Some(Value::Null) => EncodingFormat::Float,
+        Some(Value::String(f)) if f == "float" => EncodingFormat::Float,
+        Some(Value::String(f)) if f == "base64" => EncodingFormat::Base64,
+        Some(_) => {
+            return Err(GatewayError::invalid(
+                "encoding_format",
+                "must be `float` or `base64`",
+            ));
+        }
+    };
+    Ok((
+        EmbedRequest {
+            model,
+            input,
+            dimensions,
+            user,
+            extensions: take_extensions(r.into_rest()),
+        },
+        format,
+    ))
+}
+
+/// Writes the OpenAI embeddings body for `request`.
+pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("model".into(), model.into());
+    body.insert("input".into(), request.input.clone().into());
+    if let Some(dimensions) = request.dimensions {
+        body.insert("dimensions".into(), dimensions.into());
+    }
+    if !request.user.is_empty() {
+        body.insert("user".into(), request.user.clone().into());
+    }
+    if let Some(extensions) = &request.extensions {
+        body.extend(super::json_struct::map_from_struct(extensions));
+    }
+    body
+}
+
+/// Parses an upstream embeddings body (float or base64 vectors).
+pub fn response_from_json(body: Map<String, Value>) -> Result<EmbedResponse, GatewayError> {
+    let mut r = FieldReader::new(body, "");
+    let embeddings = r
+        .array("data")?
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let values = match item.get("embedding") {
+                Some(Value::Array(numbers)) => numbers
+                    .iter()
+                    .map(|n| n.as_f64().map(|f| f as f32))
+                    .collect::<Option<Vec<f32>>>(),
+                Some(Value::String(encoded)) => decode_base64_vector(encoded),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                GatewayError::invalid(
+                    format!("data[{i}].embedding"),
+                    "must be numbers or base64 f32s",
+                )
+            })?;
+            let index = item
+                .get("index")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(i as u32);
+            Ok(Embedding { index, values })
+        })
+        .collect::<Result<_, GatewayError>>()?;
+    Ok(EmbedResponse {
+        embeddings,
+        model: r.string("model")?.unwrap_or_default(),
+        usage: r.object("usage")?.map(usage_from_json).transpose()?,
+        served_by: None,
+    })
+}
+
+/// Writes the OpenAI embeddings body for `response`.
+pub fn response_to_json(response: &EmbedResponse, format: EncodingFormat) -> Value {
+    let data: Vec<Value> = response
+        .embeddings
+        .iter()
+        .map(|e| {
+            let embedding = match format {
+                EncodingFormat::Float => Value::from(e.values.clone()),
+                EncodingFormat::Base64 => Value::from(encode_base64_vector(&e.values)),
+            };
+            json!({"object": "embedding", "index": e.index, "embedding": embedding})
+        })
+        .collect();
+    let mut body = Map::new();
+    body.insert("object".into(), "list".into());
+    body.insert("data".into(), data.into());
+    body.insert("model".into(), response.model.clone().into());
+    if let Some(usage) = &response.usage {
+        let mut usage = usage_to_json(usage);
+        // Embedding usage has no completion side.
+        if let Some(u) = usage.as_object_mut() {
+            u.remove("completion_tokens");
+        }
+        body.insert("usage".into(), usage);
+    }
+    Value::Object(body)
+}
+
+fn decode_base64_vector(encoded: &str) -> Option<Vec<f32>> {
+    let bytes = BASE64.decode(encoded).ok()?;
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+    )
+}
+
+fn encode_base64_vector(values: &[f32]) -> String {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    BASE64.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Base64 vectors decode to the same floats and re-encode to the same text.
+    #[test]
+    fn base64_vectors_round_trip() {
+        let values = vec![0.5_f32, -1.25, 3.0e-7, f32::MAX];
+        let encoded = encode_base64_vector(&values);
+        assert_eq!(decode_base64_vector(&encoded), Some(values));
+        assert_eq!(
+            decode_base64_vector("AAA="),
+            None,
+            "3 bytes is not a vector"
+        );
+    }
+
+    /// The client's encoding format is both honoured and forwarded.
+    #[test]
+    fn encoding_format_is_forwarded() {
+        let body = json!({"model": "e", "input": "hi", "encoding_format": "base64"});
+        let Value::Object(map) = body else {
+            unreachable!()
+        };
+        let (request, format) = request_from_json(map).expect("parses");
+        assert_eq!(format, EncodingFormat::Base64);
+        let upstream = request_to_json(&request, "text-embedding-3-small");
+        assert_eq!(
+            Value::Object(upstream),
+            json!({"model": "text-embedding-3-small", "input": ["hi"], "encoding_format": "base64"})
+        );
+    }
+}

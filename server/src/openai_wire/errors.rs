@@ -1,0 +1,77 @@
+//! OpenAI error bodies: `{"error": {"message", "type", "param", "code"}}`.
+
+use serde_json::{Value, json};
+
+/// The fields of an OpenAI-style error body.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ErrorBody {
+    pub message: String,
+    pub kind: Option<String>,
+    pub param: Option<String>,
+    pub code: Option<String>,
+}
+
+/// Reads an upstream error body. Providers in the OpenAI family mostly send
+/// the standard shape, but some send `{"message": ...}`, `{"error": "text"}`
+/// or plain text; each gives at least a message.
+pub fn parse_error_body(body: &[u8]) -> ErrorBody {
+    let text = || String::from_utf8_lossy(body).trim().to_owned();
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return ErrorBody {
+            message: text(),
+            ..ErrorBody::default()
+        };
+    };
+    let as_text = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let error = match json.get("error") {
+        Some(Value::String(message)) => {
+            return ErrorBody {
+                message: message.clone(),
+                ..ErrorBody::default()
+            };
+        }
+        Some(error @ Value::Object(_)) => error,
+        _ => &json,
+    };
+    ErrorBody {
+        message: as_text(error.get("message")).unwrap_or_else(text),
+        kind: as_text(error.get("type")),
+        param: as_text(error.get("param")),
+        code: as_text(error.get("code")),
+    }
+}
+
+/// Writes an OpenAI error body.
+pub fn error_json(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Value {
+    json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorded OpenAI shape and the common deviations all yield a message.
+    #[test]
+    fn parses_error_shapes() {
+        let openai = br#"{"error": {"message": "Unsupported parameter: 'stop'", "type": "invalid_request_error", "param": "stop", "code": "unsupported_parameter"}}"#;
+        assert_eq!(
+            parse_error_body(openai),
+            ErrorBody {
+                message: "Unsupported parameter: 'stop'".into(),
+                kind: Some("invalid_request_error".into()),
+                param: Some("stop".into()),
+                code: Some("unsupported_parameter".into()),
+            }
+        );
+        assert_eq!(parse_error_body(br#"{"message": "m"}"#).message, "m");
+        assert_eq!(parse_error_body(br#"{"error": "e"}"#).message, "e");
+        assert_eq!(
+            parse_error_body(b"upstream connect error").message,
+            "upstream connect error"
+        );
+    }
+}

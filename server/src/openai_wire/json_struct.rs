@@ -1,0 +1,89 @@
+//! Conversion between `serde_json::Value` and `google.protobuf.Struct`.
+//!
+//! Protobuf numbers are doubles; JSON schemas and provider options are full of
+//! integers (`"minItems": 1`). An integral double within the exactly
+//! representable range is written back as a JSON integer, so `1` does not come
+//! back as `1.0` and upstream bodies stay byte-faithful.
+
+use prost_types::{ListValue, Struct, Value, value::Kind};
+use serde_json::{Map, Number, Value as Json};
+
+/// Largest integer a double represents exactly (2^53).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_992.0;
+
+pub fn struct_from_map(map: Map<String, Json>) -> Struct {
+    Struct {
+        fields: map
+            .into_iter()
+            .map(|(k, v)| (k, value_from_json(v)))
+            .collect(),
+    }
+}
+
+pub fn map_from_struct(s: &Struct) -> Map<String, Json> {
+    s.fields
+        .iter()
+        .map(|(k, v)| (k.clone(), json_from_value(v)))
+        .collect()
+}
+
+pub fn value_from_json(json: Json) -> Value {
+    let kind = match json {
+        Json::Null => Kind::NullValue(0),
+        Json::Bool(b) => Kind::BoolValue(b),
+        Json::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
+        Json::String(s) => Kind::StringValue(s),
+        Json::Array(items) => Kind::ListValue(ListValue {
+            values: items.into_iter().map(value_from_json).collect(),
+        }),
+        Json::Object(map) => Kind::StructValue(struct_from_map(map)),
+    };
+    Value { kind: Some(kind) }
+}
+
+pub fn json_from_value(value: &Value) -> Json {
+    match &value.kind {
+        None | Some(Kind::NullValue(_)) => Json::Null,
+        Some(Kind::BoolValue(b)) => Json::Bool(*b),
+        Some(Kind::NumberValue(n)) => number_to_json(*n),
+        Some(Kind::StringValue(s)) => Json::String(s.clone()),
+        Some(Kind::ListValue(list)) => {
+            Json::Array(list.values.iter().map(json_from_value).collect())
+        }
+        Some(Kind::StructValue(s)) => Json::Object(map_from_struct(s)),
+    }
+}
+
+fn number_to_json(n: f64) -> Json {
+    if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
+        // Exact: |n| <= 2^53 fits an i64 without rounding.
+        Json::Number(Number::from(n as i64))
+    } else {
+        Number::from_f64(n).map_or(Json::Null, Json::Number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// JSON survives a trip through Struct unchanged, integers included.
+    #[test]
+    fn round_trips_json_schema() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 2.5}},
+            "required": ["n"],
+            "additionalProperties": false,
+            "nothing": null,
+            "big": -9007199254740992_i64
+        });
+        let Json::Object(map) = schema.clone() else {
+            unreachable!()
+        };
+        let back = Json::Object(map_from_struct(&struct_from_map(map)));
+        assert_eq!(back, schema);
+        assert_eq!(back.to_string(), schema.to_string());
+    }
+}

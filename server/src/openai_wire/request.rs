@@ -1,0 +1,763 @@
+//! OpenAI chat-completions request JSON <-> canonical `ChatRequest`.
+//!
+//! `from_json` is the facade's parser (strict: a malformed field is a 400 that
+//! names it); `to_json` writes the body for OpenAI-style upstreams. Fields the
+//! proto does not model travel in `extensions` both ways, so OpenAI -> OpenAI
+//! is faithful and nothing a client sends is silently dropped.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value, json};
+
+use super::json_struct::{map_from_struct, struct_from_map};
+use super::{FieldReader, take_extensions};
+use crate::error::GatewayError;
+use crate::pb::{
+    ChatRequest, ContentPart, ContentParts, Image, ImageDetail, JsonObjectFormat, JsonSchemaFormat,
+    Message, ReasoningEffort, ResponseFormat, Role, StreamOptions, TextFormat, Tool, ToolCall,
+    ToolChoice, ToolChoiceMode, content_part, image, message, response_format, tool_choice,
+};
+
+/// A parsed facade request: the canonical request plus the transport choice.
+pub struct ParsedChatRequest {
+    pub request: ChatRequest,
+    pub stream: bool,
+}
+
+/// Parses an OpenAI chat-completions body.
+pub fn from_json(body: Map<String, Value>) -> Result<ParsedChatRequest, GatewayError> {
+    let mut r = FieldReader::new(body, "");
+    let stream = r.bool("stream")?.unwrap_or(false);
+    let request = ChatRequest {
+        model: r.required_string("model")?,
+        messages: r
+            .required_array("messages")?
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| message_from_json(m, &format!("messages[{i}]")))
+            .collect::<Result<_, _>>()?,
+        tools: r
+            .array("tools")?
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| tool_from_json(t, &format!("tools[{i}]")))
+            .collect::<Result<_, _>>()?,
+        tool_choice: r
+            .take("tool_choice")
+            .map(tool_choice_from_json)
+            .transpose()?,
+        parallel_tool_calls: r.bool("parallel_tool_calls")?,
+        response_format: r
+            .take("response_format")
+            .map(response_format_from_json)
+            .transpose()?,
+        temperature: r.f64("temperature")?,
+        top_p: r.f64("top_p")?,
+        max_completion_tokens: r.u32("max_completion_tokens")?,
+        max_tokens: r.u32("max_tokens")?,
+        stop: match r.take("stop") {
+            None => Vec::new(),
+            Some(Value::String(s)) => vec![s],
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    _ => Err(GatewayError::invalid(
+                        "stop",
+                        "must be a string or an array of strings",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(GatewayError::invalid(
+                    "stop",
+                    "must be a string or an array of strings",
+                ));
+            }
+        },
+        seed: r.i64("seed")?,
+        presence_penalty: r.f64("presence_penalty")?,
+        frequency_penalty: r.f64("frequency_penalty")?,
+        n: r.u32("n")?,
+        reasoning_effort: match r.string("reasoning_effort")? {
+            None => ReasoningEffort::Unspecified,
+            Some(effort) => reasoning_effort_from_str(&effort).ok_or_else(|| {
+                GatewayError::invalid(
+                    "reasoning_effort",
+                    format!("`{effort}` is not one of none, minimal, low, medium, high, xhigh"),
+                )
+            })?,
+        } as i32,
+        user: r.string("user")?.unwrap_or_default(),
+        metadata: match r.take("metadata") {
+            None | Some(Value::Null) => Default::default(),
+            Some(Value::Object(map)) => map
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k, s)),
+                    _ => Err(GatewayError::invalid(
+                        format!("metadata.{k}"),
+                        "metadata values must be strings",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(GatewayError::invalid("metadata", "must be an object")),
+        },
+        stream_options: match r.object("stream_options")? {
+            None => None,
+            Some(options) => {
+                let mut o = FieldReader::new(options, "stream_options.");
+                let include_usage = o.bool("include_usage")?.unwrap_or(false);
+                o.reject_unknown()?;
+                Some(StreamOptions { include_usage })
+            }
+        },
+        extensions: take_extensions(r.into_rest()),
+    };
+    if request.messages.is_empty() {
+        return Err(GatewayError::invalid(
+            "messages",
+            "must contain at least one message",
+        ));
+    }
+    Ok(ParsedChatRequest { request, stream })
+}
+
+fn message_from_json(value: Value, at: &str) -> Result<Message, GatewayError> {
+    let Value::Object(map) = value else {
+        return Err(GatewayError::invalid(at, "must be an object"));
+    };
+    let mut r = FieldReader::new(map, &format!("{at}."));
+    let role_text = r.required_string("role")?;
+    let role = role_from_str(&role_text).ok_or_else(|| {
+        GatewayError::invalid(
+            format!("{at}.role"),
+            format!("`{role_text}` is not one of system, developer, user, assistant, tool"),
+        )
+    })?;
+    let content = match r.take("content") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(message::Content::Text(text)),
+        Some(Value::Array(parts)) => Some(message::Content::Parts(ContentParts {
+            parts: parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| part_from_json(p, &format!("{at}.content[{i}]")))
+                .collect::<Result<_, _>>()?,
+        })),
+        Some(_) => {
+            return Err(GatewayError::invalid(
+                format!("{at}.content"),
+                "must be a string, an array of content parts, or null",
+            ));
+        }
+    };
+    Ok(Message {
+        role: role as i32,
+        content,
+        name: r.string("name")?.unwrap_or_default(),
+        tool_calls: r
+            .array("tool_calls")?
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| tool_call_from_json(c, &format!("{at}.tool_calls[{i}]")))
+            .collect::<Result<_, _>>()?,
+        tool_call_id: r.string("tool_call_id")?.unwrap_or_default(),
+        refusal: r.string("refusal")?,
+        reasoning_content: r.string("reasoning_content")?,
+        extensions: take_extensions(r.into_rest()),
+    })
+}
+
+fn part_from_json(value: Value, at: &str) -> Result<ContentPart, GatewayError> {
+    let Value::Object(map) = value else {
+        return Err(GatewayError::invalid(at, "must be an object"));
+    };
+    let mut r = FieldReader::new(map, &format!("{at}."));
+    let kind = r.required_string("type")?;
+    let part = match kind.as_str() {
+        "text" => content_part::Part::Text(r.required_string("text")?),
+        "image_url" => {
+            let image_at = format!("{at}.image_url.");
+            let mut i = FieldReader::new(
+                r.object("image_url")?.ok_or_else(|| {
+                    GatewayError::invalid(format!("{at}.image_url"), "is required")
+                })?,
+                &image_at,
+            );
+            let url = i.required_string("url")?;
+            let detail = match i.string("detail")?.as_deref() {
+                None => ImageDetail::Unspecified,
+                Some("auto") => ImageDetail::Auto,
+                Some("low") => ImageDetail::Low,
+                Some("high") => ImageDetail::High,
+                Some(other) => {
+                    return Err(GatewayError::invalid(
+                        format!("{image_at}detail"),
+                        format!("`{other}` is not one of auto, low, high"),
+                    ));
+                }
+            };
+            i.reject_unknown()?;
+            content_part::Part::Image(image_from_url(url, detail, &format!("{image_at}url"))?)
+        }
+        other => {
+            return Err(GatewayError::unsupported(
+                format!("{at}.type"),
+                format!(
+                    "content part type `{other}` is not supported yet (text and image_url are)"
+                ),
+            ));
+        }
+    };
+    Ok(ContentPart {
+        part: Some(part),
+        extensions: take_extensions(r.into_rest()),
+    })
+}
+
+/// `data:<media type>;base64,<data>` URLs become bytes; others stay URLs.
+fn image_from_url(url: String, detail: ImageDetail, at: &str) -> Result<Image, GatewayError> {
+    let Some(rest) = url.strip_prefix("data:") else {
+        return Ok(Image {
+            source: Some(image::Source::Url(url)),
+            media_type: String::new(),
+            detail: detail as i32,
+        });
+    };
+    let (media_type, data) = rest.split_once(";base64,").ok_or_else(|| {
+        GatewayError::invalid(at, "data URLs must be `data:<media type>;base64,<data>`")
+    })?;
+    let bytes = BASE64
+        .decode(data)
+        .map_err(|e| GatewayError::invalid(at, format!("image data is not valid base64: {e}")))?;
+    Ok(Image {
+        source: Some(image::Source::Data(bytes)),
+        media_type: media_type.to_owned(),
+        detail: detail as i32,
+    })
+}
+
+fn tool_call_from_json(value: Value, at: &str) -> Result<ToolCall, GatewayError> {
+    let Value::Object(map) = value else {
+        return Err(GatewayError::invalid(at, "must be an object"));
+    };
+    let mut r = FieldReader::new(map, &format!("{at}."));
+    if let Some(kind) = r.string("type")? {
+        if kind != "function" {
+            return Err(GatewayError::unsupported(
+                format!("{at}.type"),
+                format!("tool call type `{kind}` is not supported (function is)"),
+            ));
+        }
+    }
+    let id = r.required_string("id")?;
+    let mut f = FieldReader::new(
+        r.object("function")?
+            .ok_or_else(|| GatewayError::invalid(format!("{at}.function"), "is required"))?,
+        &format!("{at}.function."),
+    );
+    let call = ToolCall {
+        id,
+        name: f.required_string("name")?,
+        arguments: f.string("arguments")?.unwrap_or_default(),
+    };
+    f.reject_unknown()?;
+    r.reject_unknown()?;
+    Ok(call)
+}
+
+fn tool_from_json(value: Value, at: &str) -> Result<Tool, GatewayError> {
+    let Value::Object(map) = value else {
+        return Err(GatewayError::invalid(at, "must be an object"));
+    };
+    let mut r = FieldReader::new(map, &format!("{at}."));
+    let kind = r.required_string("type")?;
+    if kind != "function" {
+        return Err(GatewayError::unsupported(
+            format!("{at}.type"),
+            format!("tool type `{kind}` is not supported (function is)"),
+        ));
+    }
+    let mut f = FieldReader::new(
+        r.object("function")?
+            .ok_or_else(|| GatewayError::invalid(format!("{at}.function"), "is required"))?,
+        &format!("{at}.function."),
+    );
+    let tool = Tool {
+        name: f.required_string("name")?,
+        description: f.string("description")?,
+        parameters: f.object("parameters")?.map(struct_from_map),
+        strict: f.bool("strict")?,
+    };
+    f.reject_unknown()?;
+    r.reject_unknown()?;
+    Ok(tool)
+}
+
+fn tool_choice_from_json(value: Value) -> Result<ToolChoice, GatewayError> {
+    let choice = match value {
+        Value::String(mode) => tool_choice::Choice::Mode(match mode.as_str() {
+            "none" => ToolChoiceMode::None,
+            "auto" => ToolChoiceMode::Auto,
+            "required" => ToolChoiceMode::Required,
+            _ => {
+                return Err(GatewayError::invalid(
+                    "tool_choice",
+                    format!("`{mode}` is not one of none, auto, required"),
+                ));
+            }
+        } as i32),
+        Value::Object(map) => {
+            let name = map
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    GatewayError::invalid(
+                        "tool_choice",
+                        "must be {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                    )
+                })?;
+            tool_choice::Choice::FunctionName(name.to_owned())
+        }
+        _ => {
+            return Err(GatewayError::invalid(
+                "tool_choice",
+                "must be a string or an object",
+            ));
+        }
+    };
+    Ok(ToolChoice {
+        choice: Some(choice),
+    })
+}
+
+fn response_format_from_json(value: Value) -> Result<ResponseFormat, GatewayError> {
+    let Value::Object(map) = value else {
+        return Err(GatewayError::invalid(
+            "response_format",
+            "must be an object",
+        ));
+    };
+    let mut r = FieldReader::new(map, "response_format.");
+    let format = match r.required_string("type")?.as_str() {
+        "text" => response_format::Format::Text(TextFormat {}),
+        "json_object" => response_format::Format::JsonObject(JsonObjectFormat {}),
+        "json_schema" => {
+            let mut s = FieldReader::new(
+                r.object("json_schema")?.ok_or_else(|| {
+                    GatewayError::invalid("response_format.json_schema", "is required")
+                })?,
+                "response_format.json_schema.",
+            );
+            let format = JsonSchemaFormat {
+                name: s.required_string("name")?,
+                description: s.string("description")?,
+                schema: s.object("schema")?.map(struct_from_map),
+                strict: s.bool("strict")?,
+            };
+            s.reject_unknown()?;
+            response_format::Format::JsonSchema(format)
+        }
+        other => {
+            return Err(GatewayError::invalid(
+                "response_format.type",
+                format!("`{other}` is not one of text, json_object, json_schema"),
+            ));
+        }
+    };
+    r.reject_unknown()?;
+    Ok(ResponseFormat {
+        format: Some(format),
+    })
+}
+
+/// Writes the OpenAI chat-completions body for `request`, sending `model` as
+/// the model id.
+pub fn to_json(request: &ChatRequest, model: &str, stream: bool) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("model".into(), model.into());
+    body.insert(
+        "messages".into(),
+        request.messages.iter().map(message_to_json).collect(),
+    );
+    if stream {
+        body.insert("stream".into(), true.into());
+        if let Some(options) = &request.stream_options {
+            body.insert(
+                "stream_options".into(),
+                json!({"include_usage": options.include_usage}),
+            );
+        }
+    }
+    if !request.tools.is_empty() {
+        body.insert(
+            "tools".into(),
+            request.tools.iter().map(tool_to_json).collect(),
+        );
+    }
+    if let Some(choice) = request.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
+        body.insert("tool_choice".into(), tool_choice_to_json(choice));
+    }
+    insert_opt(
+        &mut body,
+        "parallel_tool_calls",
+        request.parallel_tool_calls,
+    );
+    if let Some(format) = request
+        .response_format
+        .as_ref()
+        .and_then(|f| f.format.as_ref())
+    {
+        body.insert("response_format".into(), response_format_to_json(format));
+    }
+    insert_opt(&mut body, "temperature", request.temperature);
+    insert_opt(&mut body, "top_p", request.top_p);
+    insert_opt(
+        &mut body,
+        "max_completion_tokens",
+        request.max_completion_tokens,
+    );
+    insert_opt(&mut body, "max_tokens", request.max_tokens);
+    if !request.stop.is_empty() {
+        body.insert("stop".into(), request.stop.clone().into());
+    }
+    insert_opt(&mut body, "seed", request.seed);
+    insert_opt(&mut body, "presence_penalty", request.presence_penalty);
+    insert_opt(&mut body, "frequency_penalty", request.frequency_penalty);
+    insert_opt(&mut body, "n", request.n);
+    if let Some(effort) = reasoning_effort_to_str(request.reasoning_effort()) {
+        body.insert("reasoning_effort".into(), effort.into());
+    }
+    if !request.user.is_empty() {
+        body.insert("user".into(), request.user.clone().into());
+    }
+    if !request.metadata.is_empty() {
+        body.insert(
+            "metadata".into(),
+            Value::Object(
+                request
+                    .metadata
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().into()))
+                    .collect(),
+            ),
+        );
+    }
+    if let Some(extensions) = &request.extensions {
+        body.extend(map_from_struct(extensions));
+    }
+    body
+}
+
+fn message_to_json(message: &Message) -> Value {
+    let mut m = Map::new();
+    m.insert("role".into(), role_to_str(message.role()).into());
+    match &message.content {
+        None => {}
+        Some(message::Content::Text(text)) => {
+            m.insert("content".into(), text.clone().into());
+        }
+        Some(message::Content::Parts(parts)) => {
+            m.insert(
+                "content".into(),
+                parts.parts.iter().map(part_to_json).collect(),
+            );
+        }
+    }
+    if !message.name.is_empty() {
+        m.insert("name".into(), message.name.clone().into());
+    }
+    if !message.tool_calls.is_empty() {
+        m.insert(
+            "tool_calls".into(),
+            message.tool_calls.iter().map(tool_call_to_json).collect(),
+        );
+    }
+    if !message.tool_call_id.is_empty() {
+        m.insert("tool_call_id".into(), message.tool_call_id.clone().into());
+    }
+    if let Some(refusal) = &message.refusal {
+        m.insert("refusal".into(), refusal.clone().into());
+    }
+    if let Some(reasoning) = &message.reasoning_content {
+        m.insert("reasoning_content".into(), reasoning.clone().into());
+    }
+    if let Some(extensions) = &message.extensions {
+        m.extend(map_from_struct(extensions));
+    }
+    Value::Object(m)
+}
+
+fn part_to_json(part: &ContentPart) -> Value {
+    let mut p = Map::new();
+    match &part.part {
+        Some(content_part::Part::Text(text)) => {
+            p.insert("type".into(), "text".into());
+            p.insert("text".into(), text.clone().into());
+        }
+        Some(content_part::Part::Image(image)) => {
+            p.insert("type".into(), "image_url".into());
+            p.insert("image_url".into(), image_url_to_json(image));
+        }
+        None => {}
+    }
+    if let Some(extensions) = &part.extensions {
+        p.extend(map_from_struct(extensions));
+    }
+    Value::Object(p)
+}
+
+fn image_url_to_json(image: &Image) -> Value {
+    let url = match &image.source {
+        Some(image::Source::Url(url)) => url.clone(),
+        Some(image::Source::Data(bytes)) => {
+            format!("data:{};base64,{}", image.media_type, BASE64.encode(bytes))
+        }
+        None => String::new(),
+    };
+    let mut i = Map::new();
+    i.insert("url".into(), url.into());
+    let detail = match image.detail() {
+        ImageDetail::Unspecified => None,
+        ImageDetail::Auto => Some("auto"),
+        ImageDetail::Low => Some("low"),
+        ImageDetail::High => Some("high"),
+    };
+    if let Some(detail) = detail {
+        i.insert("detail".into(), detail.into());
+    }
+    Value::Object(i)
+}
+
+pub(super) fn tool_call_to_json(call: &ToolCall) -> Value {
+    json!({
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    })
+}
+
+fn tool_to_json(tool: &Tool) -> Value {
+    let mut f = Map::new();
+    f.insert("name".into(), tool.name.clone().into());
+    if let Some(description) = &tool.description {
+        f.insert("description".into(), description.clone().into());
+    }
+    if let Some(parameters) = &tool.parameters {
+        f.insert(
+            "parameters".into(),
+            Value::Object(map_from_struct(parameters)),
+        );
+    }
+    insert_opt(&mut f, "strict", tool.strict);
+    json!({"type": "function", "function": f})
+}
+
+fn tool_choice_to_json(choice: &tool_choice::Choice) -> Value {
+    match choice {
+        tool_choice::Choice::Mode(mode) => match ToolChoiceMode::try_from(*mode) {
+            Ok(ToolChoiceMode::None) => "none".into(),
+            Ok(ToolChoiceMode::Required) => "required".into(),
+            _ => "auto".into(),
+        },
+        tool_choice::Choice::FunctionName(name) => {
+            json!({"type": "function", "function": {"name": name}})
+        }
+    }
+}
+
+fn response_format_to_json(format: &response_format::Format) -> Value {
+    match format {
+        response_format::Format::Text(_) => json!({"type": "text"}),
+        response_format::Format::JsonObject(_) => json!({"type": "json_object"}),
+        response_format::Format::JsonSchema(s) => {
+            let mut schema = Map::new();
+            schema.insert("name".into(), s.name.clone().into());
+            if let Some(description) = &s.description {
+                schema.insert("description".into(), description.clone().into());
+            }
+            if let Some(body) = &s.schema {
+                schema.insert("schema".into(), Value::Object(map_from_struct(body)));
+            }
+            insert_opt(&mut schema, "strict", s.strict);
+            json!({"type": "json_schema", "json_schema": schema})
+        }
+    }
+}
+
+fn insert_opt<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
+    if let Some(value) = value {
+        map.insert(key.into(), value.into());
+    }
+}
+
+pub fn role_from_str(role: &str) -> Option<Role> {
+    Some(match role {
+        "system" => Role::System,
+        "developer" => Role::Developer,
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        "tool" => Role::Tool,
+        _ => return None,
+    })
+}
+
+pub fn role_to_str(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::Developer => "developer",
+        Role::User | Role::Unspecified => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+fn reasoning_effort_from_str(effort: &str) -> Option<ReasoningEffort> {
+    Some(match effort {
+        "none" => ReasoningEffort::None,
+        "minimal" => ReasoningEffort::Minimal,
+        "low" => ReasoningEffort::Low,
+        "medium" => ReasoningEffort::Medium,
+        "high" => ReasoningEffort::High,
+        "xhigh" => ReasoningEffort::Xhigh,
+        _ => return None,
+    })
+}
+
+fn reasoning_effort_to_str(effort: ReasoningEffort) -> Option<&'static str> {
+    Some(match effort {
+        ReasoningEffort::Unspecified => return None,
+        ReasoningEffort::None => "none",
+        ReasoningEffort::Minimal => "minimal",
+        ReasoningEffort::Low => "low",
+        ReasoningEffort::Medium => "medium",
+        ReasoningEffort::High => "high",
+        ReasoningEffort::Xhigh => "xhigh",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(body: Value) -> Value {
+        let Value::Object(map) = body else {
+            panic!("object")
+        };
+        let parsed = from_json(map).expect("parses");
+        Value::Object(to_json(&parsed.request, "upstream-model", parsed.stream))
+    }
+
+    /// A request using every modelled field comes back out unchanged (model
+    /// rewritten), including fields the proto does not model.
+    #[test]
+    fn full_request_round_trips() {
+        let body = json!({
+            "model": "upstream-model",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "developer", "content": "Prefer JSON."},
+                {"role": "user", "name": "ana", "content": [
+                    {"type": "text", "text": "What is this?", "cache_control": {"type": "ephemeral"}},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "high"}},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+                ]},
+                {"role": "assistant", "content": null, "annotations": [], "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}
+                ]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+            ],
+            "tools": [{"type": "function", "function": {
+                "name": "f", "description": "", "strict": true,
+                "parameters": {"type": "object", "properties": {"a": {"type": "integer", "minimum": 1}}}
+            }}],
+            "tool_choice": {"type": "function", "function": {"name": "f"}},
+            "parallel_tool_calls": false,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "out", "strict": true, "schema": {"type": "object"}}},
+            "temperature": 0.2, "top_p": 0.9, "max_completion_tokens": 100, "max_tokens": 50,
+            "stop": ["END"], "seed": 7, "presence_penalty": 0.5, "frequency_penalty": -0.5, "n": 2,
+            "reasoning_effort": "low", "user": "u-1", "metadata": {"team": "blue"},
+            "stream": true, "stream_options": {"include_usage": true},
+            "logit_bias": {"50256": -100}, "service_tier": "flex"
+        });
+        let mut expected = body.clone();
+        // The assistant turn's `content: null` is the absence of content.
+        expected["messages"][3]
+            .as_object_mut()
+            .unwrap()
+            .remove("content");
+        assert_eq!(round_trip(body), expected);
+    }
+
+    /// Nothing is injected: a minimal request stays minimal.
+    #[test]
+    fn minimal_request_injects_nothing() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        assert_eq!(
+            round_trip(body),
+            json!({"model": "upstream-model", "messages": [{"role": "user", "content": "hi"}]})
+        );
+    }
+
+    /// Malformed fields are rejected with the field path as `param`.
+    #[test]
+    fn rejects_malformed_fields_with_their_path() {
+        let cases = [
+            (json!({"messages": []}), "model"),
+            (json!({"model": "m"}), "messages"),
+            (
+                json!({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}),
+                "messages[0].role",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": 5}]}),
+                "messages[0].content",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}),
+                "temperature",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}),
+                "max_tokens",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,***"}}]}]}),
+                "messages[0].content[0].image_url.url",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": "sometimes"}),
+                "tool_choice",
+            ),
+        ];
+        for (body, param) in cases {
+            let Value::Object(map) = body else {
+                unreachable!()
+            };
+            match from_json(map) {
+                Err(GatewayError::InvalidRequest { param: Some(p), .. }) => assert_eq!(p, param),
+                Err(other) => panic!("expected invalid {param}, got {other:?}"),
+                Ok(_) => panic!("expected invalid {param}, got Ok"),
+            }
+        }
+    }
+
+    /// Content kinds the proto cannot carry yet fail loudly instead of vanishing.
+    #[test]
+    fn unmodelled_content_is_rejected_not_dropped() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}
+        ]}]});
+        let Value::Object(map) = body else {
+            unreachable!()
+        };
+        assert!(matches!(
+            from_json(map),
+            Err(GatewayError::Unsupported { .. })
+        ));
+    }
+}

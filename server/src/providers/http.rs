@@ -1,0 +1,170 @@
+//! The thin transport shared by HTTP providers: send a JSON body, turn
+//! transport failures and error statuses into `GatewayError`s (keeping
+//! `retry-after`), and read server-sent events as they arrive.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventsource_stream::{Event, Eventsource};
+use futures::{Stream, StreamExt};
+use reqwest::{RequestBuilder, Response};
+
+use crate::error::{GatewayError, UpstreamError, redact_secrets};
+use crate::openai_wire::errors::parse_error_body;
+
+/// Largest error body read from a provider; error bodies are small, and a
+/// misbehaving upstream must not make us buffer without bound.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// One HTTP client for every deployment: connection pools are per host, so
+/// sharing costs nothing and keeps idle sockets bounded.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_else(|e| panic!("the HTTP client cannot be built: {e}"))
+}
+
+/// Sends a request, waiting at most `timeout` for the response headers, and
+/// returns the response if its status is a success.
+pub async fn send(
+    request: RequestBuilder,
+    provider: &'static str,
+    timeout: Duration,
+    secrets: &[&str],
+) -> Result<Response, GatewayError> {
+    let response = tokio::time::timeout(timeout, request.send())
+        .await
+        .map_err(|_| GatewayError::UpstreamTimeout { provider, timeout })?
+        .map_err(|e| transport_error(e, provider, timeout))?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    Err(error_from_response(response, provider, secrets).await)
+}
+
+/// Reads the whole body of a successful response, within `timeout`.
+pub async fn body(
+    response: Response,
+    provider: &'static str,
+    timeout: Duration,
+) -> Result<Bytes, GatewayError> {
+    tokio::time::timeout(timeout, response.bytes())
+        .await
+        .map_err(|_| GatewayError::UpstreamTimeout { provider, timeout })?
+        .map_err(|e| transport_error(e, provider, timeout))
+}
+
+fn transport_error(e: reqwest::Error, provider: &'static str, timeout: Duration) -> GatewayError {
+    if e.is_timeout() {
+        return GatewayError::UpstreamTimeout { provider, timeout };
+    }
+    // reqwest's Display omits the cause ("error sending request"); the source
+    // chain says what actually failed (refused, reset, DNS...). URLs carry no
+    // secrets here: keys travel in headers.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    GatewayError::UpstreamUnavailable { provider, message }
+}
+
+async fn error_from_response(
+    response: Response,
+    provider: &'static str,
+    secrets: &[&str],
+) -> GatewayError {
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= MAX_ERROR_BODY {
+            body.truncate(MAX_ERROR_BODY);
+            break;
+        }
+    }
+    let parsed = parse_error_body(&body);
+    GatewayError::Upstream(UpstreamError {
+        provider,
+        status,
+        message: redact_secrets(&parsed.message, secrets),
+        kind: parsed.kind,
+        code: parsed.code,
+        param: parsed.param,
+        retry_after,
+    })
+}
+
+/// `retry-after-ms` (OpenAI) or `retry-after` in seconds. The HTTP-date form
+/// is not used by LLM providers and is ignored.
+pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(ms) = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
+        return Duration::try_from_secs_f64(ms / 1000.0).ok();
+    }
+    header("retry-after")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+}
+
+/// Server-sent events from a streaming response, each yielded as soon as its
+/// terminating blank line arrives. A gap longer than `idle_timeout` between
+/// bytes ends the stream with a timeout error.
+pub fn events(
+    response: Response,
+    provider: &'static str,
+    idle_timeout: Duration,
+) -> impl Stream<Item = Result<Event, GatewayError>> + Send + 'static {
+    let bytes = response.bytes_stream();
+    let events = bytes.eventsource();
+    futures::stream::unfold(Some(Box::pin(events)), move |state| async move {
+        let mut events = state?;
+        match tokio::time::timeout(idle_timeout, events.next()).await {
+            Err(_) => Some((
+                Err(GatewayError::UpstreamTimeout {
+                    provider,
+                    timeout: idle_timeout,
+                }),
+                None,
+            )),
+            Ok(None) => None,
+            Ok(Some(Ok(event))) => Some((Ok(event), Some(events))),
+            Ok(Some(Err(e))) => Some((
+                Err(GatewayError::UpstreamUnavailable {
+                    provider,
+                    message: format!("stream broken: {e}"),
+                }),
+                None,
+            )),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both retry headers are understood; the millisecond one wins.
+    #[test]
+    fn reads_retry_after_headers() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert("retry-after", "20".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(20)));
+        headers.insert("retry-after-ms", "1500".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(1500)));
+        headers.insert("retry-after-ms", "soon".parse().unwrap());
+        headers.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+}

@@ -1,0 +1,107 @@
+//! Provider adapters: the last stop of a request.
+//!
+//! Each adapter is a pure translation (canonical request -> native request,
+//! native response or stream -> canonical) plus a thin transport. The
+//! translations live with their wire format (`crate::openai_wire` for the
+//! OpenAI family); the adapters here only choose URLs, headers and quirks and
+//! move bytes. One adapter instance serves one configured deployment.
+
+pub mod http;
+pub mod mock;
+pub mod openai;
+pub mod presets;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use crate::config::DeploymentConfig;
+use crate::error::GatewayError;
+use crate::pb::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
+use presets::Preset;
+
+/// Canonical chunks as a provider produces them; each is sent on as soon as
+/// it is parsed.
+pub type ChunkStream = BoxStream<'static, Result<ChatChunk, GatewayError>>;
+
+/// What every provider adapter can be asked to do.
+pub trait Provider: Send + Sync {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>>;
+    fn stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>>;
+    fn embed<'a>(
+        &'a self,
+        request: &'a EmbedRequest,
+    ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>>;
+}
+
+/// The provider named before the `/` in a deployment's `model`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ProviderKind {
+    /// api.openai.com (or any server that is exactly OpenAI's API).
+    OpenAi,
+    /// A provider speaking the OpenAI chat-completions dialect, with its quirks.
+    OpenAiCompatible(&'static Preset),
+    /// Offline, deterministic stand-in for demos and load tests.
+    Mock,
+}
+
+impl ProviderKind {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "openai" => Some(Self::OpenAi),
+            "mock" => Some(Self::Mock),
+            _ => presets::find(name).map(Self::OpenAiCompatible),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::OpenAiCompatible(preset) => preset.name,
+            Self::Mock => "mock",
+        }
+    }
+
+    pub fn known_names() -> Vec<&'static str> {
+        let mut names = vec!["openai", "mock"];
+        names.extend(presets::PRESETS.iter().map(|p| p.name));
+        names
+    }
+
+    pub fn default_api_base(&self) -> Option<&'static str> {
+        match self {
+            Self::OpenAi => Some("https://api.openai.com/v1"),
+            Self::OpenAiCompatible(preset) => preset.api_base,
+            Self::Mock => Some("mock://"),
+        }
+    }
+
+    /// Environment variable holding the key when a deployment sets none.
+    pub fn default_api_key_env(&self) -> Option<&'static str> {
+        match self {
+            Self::OpenAi => Some("OPENAI_API_KEY"),
+            Self::OpenAiCompatible(preset) => preset.api_key_env,
+            Self::Mock => None,
+        }
+    }
+}
+
+/// Builds the adapter for one deployment.
+pub fn build(config: &DeploymentConfig, client: &reqwest::Client) -> Box<dyn Provider> {
+    match config.provider {
+        ProviderKind::OpenAi => Box::new(openai::OpenAiAdapter::new(
+            config,
+            client.clone(),
+            &presets::OPENAI,
+        )),
+        ProviderKind::OpenAiCompatible(preset) => {
+            Box::new(openai::OpenAiAdapter::new(config, client.clone(), preset))
+        }
+        ProviderKind::Mock => Box::new(mock::MockProvider::new(config)),
+    }
+}

@@ -1,0 +1,306 @@
+//! Adapter for OpenAI and the OpenAI-compatible family.
+//!
+//! Translation is `crate::openai_wire` plus the preset's quirks, applied to
+//! the outgoing JSON by one pure function; the rest is transport.
+
+use std::future::ready;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+use serde_json::{Map, Value};
+
+use super::http::{body, events, send};
+use super::presets::{Preset, Quirks};
+use super::{ChunkStream, Provider};
+use crate::config::DeploymentConfig;
+use crate::error::{GatewayError, UpstreamError};
+use crate::openai_wire::{embeddings, errors::parse_error_body, request, response, stream};
+use crate::pb::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
+
+pub struct OpenAiAdapter {
+    provider: &'static str,
+    quirks: &'static Quirks,
+    model: String,
+    chat_url: String,
+    embeddings_url: String,
+    headers: HeaderMap,
+    timeout: Duration,
+    client: reqwest::Client,
+    /// The key, kept only to redact it from anything the provider echoes.
+    api_key: Option<String>,
+}
+
+impl OpenAiAdapter {
+    pub fn new(
+        config: &DeploymentConfig,
+        client: reqwest::Client,
+        preset: &'static Preset,
+    ) -> Self {
+        let base = config
+            .api_base
+            .as_deref()
+            .or(preset.api_base)
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(key) = &config.api_key {
+            if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
+                value.set_sensitive(true);
+                headers.insert(header::AUTHORIZATION, value);
+            }
+        }
+        // Validated at config load; `insert` replaces, so a header the config
+        // repeats (e.g. its own content-type) is still sent once.
+        for (name, value) in &config.extra_headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        Self {
+            provider: preset.name,
+            quirks: &preset.quirks,
+            model: config.model.clone(),
+            chat_url: format!("{base}/chat/completions"),
+            embeddings_url: format!("{base}/embeddings"),
+            headers,
+            timeout: config.timeout,
+            client,
+            api_key: config.api_key.as_ref().map(|k| k.expose().to_owned()),
+        }
+    }
+
+    fn secrets(&self) -> Vec<&str> {
+        self.api_key.as_deref().into_iter().collect()
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        body: Map<String, Value>,
+    ) -> Result<reqwest::Response, GatewayError> {
+        let body = serde_json::to_vec(&body).map_err(|e| GatewayError::InvalidRequest {
+            message: format!("request cannot be encoded: {e}"),
+            param: None,
+        })?;
+        let request = self
+            .client
+            .post(url)
+            .headers(self.headers.clone())
+            .body(body);
+        send(request, self.provider, self.timeout, &self.secrets()).await
+    }
+
+    fn chat_body(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<Map<String, Value>, GatewayError> {
+        let mut body = request::to_json(request, &self.model, stream);
+        apply_quirks(&mut body, self.quirks, self.provider)?;
+        Ok(body)
+    }
+
+    fn decode<T>(
+        &self,
+        bytes: &[u8],
+        parse: impl FnOnce(Map<String, Value>) -> Result<T, GatewayError>,
+    ) -> Result<T, GatewayError> {
+        let map: Map<String, Value> =
+            serde_json::from_slice(bytes).map_err(|e| GatewayError::UpstreamProtocol {
+                provider: self.provider,
+                message: format!("body is not a JSON object: {e}"),
+            })?;
+        parse(map).map_err(|e| e.into_upstream_protocol(self.provider))
+    }
+}
+
+impl Provider for OpenAiAdapter {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
+        Box::pin(async move {
+            let response = self
+                .post(&self.chat_url, self.chat_body(request, false)?)
+                .await?;
+            let bytes = body(response, self.provider, self.timeout).await?;
+            self.decode(&bytes, response::from_json)
+        })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
+        Box::pin(async move {
+            let response = self
+                .post(&self.chat_url, self.chat_body(request, true)?)
+                .await?;
+            let provider = self.provider;
+            let chunks = events(response, provider, self.timeout)
+                .take_while(|event| ready(!matches!(event, Ok(e) if e.data.trim() == "[DONE]")))
+                .filter_map(move |event| {
+                    ready(match event {
+                        Err(e) => Some(Err(e)),
+                        // Comment-only keep-alives carry no data.
+                        Ok(e) if e.data.trim().is_empty() => None,
+                        Ok(e) => Some(chunk_from_event(&e.event, &e.data, provider)),
+                    })
+                });
+            Ok(chunks.boxed())
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        request: &'a EmbedRequest,
+    ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
+        Box::pin(async move {
+            let payload = embeddings::request_to_json(request, &self.model);
+            let response = self.post(&self.embeddings_url, payload).await?;
+            let bytes = body(response, self.provider, self.timeout).await?;
+            self.decode(&bytes, embeddings::response_from_json)
+        })
+    }
+}
+
+/// One SSE event as a chunk, or the error the provider put in the stream
+/// (`event: error`, or a `data:` object with an `error` member, as Groq and
+/// OpenAI do after the 200 status has already been sent).
+fn chunk_from_event(
+    event: &str,
+    data: &str,
+    provider: &'static str,
+) -> Result<ChatChunk, GatewayError> {
+    let map: Map<String, Value> =
+        serde_json::from_str(data).map_err(|e| GatewayError::UpstreamProtocol {
+            provider,
+            message: format!("stream event is not a JSON object: {e}"),
+        })?;
+    if event == "error" || map.contains_key("error") {
+        let parsed = parse_error_body(data.as_bytes());
+        let status = map
+            .get("error")
+            .and_then(|e| e.get("status_code").or_else(|| e.get("code")))
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok())
+            .filter(|s| (400..600).contains(s))
+            .unwrap_or(502);
+        return Err(GatewayError::Upstream(UpstreamError {
+            provider,
+            status,
+            message: parsed.message,
+            kind: parsed.kind,
+            code: parsed.code,
+            param: parsed.param,
+            retry_after: None,
+        }));
+    }
+    stream::chunk_from_json(map).map_err(|e| e.into_upstream_protocol(provider))
+}
+
+/// Adapts an OpenAI-shaped body to a provider's dialect.
+fn apply_quirks(
+    body: &mut Map<String, Value>,
+    quirks: &Quirks,
+    provider: &str,
+) -> Result<(), GatewayError> {
+    if let Some(field) = quirks
+        .unsupported_fields
+        .iter()
+        .find(|f| body.contains_key(**f))
+    {
+        return Err(GatewayError::unsupported(
+            *field,
+            format!("{provider} does not support this parameter"),
+        ));
+    }
+    for (from, to) in quirks.renamed_fields {
+        if let Some(value) = body.remove(*from) {
+            body.insert((*to).to_owned(), value);
+        }
+    }
+    if let Some(choice) = body.get_mut("tool_choice") {
+        if choice == "required" {
+            *choice = quirks.tool_choice_required.into();
+        }
+    }
+    if !quirks.output_only_message_fields.is_empty() {
+        if let Some(Value::Array(messages)) = body.get_mut("messages") {
+            for message in messages.iter_mut().filter_map(Value::as_object_mut) {
+                for field in quirks.output_only_message_fields {
+                    message.remove(*field);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::presets::find;
+    use serde_json::json;
+
+    fn quirked(provider: &str, body: Value) -> Result<Value, GatewayError> {
+        let Value::Object(mut map) = body else {
+            unreachable!()
+        };
+        apply_quirks(&mut map, &find(provider).expect("preset").quirks, provider)?;
+        Ok(Value::Object(map))
+    }
+
+    /// Mistral's renamed fields and tool_choice spelling are applied.
+    #[test]
+    fn mistral_dialect() {
+        let body = json!({"model": "m", "messages": [], "max_completion_tokens": 5, "seed": 1, "tool_choice": "required"});
+        assert_eq!(
+            quirked("mistral", body).expect("ok"),
+            json!({"model": "m", "messages": [], "max_tokens": 5, "random_seed": 1, "tool_choice": "any"})
+        );
+    }
+
+    /// A parameter the provider rejects is an explicit error, not a silent drop.
+    #[test]
+    fn groq_rejects_logprobs_explicitly() {
+        let error = quirked("groq", json!({"model": "m", "logprobs": true})).expect_err("rejected");
+        assert!(
+            matches!(error, GatewayError::Unsupported { param: Some(ref p), .. } if p == "logprobs")
+        );
+    }
+
+    /// DeepSeek's output-only reasoning is removed from the history it is sent.
+    #[test]
+    fn deepseek_history_drops_reasoning_content() {
+        let body =
+            json!({"messages": [{"role": "assistant", "content": "a", "reasoning_content": "r"}]});
+        assert_eq!(
+            quirked("deepseek", body).expect("ok"),
+            json!({"messages": [{"role": "assistant", "content": "a"}]})
+        );
+    }
+
+    /// Errors sent inside a 200 stream become errors, with their status.
+    #[test]
+    fn in_stream_errors_are_errors() {
+        let groq = r#"{"error":{"message":"Failed to call a function.","type":"invalid_request_error","code":"tool_use_failed"}}"#;
+        match chunk_from_event("error", groq, "groq") {
+            Err(GatewayError::Upstream(e)) => {
+                assert_eq!(e.status, 502);
+                assert_eq!(e.code.as_deref(), Some("tool_use_failed"));
+                assert_eq!(e.message, "Failed to call a function.");
+            }
+            other => panic!("expected an upstream error, got {other:?}"),
+        }
+    }
+}

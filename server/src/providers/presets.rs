@@ -1,0 +1,122 @@
+//! The OpenAI-compatible family as data: base URL, key variable and the
+//! quirks that make each provider differ from OpenAI. Adding a provider of
+//! this family is adding a row.
+
+/// How a provider departs from OpenAI's chat-completions API.
+#[derive(Debug, PartialEq)]
+pub struct Quirks {
+    /// Top-level request fields the provider spells differently: (OpenAI, theirs).
+    pub renamed_fields: &'static [(&'static str, &'static str)],
+    /// Top-level request fields the provider rejects. A request that sets one
+    /// fails with a clear 400 instead of the field being dropped.
+    pub unsupported_fields: &'static [&'static str],
+    /// How the provider spells `tool_choice: "required"`.
+    pub tool_choice_required: &'static str,
+    /// Assistant-message fields the provider refuses to receive back in the
+    /// conversation history (they are output-only there), removed before sending.
+    pub output_only_message_fields: &'static [&'static str],
+}
+
+const OPENAI_QUIRKS: Quirks = Quirks {
+    renamed_fields: &[],
+    unsupported_fields: &[],
+    tool_choice_required: "required",
+    output_only_message_fields: &[],
+};
+
+/// One provider of the OpenAI-compatible family.
+#[derive(Debug, PartialEq)]
+pub struct Preset {
+    /// The name used in `model: <name>/<model id>`.
+    pub name: &'static str,
+    /// Default base URL (before `/chat/completions`); `None` means the
+    /// deployment must set `api_base`.
+    pub api_base: Option<&'static str>,
+    /// Environment variable read for the key when the deployment sets none.
+    pub api_key_env: Option<&'static str>,
+    pub quirks: Quirks,
+}
+
+/// OpenAI itself, the baseline with no quirks.
+pub const OPENAI: Preset = Preset {
+    name: "openai",
+    api_base: Some("https://api.openai.com/v1"),
+    api_key_env: Some("OPENAI_API_KEY"),
+    quirks: OPENAI_QUIRKS,
+};
+
+pub const PRESETS: &[Preset] = &[
+    // Any server that speaks OpenAI's dialect; set api_base.
+    Preset {
+        name: "openai_compatible",
+        api_base: None,
+        api_key_env: None,
+        quirks: OPENAI_QUIRKS,
+    },
+    // https://console.groq.com/docs/openai: logprobs, logit_bias and
+    // top_logprobs are not supported; `n` must be 1.
+    Preset {
+        name: "groq",
+        api_base: Some("https://api.groq.com/openai/v1"),
+        api_key_env: Some("GROQ_API_KEY"),
+        quirks: Quirks {
+            unsupported_fields: &["logprobs", "logit_bias", "top_logprobs"],
+            ..OPENAI_QUIRKS
+        },
+    },
+    Preset {
+        name: "together",
+        api_base: Some("https://api.together.xyz/v1"),
+        api_key_env: Some("TOGETHER_API_KEY"),
+        quirks: OPENAI_QUIRKS,
+    },
+    // https://api-docs.deepseek.com/guides/reasoning_model: sending
+    // `reasoning_content` back in the history is a 400.
+    Preset {
+        name: "deepseek",
+        api_base: Some("https://api.deepseek.com/v1"),
+        api_key_env: Some("DEEPSEEK_API_KEY"),
+        quirks: Quirks {
+            output_only_message_fields: &["reasoning_content"],
+            ..OPENAI_QUIRKS
+        },
+    },
+    Preset {
+        name: "fireworks",
+        api_base: Some("https://api.fireworks.ai/inference/v1"),
+        api_key_env: Some("FIREWORKS_API_KEY"),
+        quirks: OPENAI_QUIRKS,
+    },
+    // https://docs.mistral.ai/api/: `max_tokens` and `random_seed` instead of
+    // `max_completion_tokens` and `seed`; `tool_choice: "any"` means required.
+    Preset {
+        name: "mistral",
+        api_base: Some("https://api.mistral.ai/v1"),
+        api_key_env: Some("MISTRAL_API_KEY"),
+        quirks: Quirks {
+            renamed_fields: &[
+                ("max_completion_tokens", "max_tokens"),
+                ("seed", "random_seed"),
+            ],
+            tool_choice_required: "any",
+            ..OPENAI_QUIRKS
+        },
+    },
+    // A self-hosted vLLM server; set api_base. Keys are optional.
+    Preset {
+        name: "vllm",
+        api_base: None,
+        api_key_env: None,
+        quirks: OPENAI_QUIRKS,
+    },
+    Preset {
+        name: "openrouter",
+        api_base: Some("https://openrouter.ai/api/v1"),
+        api_key_env: Some("OPENROUTER_API_KEY"),
+        quirks: OPENAI_QUIRKS,
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.name == name)
+}
