@@ -447,7 +447,7 @@ server:
             ),
             (
                 "model_list: [{model_name: a, params: {model: openai/x, tiemout: 3}}]",
-                "model_list[0].params",
+                "model_list[0].params.tiemout",
                 "unknown field `tiemout`",
             ),
             (

@@ -89,8 +89,6 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> Result<(), String> {
-    // reqwest is built without a default TLS provider; ring is the one we ship.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config =
         Config::load(&config_path).map_err(|e| format!("{}: {e}", config_path.display()))?;
     if let Some(listen) = listen {

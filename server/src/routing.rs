@@ -103,7 +103,7 @@ mod tests {
             |_| None,
         )
         .expect("valid");
-        let router = Router::new(&config.deployments, &reqwest::Client::new());
+        let router = Router::new(&config.deployments, &crate::providers::http::client());
         let picks: Vec<String> = (0..4)
             .map(|_| router.pick("m").unwrap().config.id.clone())
             .collect();

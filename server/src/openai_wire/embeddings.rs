@@ -7,7 +7,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::response::{usage_from_json, usage_to_json};
 use super::{FieldReader, take_extensions};
@@ -123,32 +124,55 @@ pub fn response_from_json(body: Map<String, Value>) -> Result<EmbedResponse, Gat
     })
 }
 
-/// Writes the OpenAI embeddings body for `response`.
-pub fn response_to_json(response: &EmbedResponse, format: EncodingFormat) -> Value {
-    let data: Vec<Value> = response
-        .embeddings
-        .iter()
-        .map(|e| {
-            let embedding = match format {
-                EncodingFormat::Float => Value::from(e.values.clone()),
-                EncodingFormat::Base64 => Value::from(encode_base64_vector(&e.values)),
-            };
-            json!({"object": "embedding", "index": e.index, "embedding": embedding})
-        })
-        .collect();
-    let mut body = Map::new();
-    body.insert("object".into(), "list".into());
-    body.insert("data".into(), data.into());
-    body.insert("model".into(), response.model.clone().into());
-    if let Some(usage) = &response.usage {
-        let mut usage = usage_to_json(usage);
-        // Embedding usage has no completion side.
-        if let Some(u) = usage.as_object_mut() {
-            u.remove("completion_tokens");
-        }
-        body.insert("usage".into(), usage);
+/// Writes the OpenAI embeddings body for `response`. Vectors are written as
+/// f32 (shortest round-trip form, as OpenAI prints them), not widened to f64.
+pub fn response_to_json(response: &EmbedResponse, format: EncodingFormat) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        object: &'static str,
+        data: Vec<Item<'a>>,
+        model: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        usage: Option<Value>,
     }
-    Value::Object(body)
+    #[derive(Serialize)]
+    struct Item<'a> {
+        object: &'static str,
+        index: u32,
+        embedding: Vector<'a>,
+    }
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Vector<'a> {
+        Float(&'a [f32]),
+        Base64(String),
+    }
+    let body = Body {
+        object: "list",
+        data: response
+            .embeddings
+            .iter()
+            .map(|e| Item {
+                object: "embedding",
+                index: e.index,
+                embedding: match format {
+                    EncodingFormat::Float => Vector::Float(&e.values),
+                    EncodingFormat::Base64 => Vector::Base64(encode_base64_vector(&e.values)),
+                },
+            })
+            .collect(),
+        model: &response.model,
+        usage: response.usage.as_ref().map(|usage| {
+            let mut usage = usage_to_json(usage);
+            // Embedding usage has no completion side.
+            if let Some(u) = usage.as_object_mut() {
+                u.remove("completion_tokens");
+            }
+            usage
+        }),
+    };
+    // Plain data with string keys: serialization cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 fn decode_base64_vector(encoded: &str) -> Option<Vec<f32>> {
@@ -186,10 +210,21 @@ mod tests {
         );
     }
 
+    /// Float vectors print as f32, exactly as the provider sent them.
+    #[test]
+    fn float_vectors_keep_their_f32_text() {
+        let upstream = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.0023064255,-0.009327292]}],"model":"m","usage":{"prompt_tokens":2,"total_tokens":2}}"#;
+        let parsed = response_from_json(serde_json::from_slice(upstream).unwrap()).expect("parses");
+        assert_eq!(
+            response_to_json(&parsed, EncodingFormat::Float),
+            upstream.to_vec()
+        );
+    }
+
     /// The client's encoding format is both honoured and forwarded.
     #[test]
     fn encoding_format_is_forwarded() {
-        let body = json!({"model": "e", "input": "hi", "encoding_format": "base64"});
+        let body = serde_json::json!({"model": "e", "input": "hi", "encoding_format": "base64"});
         let Value::Object(map) = body else {
             unreachable!()
         };
@@ -198,7 +233,7 @@ mod tests {
         let upstream = request_to_json(&request, "text-embedding-3-small");
         assert_eq!(
             Value::Object(upstream),
-            json!({"model": "text-embedding-3-small", "input": ["hi"], "encoding_format": "base64"})
+            serde_json::json!({"model": "text-embedding-3-small", "input": ["hi"], "encoding_format": "base64"})
         );
     }
 }

@@ -19,6 +19,9 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// One HTTP client for every deployment: connection pools are per host, so
 /// sharing costs nothing and keeps idle sockets bounded.
 pub fn client() -> reqwest::Client {
+    // reqwest is built without a default TLS provider; ring is the one we
+    // ship. Installing is idempotent (a second install just reports failure).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))

@@ -32,7 +32,7 @@ async fn handle(gateway: &Gateway, headers: &HeaderMap, body: Body) -> Result<Re
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        serde_json::to_vec(&embeddings::response_to_json(&result, format)).unwrap_or_default(),
+        embeddings::response_to_json(&result, format),
     )
         .into_response();
     insert_deployment(response.headers_mut(), result.served_by.as_ref());

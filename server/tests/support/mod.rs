@@ -1,0 +1,224 @@
+//! Black-box harness: the real `switchboard` binary on 127.0.0.1, in front of
+//! the conformance replay server playing recorded provider traffic.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use switchboard_conformance::{ReplayServer, fixtures_dir};
+
+pub const MASTER_KEY: &str = "sk-master-test";
+pub const UPSTREAM_KEY: &str = "sk-upstream-secret";
+
+/// One deployment of the test config: a model name played by one fixture.
+pub struct Model<'a> {
+    pub name: &'a str,
+    pub provider: &'a str,
+    pub fixture: &'a str,
+    pub model_id: &'a str,
+    /// Milliseconds the replay server waits between stream events.
+    pub pause_ms: Option<u64>,
+}
+
+impl<'a> Model<'a> {
+    pub fn openai(name: &'a str, fixture: &'a str, model_id: &'a str) -> Self {
+        Self {
+            name,
+            provider: "openai",
+            fixture,
+            model_id,
+            pause_ms: None,
+        }
+    }
+
+    pub fn paused(mut self, ms: u64) -> Self {
+        self.pause_ms = Some(ms);
+        self
+    }
+}
+
+/// A running gateway process; stopped (SIGTERM, then kill) on drop.
+pub struct Gateway {
+    child: Option<Child>,
+    pub addr: String,
+    pub replay: ReplayServer,
+    log_path: PathBuf,
+    _dir: TempDir,
+}
+
+impl Gateway {
+    /// Starts the replay server and a gateway serving `models`, with the
+    /// master key set and `max_body_bytes` of 64 KiB.
+    pub async fn start(models: &[Model<'_>]) -> Gateway {
+        let replay = ReplayServer::start(fixtures_dir())
+            .await
+            .expect("replay server");
+        let mut yaml = format!(
+            "general_settings:\n  master_key: {MASTER_KEY}\nserver:\n  max_body_bytes: 65536\nmodel_list:\n"
+        );
+        for m in models {
+            yaml.push_str(&format!(
+                "  - model_name: {}\n    params:\n      model: {}/{}\n      api_base: {}\n      api_key: {UPSTREAM_KEY}\n",
+                m.name,
+                m.provider,
+                m.model_id,
+                replay.base_url(m.provider, m.fixture)
+            ));
+            if let Some(ms) = m.pause_ms {
+                yaml.push_str(&format!(
+                    "      extra_headers: {{x-replay-pause-ms: \"{ms}\"}}\n"
+                ));
+            }
+        }
+        let dir = TempDir::new();
+        let config = dir.path.join("config.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        let log_path = dir.path.join("gateway.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--listen", &addr])
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn switchboard");
+        let gateway = Gateway {
+            child: Some(child),
+            addr,
+            replay,
+            log_path,
+            _dir: dir,
+        };
+        gateway.wait_ready().await;
+        gateway
+    }
+
+    async fn wait_ready(&self) {
+        let client = http_client();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(r) = client
+                .get(format!("{}/health/readiness", self.url()))
+                .send()
+                .await
+            {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("gateway not ready; log:\n{}", self.log());
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log_path) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        sigterm(child.id());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("gateway did not stop after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A plain HTTP/1.1 client (the gateway's own client installs the TLS
+/// provider reqwest needs before anything is built).
+pub fn http_client() -> reqwest::Client {
+    drop(switchboard::providers::http::client());
+    reqwest::Client::builder()
+        .http1_only()
+        .build()
+        .expect("client")
+}
+
+pub fn sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A directory removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("switchboard-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Reads a recorded fixture file as JSON.
+pub fn fixture_json(provider: &str, name: &str) -> serde_json::Value {
+    let path = fixtures_dir().join(provider).join(name);
+    serde_json::from_slice(&std::fs::read(&path).expect("fixture")).expect("fixture json")
+}
+
+/// The `data:` payloads of a recorded SSE fixture, without `[DONE]`.
+pub fn sse_payloads(provider: &str, name: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(fixtures_dir().join(provider).join(name)).expect("fixture");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).expect("event json"))
+        .collect()
+}
