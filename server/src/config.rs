@@ -278,13 +278,14 @@ fn validate_deployment(
         .map(|v| resolve_plain(&v, &format!("{at}.params.api_base"), env))
         .transpose()?
         .map(|base| base.trim_end_matches('/').to_owned());
-    if let Some(base) = &api_base {
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ConfigError::new(
-                format!("{at}.params.api_base"),
-                format!("`{base}` must start with http:// or https://"),
-            ));
-        }
+    if let Some(base) = api_base
+        .as_ref()
+        .filter(|b| !(b.starts_with("http://") || b.starts_with("https://")))
+    {
+        return Err(ConfigError::new(
+            format!("{at}.params.api_base"),
+            format!("`{base}` must start with http:// or https://"),
+        ));
     }
     if api_base.is_none() && provider.default_api_base().is_none() {
         return Err(ConfigError::new(
@@ -296,7 +297,7 @@ fn validate_deployment(
         Some(v) => Some(resolve_secret(&v, &format!("{at}.params.api_key"), env)?),
         None => provider
             .default_api_key_env()
-            .and_then(|name| env(name))
+            .and_then(env)
             .map(Secret::new),
     };
     let api_version = params

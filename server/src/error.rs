@@ -34,7 +34,7 @@ pub enum GatewayError {
     PayloadTooLarge { limit: usize },
     /// The provider answered with an error status.
     #[error("{} returned HTTP {}: {}", .0.provider, .0.status, .0.message)]
-    Upstream(UpstreamError),
+    Upstream(Box<UpstreamError>),
     /// The provider could not be reached.
     #[error("{provider} is unreachable: {message}")]
     UpstreamUnavailable {
@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn upstream_statuses_map_to_matching_grpc_codes() {
         let upstream = |status| {
-            GatewayError::Upstream(UpstreamError {
+            GatewayError::Upstream(Box::new(UpstreamError {
                 provider: "openai",
                 status,
                 message: "m".into(),
@@ -324,7 +324,7 @@ mod tests {
                 code: None,
                 param: None,
                 retry_after: Some(Duration::from_secs(2)),
-            })
+            }))
             .classify()
         };
         let rate_limited = upstream(429);

@@ -245,13 +245,13 @@ fn tool_call_from_json(value: Value, at: &str) -> Result<ToolCall, GatewayError>
         return Err(GatewayError::invalid(at, "must be an object"));
     };
     let mut r = FieldReader::new(map, &format!("{at}."));
-    if let Some(kind) = r.string("type")? {
-        if kind != "function" {
-            return Err(GatewayError::unsupported(
-                format!("{at}.type"),
-                format!("tool call type `{kind}` is not supported (function is)"),
-            ));
-        }
+    if let Some(kind) = r.string("type")?
+        && kind != "function"
+    {
+        return Err(GatewayError::unsupported(
+            format!("{at}.type"),
+            format!("tool call type `{kind}` is not supported (function is)"),
+        ));
     }
     let id = r.required_string("id")?;
     let mut f = FieldReader::new(

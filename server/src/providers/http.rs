@@ -94,7 +94,7 @@ async fn error_from_response(
         }
     }
     let parsed = parse_error_body(&body);
-    GatewayError::Upstream(UpstreamError {
+    GatewayError::Upstream(Box::new(UpstreamError {
         provider,
         status,
         message: redact_secrets(&parsed.message, secrets),
@@ -102,7 +102,7 @@ async fn error_from_response(
         code: parsed.code,
         param: parsed.param,
         retry_after,
-    })
+    }))
 }
 
 /// `retry-after-ms` (OpenAI) or `retry-after` in seconds. The HTTP-date form

@@ -49,11 +49,11 @@ impl OpenAiAdapter {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let Some(key) = &config.api_key {
-            if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
-                value.set_sensitive(true);
-                headers.insert(header::AUTHORIZATION, value);
-            }
+        if let Some(key) = &config.api_key
+            && let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+        {
+            value.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, value);
         }
         // Validated at config load; `insert` replaces, so a header the config
         // repeats (e.g. its own content-type) is still sent once.
@@ -195,7 +195,7 @@ fn chunk_from_event(
             .and_then(|s| u16::try_from(s).ok())
             .filter(|s| (400..600).contains(s))
             .unwrap_or(502);
-        return Err(GatewayError::Upstream(UpstreamError {
+        return Err(GatewayError::Upstream(Box::new(UpstreamError {
             provider,
             status,
             message: parsed.message,
@@ -203,7 +203,7 @@ fn chunk_from_event(
             code: parsed.code,
             param: parsed.param,
             retry_after: None,
-        }));
+        })));
     }
     stream::chunk_from_json(map).map_err(|e| e.into_upstream_protocol(provider))
 }
@@ -229,17 +229,17 @@ fn apply_quirks(
             body.insert((*to).to_owned(), value);
         }
     }
-    if let Some(choice) = body.get_mut("tool_choice") {
-        if choice == "required" {
-            *choice = quirks.tool_choice_required.into();
-        }
+    if let Some(choice) = body.get_mut("tool_choice")
+        && choice == "required"
+    {
+        *choice = quirks.tool_choice_required.into();
     }
-    if !quirks.output_only_message_fields.is_empty() {
-        if let Some(Value::Array(messages)) = body.get_mut("messages") {
-            for message in messages.iter_mut().filter_map(Value::as_object_mut) {
-                for field in quirks.output_only_message_fields {
-                    message.remove(*field);
-                }
+    if !quirks.output_only_message_fields.is_empty()
+        && let Some(Value::Array(messages)) = body.get_mut("messages")
+    {
+        for message in messages.iter_mut().filter_map(Value::as_object_mut) {
+            for field in quirks.output_only_message_fields {
+                message.remove(*field);
             }
         }
     }

@@ -109,10 +109,9 @@ impl Gateway {
                 .get(format!("{}/health/readiness", self.url()))
                 .send()
                 .await
+                && r.status().is_success()
             {
-                if r.status().is_success() {
-                    return;
-                }
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

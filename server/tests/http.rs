@@ -1,0 +1,148 @@
+//! The HTTP door and the process, black-box: streaming timing, graceful
+//! shutdown, body limits and secrecy. (The OpenAI SDK suite in
+//! `tests/sdk/` covers the facade's features.)
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use support::{Gateway, MASTER_KEY, Model, UPSTREAM_KEY, http_client};
+
+async fn gateway() -> Gateway {
+    Gateway::start(&[
+        Model::openai("stream-slow", "stream__gpt-4o-text-include-usage", "gpt-4o").paused(300),
+        Model::openai("bad-key", "error-401__invalid-api-key", "gpt-4o"),
+        Model::openai("overloaded", "error-503__overloaded", "gpt-4o"),
+    ])
+    .await
+}
+
+fn stream_body() -> serde_json::Value {
+    serde_json::json!({
+        "model": "stream-slow",
+        "stream": true,
+        "messages": [{"role": "user", "content": "What is the capital of Mexico?"}]
+    })
+}
+
+/// SSE events leave the gateway as the upstream sends them: the first
+/// arrives while the upstream is still pausing between the rest.
+#[tokio::test]
+async fn sse_is_not_buffered() {
+    let gateway = gateway().await;
+    let started = Instant::now();
+    let response = http_client()
+        .post(format!("{}/v1/chat/completions", gateway.url()))
+        .bearer_auth(MASTER_KEY)
+        .json(&stream_body())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(
+        response.headers()["x-switchboard-deployment"],
+        "stream-slow/0"
+    );
+    let mut body = response.bytes_stream();
+    let mut first = None;
+    let mut text = String::new();
+    while let Some(bytes) = body.next().await {
+        first.get_or_insert_with(|| started.elapsed());
+        text.push_str(&String::from_utf8_lossy(&bytes.expect("bytes")));
+    }
+    let (first, total) = (first.expect("some bytes"), started.elapsed());
+    let events = text.matches("data: ").count();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert!(
+        first < Duration::from_millis(250),
+        "first event after {first:?}"
+    );
+    // 11 recorded events with 300 ms between them.
+    assert!(
+        total >= Duration::from_millis(300 * 10),
+        "{events} events in {total:?}"
+    );
+}
+
+/// SIGTERM while a stream is in flight: readiness flips to 503, the stream
+/// still completes, and the process exits 0.
+#[tokio::test]
+async fn sigterm_drains_in_flight_streams() {
+    let mut gateway = gateway().await;
+    let client = http_client();
+    let response = client
+        .post(format!("{}/v1/chat/completions", gateway.url()))
+        .bearer_auth(MASTER_KEY)
+        .json(&stream_body())
+        .send()
+        .await
+        .expect("request");
+    let reader = tokio::spawn(async move { response.text().await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    support::sigterm(gateway.pid());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = reader
+        .await
+        .expect("join")
+        .expect("stream completes despite SIGTERM");
+    assert!(
+        text.ends_with("data: [DONE]\n\n"),
+        "stream cut short: {text}"
+    );
+    let status = gateway.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(gateway.log().contains("draining"), "{}", gateway.log());
+}
+
+/// A body over `max_body_bytes` is a 413 in OpenAI's error shape.
+#[tokio::test]
+async fn oversize_body_is_413() {
+    let gateway = gateway().await;
+    let big = "x".repeat(70_000);
+    let response = http_client()
+        .post(format!("{}/v1/chat/completions", gateway.url()))
+        .bearer_auth(MASTER_KEY)
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"model":"stream-slow","messages":[{{"role":"user","content":"{big}"}}]}}"#
+        ))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.expect("json error");
+    assert_eq!(body["error"]["code"], "request_too_large");
+    assert!(gateway.replay.requests().is_empty());
+}
+
+/// Upstream errors keep their status; neither the upstream key (even the
+/// masked form the provider echoes) nor the master key leaks to the caller
+/// or the logs.
+#[tokio::test]
+async fn upstream_errors_keep_meaning_and_leak_no_secret() {
+    let gateway = gateway().await;
+    let client = http_client();
+    let call = |model: &'static str| {
+        client
+            .post(format!("{}/v1/chat/completions", gateway.url()))
+            .bearer_auth(MASTER_KEY)
+            .json(&serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    let unauthorized = call("bad-key").await.expect("request");
+    assert_eq!(unauthorized.status(), 401);
+    let body = unauthorized.text().await.unwrap();
+    assert!(body.contains("invalid_api_key"), "{body}");
+    assert!(!body.contains("*****"), "masked key leaked: {body}");
+
+    let overloaded = call("overloaded").await.expect("request");
+    assert_eq!(overloaded.status(), 503);
+    assert_eq!(overloaded.headers()["retry-after"], "20");
+
+    let log = gateway.log();
+    for secret in [UPSTREAM_KEY, MASTER_KEY, "*****"] {
+        assert!(!log.contains(secret), "`{secret}` in the gateway log");
+    }
+}
