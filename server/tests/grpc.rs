@@ -522,3 +522,21 @@ async fn unknown_grpc_method_is_unimplemented() {
         .expect_err("unimplemented");
     assert_eq!(status.code(), Code::Unimplemented);
 }
+
+/// A message over `max_body_bytes` is refused before it reaches the core.
+#[tokio::test]
+async fn oversize_message_is_refused() {
+    let gateway = gateway().await;
+    let mut client = ChatServiceClient::new(channel(&gateway).await);
+    let request = ChatRequest {
+        model: "tools".into(),
+        messages: vec![text(Role::User, &"x".repeat(70_000))],
+        ..ChatRequest::default()
+    };
+    let status = client
+        .complete(authed(request))
+        .await
+        .expect_err("too large");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(gateway.replay.requests().is_empty());
+}

@@ -64,12 +64,17 @@ def assert_faithful(replay: Replay, fx, sent: dict, endpoint: str = "chat/comple
     body = req["body"]
     assert body.get("model") == fx.upstream_model, f"model sent upstream: {body.get('model')!r}"
     expected = dict(sent, model=fx.upstream_model)
-    injected = sorted(set(body) - set(expected))
-    dropped = sorted(set(expected) - set(body))
-    assert not injected, f"gateway injected keys upstream: {injected} -> { {k: body[k] for k in injected} }"
-    assert not dropped, f"gateway dropped keys upstream: {dropped}"
-    for k in expected:
-        assert body[k] == expected[k], f"upstream {k!r} differs from what the client sent"
+    injected = {k: body[k] for k in sorted(set(body) - set(expected))}
+    dropped = {k: expected[k] for k in sorted(set(expected) - set(body))}
+    changed = sorted(k for k in set(body) & set(expected) if body[k] != expected[k])
+    problems = []
+    if injected:
+        problems.append(f"injected {json.dumps(injected)[:300]}")
+    if dropped:
+        problems.append(f"dropped {json.dumps(dropped)[:300]}")
+    if changed:
+        problems.append(f"changed {changed}")
+    assert not problems, "upstream body != client body (model aside): " + "; ".join(problems)
     return req
 
 
