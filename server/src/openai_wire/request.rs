@@ -27,7 +27,14 @@ pub struct ParsedChatRequest {
 /// Parses an OpenAI chat-completions body.
 pub fn from_json(body: Map<String, Value>) -> Result<ParsedChatRequest, GatewayError> {
     let mut r = FieldReader::new(body, "");
-    let stream = r.bool("stream")?.unwrap_or(false);
+    // `stream: true` picks the transport and is re-added for streaming
+    // upstreams; an explicit `false` stays in the rest and is forwarded as sent.
+    let stream = match r.peek("stream") {
+        Some(Value::Bool(true)) => r.take("stream").is_some(),
+        Some(Value::Bool(false)) | None => false,
+        Some(Value::Null) => r.take("stream").is_some_and(|_| false),
+        Some(_) => return Err(GatewayError::invalid("stream", "must be a boolean")),
+    };
     let request = ChatRequest {
         model: r.required_string("model")?,
         messages: r
@@ -691,6 +698,17 @@ mod tests {
             .unwrap()
             .remove("content");
         assert_eq!(round_trip(body), expected);
+    }
+
+    /// An explicit `stream: false` is the client's, so it is forwarded.
+    #[test]
+    fn explicit_stream_false_is_forwarded() {
+        let body =
+            json!({"model": "m", "stream": false, "messages": [{"role": "user", "content": "hi"}]});
+        assert_eq!(
+            round_trip(body),
+            json!({"model": "upstream-model", "stream": false, "messages": [{"role": "user", "content": "hi"}]})
+        );
     }
 
     /// Nothing is injected: a minimal request stays minimal.
