@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, header};
 
+use super::error::error_body;
 use super::{HttpError, authorization, insert_deployment, read_json};
 use crate::gateway::Gateway;
-use crate::openai_wire::errors::error_json;
 use crate::openai_wire::{request, response, stream};
 use crate::providers::ChunkStream;
 
@@ -74,17 +74,7 @@ fn sse_body(
         let mut chunks = state?;
         match chunks.next().await {
             Some(Ok(chunk)) => Some((event(&stream::chunk_to_json(&chunk)), Some(chunks))),
-            Some(Err(e)) => {
-                let view = e.classify();
-                crate::front::log_error(&view);
-                let body = error_json(
-                    &view.message,
-                    &view.kind,
-                    view.param.as_deref(),
-                    view.code.as_deref(),
-                );
-                Some((event(&body), None))
-            }
+            Some(Err(e)) => Some((event(&error_body(&e.classify())), None)),
             None => Some((Bytes::from_static(b"data: [DONE]\n\n"), None)),
         }
     });
