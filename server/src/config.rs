@@ -74,6 +74,8 @@ pub struct RawServerSettings {
     pub listen: Option<String>,
     /// Largest accepted request body, in bytes (HTTP and gRPC).
     pub max_body_bytes: Option<usize>,
+    /// Async worker threads; default one per CPU core.
+    pub worker_threads: Option<usize>,
 }
 
 /// One `model_list` entry: a deployment of a logical model name.
@@ -139,6 +141,8 @@ impl fmt::Debug for Secret {
 pub struct Config {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    /// `None` means one per CPU core.
+    pub worker_threads: Option<usize>,
     pub master_key: Option<Secret>,
     pub deployments: Vec<DeploymentConfig>,
 }
@@ -204,6 +208,12 @@ impl Config {
                 "must be greater than 0",
             ));
         }
+        if raw.server.worker_threads == Some(0) {
+            return Err(ConfigError::new(
+                "server.worker_threads",
+                "must be greater than 0",
+            ));
+        }
         let master_key = raw
             .general_settings
             .master_key
@@ -229,6 +239,7 @@ impl Config {
         Ok(Config {
             listen,
             max_body_bytes,
+            worker_threads: raw.server.worker_threads,
             master_key,
             deployments,
         })
@@ -278,13 +289,12 @@ fn validate_deployment(
         .map(|v| resolve_plain(&v, &format!("{at}.params.api_base"), env))
         .transpose()?
         .map(|base| base.trim_end_matches('/').to_owned());
-    if let Some(base) = api_base
-        .as_ref()
-        .filter(|b| !(b.starts_with("http://") || b.starts_with("https://")))
-    {
+    if let Some(base) = api_base.as_ref().filter(|b| {
+        !(b.starts_with("http://") || b.starts_with("https://")) || reqwest::Url::parse(b).is_err()
+    }) {
         return Err(ConfigError::new(
             format!("{at}.params.api_base"),
-            format!("`{base}` must start with http:// or https://"),
+            format!("`{base}` must be an http:// or https:// URL"),
         ));
     }
     if api_base.is_none() && provider.default_api_base().is_none() {
@@ -401,11 +411,13 @@ general_settings:
   master_key: sk-master
 server:
   listen: 0.0.0.0:8080
+  worker_threads: 3
 "#,
             env,
         )
         .expect("valid config");
         assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(config.worker_threads, Some(3));
         assert_eq!(config.master_key, Some(Secret::new("sk-master")));
         let [first, second] = &config.deployments[..] else {
             panic!("two deployments expected");
@@ -455,6 +467,16 @@ server:
                 "model_list: [{model_name: a, params: {model: vllm/x}}]",
                 "model_list[0].params.api_base",
                 "no default base URL",
+            ),
+            (
+                "server: {worker_threads: 0}",
+                "server.worker_threads",
+                "greater than 0",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: openai/x, api_base: 'http://'}}]",
+                "model_list[0].params.api_base",
+                "http:// or https:// URL",
             ),
             (
                 "server: {listen: nowhere}",

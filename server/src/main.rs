@@ -11,6 +11,11 @@ use switchboard::front;
 use switchboard::gateway::Gateway;
 use tracing_subscriber::EnvFilter;
 
+// The request path allocates many small, short-lived JSON and protobuf
+// values; glibc malloc cost 18 % of CPU under load, mimalloc a fraction.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
@@ -70,14 +75,7 @@ fn main() -> ExitCode {
                 )
                 .with_writer(std::io::stderr)
                 .init();
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(serve(config, listen)) {
+            match run(&config, listen) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -88,12 +86,25 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> Result<(), String> {
+/// Loads the config, then builds the runtime it asks for and serves.
+fn run(config_path: &std::path::Path, listen: Option<SocketAddr>) -> Result<(), String> {
     let mut config =
-        Config::load(&config_path).map_err(|e| format!("{}: {e}", config_path.display()))?;
+        Config::load(config_path).map_err(|e| format!("{}: {e}", config_path.display()))?;
     if let Some(listen) = listen {
         config.listen = listen;
     }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.worker_threads {
+        runtime.worker_threads(threads);
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> Result<(), String> {
     let gateway = Arc::new(Gateway::new(&config));
     let app = front::app(gateway.clone()).await;
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -146,3 +146,23 @@ async fn upstream_errors_keep_meaning_and_leak_no_secret() {
         assert!(!log.contains(secret), "`{secret}` in the gateway log");
     }
 }
+
+/// The OpenAI facade also speaks h2c (HTTP/2 without TLS) on the same port,
+/// as the gRPC services do.
+#[tokio::test]
+async fn facade_speaks_h2c() {
+    let gateway = gateway().await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("h2c client");
+    let response = client
+        .get(format!("{}/v1/models", gateway.url()))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .expect("h2c request");
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    let models: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(models["data"].as_array().map(Vec::len), Some(3));
+}

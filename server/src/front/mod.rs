@@ -44,6 +44,8 @@ pub async fn app(gateway: Arc<Gateway>) -> Router {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // google.rpc error details, so grpcurl can decode ErrorInfo/RetryInfo.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
     // Our own descriptors are compiled in; failing here is a build defect.
     let reflection_v1 = reflection()

@@ -30,9 +30,15 @@ pub fn from_json(body: Map<String, Value>) -> Result<ParsedChatRequest, GatewayE
     // `stream: true` picks the transport and is re-added for streaming
     // upstreams; an explicit `false` stays in the rest and is forwarded as sent.
     let stream = match r.peek("stream") {
-        Some(Value::Bool(true)) => r.take("stream").is_some(),
-        Some(Value::Bool(false)) | None => false,
-        Some(Value::Null) => r.take("stream").is_some_and(|_| false),
+        None | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => {
+            r.take("stream");
+            true
+        }
+        Some(Value::Null) => {
+            r.take("stream");
+            false
+        }
         Some(_) => return Err(GatewayError::invalid("stream", "must be a boolean")),
     };
     let request = ChatRequest {

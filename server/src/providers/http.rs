@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use eventsource_stream::{Event, Eventsource};
 use futures::{Stream, StreamExt};
-use reqwest::{RequestBuilder, Response};
+use reqwest::{Request, Response};
 
 use crate::error::{GatewayError, UpstreamError, redact_secrets};
 use crate::openai_wire::errors::parse_error_body;
@@ -26,6 +26,9 @@ pub fn client() -> reqwest::Client {
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
         .connect_timeout(Duration::from_secs(10))
+        // A redirect from a provider is an error to surface, never a hop to
+        // follow with the provider key attached.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap_or_else(|e| panic!("the HTTP client cannot be built: {e}"))
 }
@@ -33,12 +36,13 @@ pub fn client() -> reqwest::Client {
 /// Sends a request, waiting at most `timeout` for the response headers, and
 /// returns the response if its status is a success.
 pub async fn send(
-    request: RequestBuilder,
+    client: &reqwest::Client,
+    request: Request,
     provider: &'static str,
     timeout: Duration,
     secrets: &[&str],
 ) -> Result<Response, GatewayError> {
-    let response = tokio::time::timeout(timeout, request.send())
+    let response = tokio::time::timeout(timeout, client.execute(request))
         .await
         .map_err(|_| GatewayError::UpstreamTimeout { provider, timeout })?
         .map_err(|e| transport_error(e, provider, timeout))?;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
+use reqwest::Url;
 use serde_json::{Map, Value};
 
 use super::http::{body, events, send};
@@ -23,8 +24,9 @@ pub struct OpenAiAdapter {
     provider: &'static str,
     quirks: &'static Quirks,
     model: String,
-    chat_url: String,
-    embeddings_url: String,
+    /// Parsed once: URL parsing (with IDNA) is measurable per request.
+    chat_url: Option<Url>,
+    embeddings_url: Option<Url>,
     headers: HeaderMap,
     timeout: Duration,
     client: reqwest::Client,
@@ -69,8 +71,9 @@ impl OpenAiAdapter {
             provider: preset.name,
             quirks: &preset.quirks,
             model: config.model.clone(),
-            chat_url: format!("{base}/chat/completions"),
-            embeddings_url: format!("{base}/embeddings"),
+            // `api_base` was parsed at config load, so these parse.
+            chat_url: Url::parse(&format!("{base}/chat/completions")).ok(),
+            embeddings_url: Url::parse(&format!("{base}/embeddings")).ok(),
             headers,
             timeout: config.timeout,
             client,
@@ -78,25 +81,31 @@ impl OpenAiAdapter {
         }
     }
 
-    fn secrets(&self) -> Vec<&str> {
-        self.api_key.as_deref().into_iter().collect()
-    }
-
     async fn post(
         &self,
-        url: &str,
+        url: Option<&Url>,
         body: Map<String, Value>,
     ) -> Result<reqwest::Response, GatewayError> {
+        let url = url.cloned().ok_or(GatewayError::UpstreamUnavailable {
+            provider: self.provider,
+            message: "api_base is not a valid URL".into(),
+        })?;
         let body = serde_json::to_vec(&body).map_err(|e| GatewayError::InvalidRequest {
             message: format!("request cannot be encoded: {e}"),
             param: None,
         })?;
-        let request = self
-            .client
-            .post(url)
-            .headers(self.headers.clone())
-            .body(body);
-        send(request, self.provider, self.timeout, &self.secrets()).await
+        let mut request = reqwest::Request::new(http::Method::POST, url);
+        *request.headers_mut() = self.headers.clone();
+        *request.body_mut() = Some(body.into());
+        let secrets = self.api_key.as_deref();
+        send(
+            &self.client,
+            request,
+            self.provider,
+            self.timeout,
+            secrets.as_slice(),
+        )
+        .await
     }
 
     fn chat_body(
@@ -130,7 +139,7 @@ impl Provider for OpenAiAdapter {
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
         Box::pin(async move {
             let response = self
-                .post(&self.chat_url, self.chat_body(request, false)?)
+                .post(self.chat_url.as_ref(), self.chat_body(request, false)?)
                 .await?;
             let bytes = body(response, self.provider, self.timeout).await?;
             self.decode(&bytes, response::from_json)
@@ -143,7 +152,7 @@ impl Provider for OpenAiAdapter {
     ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
         Box::pin(async move {
             let response = self
-                .post(&self.chat_url, self.chat_body(request, true)?)
+                .post(self.chat_url.as_ref(), self.chat_body(request, true)?)
                 .await?;
             let provider = self.provider;
             let chunks = events(response, provider, self.timeout)
@@ -166,7 +175,7 @@ impl Provider for OpenAiAdapter {
     ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
         Box::pin(async move {
             let payload = embeddings::request_to_json(request, &self.model);
-            let response = self.post(&self.embeddings_url, payload).await?;
+            let response = self.post(self.embeddings_url.as_ref(), payload).await?;
             let bytes = body(response, self.provider, self.timeout).await?;
             self.decode(&bytes, embeddings::response_from_json)
         })
