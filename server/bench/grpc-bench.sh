@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # gRPC rows of the overhead benchmark (../shared/bench covers HTTP only).
 #
-#   server/bench/grpc-bench.sh [CONCS] [SECONDS]      e.g. server/bench/grpc-bench.sh "1 16 64" 20
+#   server/bench/grpc-bench.sh [CONCS] [REQUESTS]     e.g. server/bench/grpc-bench.sh "1 16 64" 150000
 #
 # Starts the release gateway with deploy/examples/bench.yaml on 127.0.0.1:4100
 # (the nginx mock upstream from ../shared/bench must be running: upstream.sh start),
 # then for each concurrency runs ghz (ChatService/Complete, one HTTP/2 connection,
-# as gRPC clients do) and prints one Markdown row: rps, p50/p99, and the
-# gateway's CPU per request read from /proc before and after the run.
+# as gRPC clients do) for a fixed number of requests (c=1 runs a fifth of them;
+# ghz's duration mode counts the calls it cuts off at the deadline as errors)
+# and prints one Markdown row: rps, p50/p99, and the gateway's CPU per request
+# read from /proc before and after the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 concs="${1:-1 16 64}"
-secs="${2:-20}"
+requests="${2:-150000}"
 port=4100
 bin=target/release/switchboard
 command -v ghz >/dev/null || { echo "ghz missing: go install github.com/bojand/ghz/cmd/ghz@latest" >&2; exit 2; }
@@ -28,16 +30,17 @@ cpu_ticks() { awk '{print $14 + $15}' /proc/$gw/stat; }
 rss_kb() { awk '/VmHWM/ {print $2}' /proc/$gw/status; }
 ghz_run() {
   ghz --insecure --call switchboard.v1.ChatService/Complete -d "$data" \
-    --connections 1 -c "$1" -z "$2" --format json 127.0.0.1:$port
+    --connections 1 -c "$1" -n "$2" --format json 127.0.0.1:$port
 }
 
-ghz_run 4 3s >/dev/null  # warm-up: connections, reflection, allocator
+ghz_run 4 20000 >/dev/null  # warm-up: connections, reflection, allocator
 hz=$(getconf CLK_TCK)
 echo "| path | conc | rps | p50 ms | p99 ms | errors | gateway CPU ms/req | peak RSS MiB |"
 echo "|---|---|---|---|---|---|---|---|"
 for c in $concs; do
   before=$(cpu_ticks)
-  out=$(ghz_run "$c" "${secs}s")
+  n=$requests; [[ $c -eq 1 ]] && n=$((requests / 5))
+  out=$(ghz_run "$c" "$n")
   after=$(cpu_ticks)
   echo "$out" | jq -r --argjson c "$c" --argjson ticks "$((after - before))" --argjson hz "$hz" --argjson rss "$(rss_kb)" '
     (.statusCodeDistribution.OK // 0) as $ok
