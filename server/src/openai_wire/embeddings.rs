@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::response::{usage_from_json, usage_to_json};
+use super::response::{UsageJson, usage_from_json};
 use super::{FieldReader, take_extensions};
 use crate::error::GatewayError;
 use crate::pb::{EmbedRequest, EmbedResponse, Embedding};
@@ -163,7 +163,7 @@ pub fn response_to_json(response: &EmbedResponse, format: EncodingFormat) -> Vec
             .collect(),
         model: &response.model,
         usage: response.usage.as_ref().map(|usage| {
-            let mut usage = usage_to_json(usage);
+            let mut usage = serde_json::to_value(UsageJson(usage)).unwrap_or_default();
             // Embedding usage has no completion side.
             if let Some(u) = usage.as_object_mut() {
                 u.remove("completion_tokens");

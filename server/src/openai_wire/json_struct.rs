@@ -6,6 +6,8 @@
 //! back as `1.0` and upstream bodies stay byte-faithful.
 
 use prost_types::{ListValue, Struct, Value, value::Kind};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Number, Value as Json};
 
 /// Largest integer a double represents exactly (2^53).
@@ -54,6 +56,50 @@ pub fn json_from_value(value: &Value) -> Json {
     }
 }
 
+/// Serializes a protobuf `Value` as JSON directly, without building a
+/// `serde_json::Value` first (used on the per-chunk output path).
+pub struct ProtoJson<'a>(pub &'a Value);
+
+impl Serialize for ProtoJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0.kind {
+            None | Some(Kind::NullValue(_)) => s.serialize_unit(),
+            Some(Kind::BoolValue(b)) => s.serialize_bool(*b),
+            Some(Kind::NumberValue(n)) => number_to_json(*n).serialize(s),
+            Some(Kind::StringValue(text)) => s.serialize_str(text),
+            Some(Kind::ListValue(list)) => {
+                let mut seq = s.serialize_seq(Some(list.values.len()))?;
+                for item in &list.values {
+                    seq.serialize_element(&ProtoJson(item))?;
+                }
+                seq.end()
+            }
+            Some(Kind::StructValue(fields)) => {
+                let mut map = s.serialize_map(Some(fields.fields.len()))?;
+                for (k, v) in &fields.fields {
+                    map.serialize_entry(k, &ProtoJson(v))?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// Writes `extensions` into an object being serialized, skipping keys the
+/// object already wrote (`written`), so the output never repeats a key.
+pub fn serialize_extensions<M: SerializeMap>(
+    map: &mut M,
+    extensions: &Option<Struct>,
+    written: &[&str],
+) -> Result<(), M::Error> {
+    for (key, value) in extensions.iter().flat_map(|e| &e.fields) {
+        if !written.contains(&key.as_str()) {
+            map.serialize_entry(key, &ProtoJson(value))?;
+        }
+    }
+    Ok(())
+}
+
 fn number_to_json(n: f64) -> Json {
     if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
         // Exact: |n| <= 2^53 fits an i64 without rounding.
@@ -67,6 +113,14 @@ fn number_to_json(n: f64) -> Json {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Direct serialization writes the same JSON as the Value conversion.
+    #[test]
+    fn direct_serialization_matches() {
+        let json = json!({"a": [1, 2.5, null, true, "x"], "b": {"c": -3}});
+        let value = value_from_json(json.clone());
+        assert_eq!(serde_json::to_value(ProtoJson(&value)).unwrap(), json);
+    }
 
     /// JSON survives a trip through Struct unchanged, integers included.
     #[test]

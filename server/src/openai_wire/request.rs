@@ -546,7 +546,7 @@ fn image_url_to_json(image: &Image) -> Value {
     Value::Object(i)
 }
 
-pub(super) fn tool_call_to_json(call: &ToolCall) -> Value {
+fn tool_call_to_json(call: &ToolCall) -> Value {
     json!({
         "id": call.id,
         "type": "function",

@@ -1,10 +1,12 @@
 //! OpenAI chat-completion response JSON <-> canonical `ChatResponse`, and the
 //! usage object shared by responses, stream chunks and embeddings.
 
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::json_struct::map_from_struct;
-use super::request::{role_from_str, tool_call_to_json};
+use super::json_struct::serialize_extensions;
+use super::request::role_from_str;
 use super::{FieldReader, take_extensions};
 use crate::error::GatewayError;
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
@@ -93,87 +95,149 @@ fn assistant_message_from_json(
     })
 }
 
-/// Writes the OpenAI chat-completion body for `response`.
-pub fn to_json(response: &ChatResponse) -> Value {
-    let mut body = Map::new();
-    body.insert("id".into(), response.id.clone().into());
-    body.insert("object".into(), "chat.completion".into());
-    body.insert("created".into(), response.created.into());
-    body.insert("model".into(), response.model.clone().into());
-    body.insert(
-        "choices".into(),
-        response.choices.iter().map(choice_to_json).collect(),
-    );
-    if let Some(usage) = &response.usage {
-        body.insert("usage".into(), usage_to_json(usage));
+/// Writes `response` as an OpenAI chat-completion body, straight into the
+/// output (no intermediate JSON tree: this is on every request's path).
+pub struct ResponseJson<'a>(pub &'a ChatResponse);
+
+impl Serialize for ResponseJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &r.id)?;
+        m.serialize_entry("object", "chat.completion")?;
+        m.serialize_entry("created", &r.created)?;
+        m.serialize_entry("model", &r.model)?;
+        m.serialize_entry("choices", &Seq(&r.choices, ChoiceJson))?;
+        if let Some(usage) = &r.usage {
+            m.serialize_entry("usage", &UsageJson(usage))?;
+        }
+        entry_opt(&mut m, "system_fingerprint", &r.system_fingerprint)?;
+        entry_opt(&mut m, "service_tier", &r.service_tier)?;
+        serialize_extensions(&mut m, &r.extensions, RESPONSE_KEYS)?;
+        m.end()
     }
-    insert_str(
-        &mut body,
-        "system_fingerprint",
-        &response.system_fingerprint,
-    );
-    insert_str(&mut body, "service_tier", &response.service_tier);
-    if let Some(extensions) = &response.extensions {
-        body.extend(map_from_struct(extensions));
-    }
-    Value::Object(body)
 }
 
-fn choice_to_json(choice: &Choice) -> Value {
-    let mut c = Map::new();
-    c.insert("index".into(), choice.index.into());
-    let mut message = Map::new();
-    if let Some(m) = &choice.message {
-        message.insert("role".into(), "assistant".into());
-        message.insert(
-            "content".into(),
-            match &m.content {
-                Some(message::Content::Text(text)) => text.clone().into(),
-                _ => Value::Null,
-            },
-        );
-        insert_str(&mut message, "refusal", &m.refusal);
-        insert_str(&mut message, "reasoning_content", &m.reasoning_content);
-        if !m.tool_calls.is_empty() {
-            message.insert(
-                "tool_calls".into(),
-                m.tool_calls.iter().map(tool_call_to_json).collect(),
-            );
-        }
-        if let Some(extensions) = &m.extensions {
-            message.extend(map_from_struct(extensions));
-        }
+const RESPONSE_KEYS: &[&str] = &[
+    "id",
+    "object",
+    "created",
+    "model",
+    "choices",
+    "usage",
+    "system_fingerprint",
+    "service_tier",
+];
+
+struct ChoiceJson<'a>(&'a Choice);
+
+impl Serialize for ChoiceJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("index", &c.index)?;
+        m.serialize_entry("message", &AssistantMessageJson(c.message.as_ref()))?;
+        m.serialize_entry(
+            "finish_reason",
+            &finish_reason_str(c.finish_reason(), &c.native_finish_reason),
+        )?;
+        serialize_extensions(
+            &mut m,
+            &c.extensions,
+            &["index", "message", "finish_reason"],
+        )?;
+        m.end()
     }
-    c.insert("message".into(), Value::Object(message));
-    c.insert(
-        "finish_reason".into(),
-        finish_reason_json(choice.finish_reason(), &choice.native_finish_reason),
-    );
-    if let Some(extensions) = &choice.extensions {
-        c.extend(map_from_struct(extensions));
-    }
-    Value::Object(c)
 }
 
-pub(super) fn insert_str(map: &mut Map<String, Value>, key: &str, value: &Option<String>) {
-    if let Some(value) = value {
-        map.insert(key.into(), value.clone().into());
+struct AssistantMessageJson<'a>(Option<&'a Message>);
+
+impl Serialize for AssistantMessageJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if let Some(message) = self.0 {
+            m.serialize_entry("role", "assistant")?;
+            let content = match &message.content {
+                Some(message::Content::Text(text)) => Some(text),
+                _ => None,
+            };
+            m.serialize_entry("content", &content)?;
+            entry_opt(&mut m, "refusal", &message.refusal)?;
+            entry_opt(&mut m, "reasoning_content", &message.reasoning_content)?;
+            if !message.tool_calls.is_empty() {
+                m.serialize_entry("tool_calls", &Seq(&message.tool_calls, ToolCallJson))?;
+            }
+            serialize_extensions(
+                &mut m,
+                &message.extensions,
+                &[
+                    "role",
+                    "content",
+                    "refusal",
+                    "reasoning_content",
+                    "tool_calls",
+                ],
+            )?;
+        }
+        m.end()
+    }
+}
+
+struct ToolCallJson<'a>(&'a ToolCall);
+
+impl Serialize for ToolCallJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("id", &self.0.id)?;
+        m.serialize_entry("type", "function")?;
+        m.serialize_entry("function", &FunctionJson(&self.0.name, &self.0.arguments))?;
+        m.end()
+    }
+}
+
+struct FunctionJson<'a>(&'a str, &'a str);
+
+impl Serialize for FunctionJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("name", self.0)?;
+        m.serialize_entry("arguments", self.1)?;
+        m.end()
+    }
+}
+
+/// Serializes a slice through a per-item wrapper.
+pub(super) struct Seq<'a, T, W>(pub &'a [T], pub fn(&'a T) -> W);
+
+impl<'a, T, W: Serialize> Serialize for Seq<'a, T, W> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(self.1))
+    }
+}
+
+pub(super) fn entry_opt<M: SerializeMap, T: Serialize>(
+    map: &mut M,
+    key: &'static str,
+    value: &Option<T>,
+) -> Result<(), M::Error> {
+    match value {
+        Some(value) => map.serialize_entry(key, value),
+        None => Ok(()),
     }
 }
 
 /// The finish reason as OpenAI spells it: the provider's own word when it is
-/// an OpenAI one, else the canonical mapping.
-pub(super) fn finish_reason_json(reason: FinishReason, native: &str) -> Value {
-    match reason {
-        FinishReason::Unspecified => Value::Null,
-        FinishReason::Other if !native.is_empty() => native.into(),
-        FinishReason::Stop => "stop".into(),
-        FinishReason::Length => "length".into(),
-        FinishReason::ToolCalls => "tool_calls".into(),
-        FinishReason::ContentFilter => "content_filter".into(),
-        FinishReason::FunctionCall => "function_call".into(),
-        FinishReason::Other => "stop".into(),
-    }
+/// not one of OpenAI's, else the canonical name; `None` while unfinished.
+pub(super) fn finish_reason_str(reason: FinishReason, native: &str) -> Option<&str> {
+    Some(match reason {
+        FinishReason::Unspecified => return None,
+        FinishReason::Other if !native.is_empty() => native,
+        FinishReason::Stop | FinishReason::Other => "stop",
+        FinishReason::Length => "length",
+        FinishReason::ToolCalls => "tool_calls",
+        FinishReason::ContentFilter => "content_filter",
+        FinishReason::FunctionCall => "function_call",
+    })
 }
 
 pub(super) fn finish_reason_from_str(reason: &str) -> FinishReason {
@@ -219,47 +283,42 @@ pub fn usage_from_json(map: Map<String, Value>) -> Result<Usage, GatewayError> {
 
 /// Writes an OpenAI `usage` object; detail objects appear only when the
 /// provider reported something for them.
-pub fn usage_to_json(usage: &Usage) -> Value {
-    let mut u = Map::new();
-    u.insert("prompt_tokens".into(), usage.prompt_tokens.into());
-    u.insert("completion_tokens".into(), usage.completion_tokens.into());
-    u.insert("total_tokens".into(), usage.total_tokens.into());
-    let mut prompt = Map::new();
-    insert_count(&mut prompt, "cached_tokens", usage.cached_prompt_tokens);
-    insert_count(&mut prompt, "cache_write_tokens", usage.cache_write_tokens);
-    insert_count(&mut prompt, "audio_tokens", usage.prompt_audio_tokens);
-    if !prompt.is_empty() {
-        u.insert("prompt_tokens_details".into(), Value::Object(prompt));
+pub struct UsageJson<'a>(pub &'a Usage);
+
+impl Serialize for UsageJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let u = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("prompt_tokens", &u.prompt_tokens)?;
+        m.serialize_entry("completion_tokens", &u.completion_tokens)?;
+        m.serialize_entry("total_tokens", &u.total_tokens)?;
+        let prompt = [
+            ("cached_tokens", u.cached_prompt_tokens),
+            ("cache_write_tokens", u.cache_write_tokens),
+            ("audio_tokens", u.prompt_audio_tokens),
+        ];
+        if prompt.iter().any(|(_, v)| v.is_some()) {
+            m.serialize_entry("prompt_tokens_details", &Counts(&prompt))?;
+        }
+        let completion = [
+            ("reasoning_tokens", u.reasoning_tokens),
+            ("audio_tokens", u.completion_audio_tokens),
+            ("accepted_prediction_tokens", u.accepted_prediction_tokens),
+            ("rejected_prediction_tokens", u.rejected_prediction_tokens),
+        ];
+        if completion.iter().any(|(_, v)| v.is_some()) {
+            m.serialize_entry("completion_tokens_details", &Counts(&completion))?;
+        }
+        m.end()
     }
-    let mut completion = Map::new();
-    insert_count(&mut completion, "reasoning_tokens", usage.reasoning_tokens);
-    insert_count(
-        &mut completion,
-        "audio_tokens",
-        usage.completion_audio_tokens,
-    );
-    insert_count(
-        &mut completion,
-        "accepted_prediction_tokens",
-        usage.accepted_prediction_tokens,
-    );
-    insert_count(
-        &mut completion,
-        "rejected_prediction_tokens",
-        usage.rejected_prediction_tokens,
-    );
-    if !completion.is_empty() {
-        u.insert(
-            "completion_tokens_details".into(),
-            Value::Object(completion),
-        );
-    }
-    Value::Object(u)
 }
 
-fn insert_count(map: &mut Map<String, Value>, key: &str, value: Option<u32>) {
-    if let Some(value) = value {
-        map.insert(key.into(), value.into());
+/// The reported counters of a usage details object.
+struct Counts<'a>(&'a [(&'static str, Option<u32>)]);
+
+impl Serialize for Counts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().filter_map(|(k, v)| v.map(|v| (k, v))))
     }
 }
 
@@ -303,7 +362,10 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("refusal");
-        assert_eq!(to_json(&parsed), expected);
+        assert_eq!(
+            serde_json::to_value(ResponseJson(&parsed)).unwrap(),
+            expected
+        );
     }
 
     /// Unknown finish reasons are kept verbatim.
@@ -316,7 +378,7 @@ mod tests {
         let parsed = from_json(map).expect("parses");
         assert_eq!(parsed.choices[0].finish_reason(), FinishReason::Other);
         assert_eq!(
-            to_json(&parsed)["choices"][0]["finish_reason"],
+            serde_json::to_value(ResponseJson(&parsed)).unwrap()["choices"][0]["finish_reason"],
             "insufficient_system_resource"
         );
     }

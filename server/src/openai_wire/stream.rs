@@ -1,11 +1,13 @@
 //! OpenAI `chat.completion.chunk` JSON <-> canonical `ChatChunk`.
 
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::json_struct::map_from_struct;
+use super::json_struct::serialize_extensions;
 use super::request::{role_from_str, role_to_str};
 use super::response::{
-    finish_reason_from_str, finish_reason_json, insert_str, usage_from_json, usage_to_json,
+    Seq, UsageJson, entry_opt, finish_reason_from_str, finish_reason_str, usage_from_json,
 };
 use super::{FieldReader, take_extensions};
 use crate::error::GatewayError;
@@ -97,72 +99,115 @@ fn delta_from_json(map: Map<String, Value>, prefix: &str) -> Result<Delta, Gatew
     })
 }
 
-/// Writes one OpenAI stream chunk for `chunk`.
-pub fn chunk_to_json(chunk: &ChatChunk) -> Value {
-    let mut body = Map::new();
-    body.insert("id".into(), chunk.id.clone().into());
-    body.insert("object".into(), "chat.completion.chunk".into());
-    body.insert("created".into(), chunk.created.into());
-    body.insert("model".into(), chunk.model.clone().into());
-    insert_str(&mut body, "system_fingerprint", &chunk.system_fingerprint);
-    insert_str(&mut body, "service_tier", &chunk.service_tier);
-    body.insert(
-        "choices".into(),
-        chunk.choices.iter().map(chunk_choice_to_json).collect(),
-    );
-    if let Some(usage) = &chunk.usage {
-        body.insert("usage".into(), usage_to_json(usage));
+/// Writes `chunk` as one OpenAI stream chunk, straight into the output: this
+/// runs once per streamed token, so no intermediate JSON tree is built.
+pub struct ChunkJson<'a>(pub &'a ChatChunk);
+
+impl Serialize for ChunkJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &c.id)?;
+        m.serialize_entry("object", "chat.completion.chunk")?;
+        m.serialize_entry("created", &c.created)?;
+        m.serialize_entry("model", &c.model)?;
+        entry_opt(&mut m, "system_fingerprint", &c.system_fingerprint)?;
+        entry_opt(&mut m, "service_tier", &c.service_tier)?;
+        m.serialize_entry("choices", &Seq(&c.choices, ChunkChoiceJson))?;
+        if let Some(usage) = &c.usage {
+            m.serialize_entry("usage", &UsageJson(usage))?;
+        }
+        serialize_extensions(
+            &mut m,
+            &c.extensions,
+            &[
+                "id",
+                "object",
+                "created",
+                "model",
+                "system_fingerprint",
+                "service_tier",
+                "choices",
+                "usage",
+            ],
+        )?;
+        m.end()
     }
-    if let Some(extensions) = &chunk.extensions {
-        body.extend(map_from_struct(extensions));
-    }
-    Value::Object(body)
 }
 
-fn chunk_choice_to_json(choice: &ChunkChoice) -> Value {
-    let mut c = Map::new();
-    c.insert("index".into(), choice.index.into());
-    let mut delta = Map::new();
-    if let Some(d) = &choice.delta {
-        if d.role() != Role::Unspecified {
-            delta.insert("role".into(), role_to_str(d.role()).into());
-        }
-        insert_str(&mut delta, "content", &d.content);
-        insert_str(&mut delta, "refusal", &d.refusal);
-        insert_str(&mut delta, "reasoning_content", &d.reasoning_content);
-        if !d.tool_calls.is_empty() {
-            delta.insert(
-                "tool_calls".into(),
-                d.tool_calls.iter().map(tool_call_delta_to_json).collect(),
-            );
-        }
-        if let Some(extensions) = &d.extensions {
-            delta.extend(map_from_struct(extensions));
-        }
+struct ChunkChoiceJson<'a>(&'a ChunkChoice);
+
+impl Serialize for ChunkChoiceJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("index", &c.index)?;
+        m.serialize_entry("delta", &DeltaJson(c.delta.as_ref()))?;
+        m.serialize_entry(
+            "finish_reason",
+            &finish_reason_str(c.finish_reason(), &c.native_finish_reason),
+        )?;
+        serialize_extensions(&mut m, &c.extensions, &["index", "delta", "finish_reason"])?;
+        m.end()
     }
-    c.insert("delta".into(), Value::Object(delta));
-    c.insert(
-        "finish_reason".into(),
-        finish_reason_json(choice.finish_reason(), &choice.native_finish_reason),
-    );
-    if let Some(extensions) = &choice.extensions {
-        c.extend(map_from_struct(extensions));
-    }
-    Value::Object(c)
 }
 
-fn tool_call_delta_to_json(call: &ToolCallDelta) -> Value {
-    let mut c = Map::new();
-    c.insert("index".into(), call.index.into());
-    if let Some(id) = &call.id {
-        c.insert("id".into(), id.clone().into());
-        c.insert("type".into(), "function".into());
+struct DeltaJson<'a>(Option<&'a Delta>);
+
+impl Serialize for DeltaJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if let Some(d) = self.0 {
+            if d.role() != Role::Unspecified {
+                m.serialize_entry("role", role_to_str(d.role()))?;
+            }
+            entry_opt(&mut m, "content", &d.content)?;
+            entry_opt(&mut m, "refusal", &d.refusal)?;
+            entry_opt(&mut m, "reasoning_content", &d.reasoning_content)?;
+            if !d.tool_calls.is_empty() {
+                m.serialize_entry("tool_calls", &Seq(&d.tool_calls, ToolCallDeltaJson))?;
+            }
+            serialize_extensions(
+                &mut m,
+                &d.extensions,
+                &[
+                    "role",
+                    "content",
+                    "refusal",
+                    "reasoning_content",
+                    "tool_calls",
+                ],
+            )?;
+        }
+        m.end()
     }
-    let mut function = Map::new();
-    insert_str(&mut function, "name", &call.name);
-    function.insert("arguments".into(), call.arguments.clone().into());
-    c.insert("function".into(), Value::Object(function));
-    Value::Object(c)
+}
+
+struct ToolCallDeltaJson<'a>(&'a ToolCallDelta);
+
+impl Serialize for ToolCallDeltaJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let call = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("index", &call.index)?;
+        if let Some(id) = &call.id {
+            m.serialize_entry("id", id)?;
+            m.serialize_entry("type", "function")?;
+        }
+        m.serialize_entry("function", &FunctionDeltaJson(call))?;
+        m.end()
+    }
+}
+
+struct FunctionDeltaJson<'a>(&'a ToolCallDelta);
+
+impl Serialize for FunctionDeltaJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        entry_opt(&mut m, "name", &self.0.name)?;
+        m.serialize_entry("arguments", &self.0.arguments)?;
+        m.end()
+    }
 }
 
 #[cfg(test)]
@@ -174,7 +219,7 @@ mod tests {
         let Value::Object(map) = chunk else {
             unreachable!()
         };
-        chunk_to_json(&chunk_from_json(map).expect("parses"))
+        serde_json::to_value(ChunkJson(&chunk_from_json(map).expect("parses"))).unwrap()
     }
 
     /// Recorded chunks (first, tool-call fragment, usage) survive parse + write;

@@ -52,7 +52,7 @@ async fn handle(gateway: &Gateway, headers: &HeaderMap, body: Body) -> Result<Re
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            serde_json::to_vec(&response::to_json(&completion)).unwrap_or_default(),
+            serde_json::to_vec(&response::ResponseJson(&completion)).unwrap_or_default(),
         )
             .into_response();
         insert_deployment(response.headers_mut(), completion.served_by.as_ref());
@@ -73,7 +73,7 @@ fn sse_body(
     let events = futures::stream::unfold(Some(Box::pin(chunks)), |state| async move {
         let mut chunks = state?;
         match chunks.next().await {
-            Some(Ok(chunk)) => Some((event(&stream::chunk_to_json(&chunk)), Some(chunks))),
+            Some(Ok(chunk)) => Some((event(&stream::ChunkJson(&chunk)), Some(chunks))),
             Some(Err(e)) => Some((event(&error_body(&e.classify())), None)),
             None => Some((Bytes::from_static(b"data: [DONE]\n\n"), None)),
         }
@@ -81,10 +81,10 @@ fn sse_body(
     Body::from_stream(events.map(Ok::<_, std::convert::Infallible>))
 }
 
-fn event(json: &serde_json::Value) -> Bytes {
+fn event(json: &impl serde::Serialize) -> Bytes {
     let mut bytes = Vec::with_capacity(256);
     bytes.extend_from_slice(b"data: ");
-    // Serializing a Value cannot fail.
+    // Plain data with string keys: serialization cannot fail.
     let _ = serde_json::to_writer(&mut bytes, json);
     bytes.extend_from_slice(b"\n\n");
     Bytes::from(bytes)
