@@ -10,10 +10,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::response::{UsageJson, usage_from_json};
-use super::{FieldReader, take_extensions};
+use super::response::UsageJson;
+use super::{FieldReader, Wire, take_extensions};
 use crate::error::GatewayError;
-use crate::pb::{EmbedRequest, EmbedResponse, Embedding};
+use crate::pb::{EmbedRequest, EmbedResponse, Embedding, Usage};
 
 /// How vectors are written in an OpenAI embeddings response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,12 @@ pub fn response_from_json(body: Map<String, Value>) -> Result<EmbedResponse, Gat
     Ok(EmbedResponse {
         embeddings,
         model: r.string("model")?.unwrap_or_default(),
-        usage: r.object("usage")?.map(usage_from_json).transpose()?,
+        usage: r
+            .object("usage")?
+            .map(|u| serde_json::from_value::<Wire<Usage>>(Value::Object(u)))
+            .transpose()
+            .map_err(|e| GatewayError::invalid("usage", e.to_string()))?
+            .map(|w| w.0),
         served_by: None,
     })
 }

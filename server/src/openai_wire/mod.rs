@@ -13,7 +13,12 @@ pub mod request;
 pub mod response;
 pub mod stream;
 
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
 use prost_types::Struct;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
@@ -144,4 +149,93 @@ impl FieldReader {
 /// Unmodelled fields, or `None` when there are none.
 pub(crate) fn take_extensions(rest: Map<String, Value>) -> Option<Struct> {
     (!rest.is_empty()).then(|| json_struct::struct_from_map(rest))
+}
+
+/// A canonical message that can be read straight from a provider's JSON
+/// object, field by field, without building a JSON tree first (provider
+/// responses and stream chunks are on every request's path).
+pub(crate) trait WireObject: Default {
+    /// Reads the value of `key` if this type models it; `Ok(false)` leaves
+    /// the value unread, and it is kept as an unmodelled extension.
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error>;
+
+    /// Receives the unmodelled fields; types without `extensions` drop them.
+    fn set_extensions(&mut self, _extensions: Option<Struct>) {}
+}
+
+/// Deserializes any `WireObject` (`serde_json::from_slice::<Wire<T>>`).
+pub(crate) struct Wire<T>(pub T);
+
+impl<'de, T: WireObject> Deserialize<'de> for Wire<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: WireObject> Visitor<'de> for ObjectVisitor<T> {
+            type Value = Wire<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire<T>, A::Error> {
+                let mut object = T::default();
+                let mut rest = Map::new();
+                while let Some(Key(key)) = map.next_key()? {
+                    if !object.read_field(&key, &mut map)? {
+                        rest.insert(key.into_owned(), map.next_value()?);
+                    }
+                }
+                object.set_extensions(take_extensions(rest));
+                Ok(Wire(object))
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor(PhantomData))
+    }
+}
+
+/// Reads a list of `WireObject`s; `null` is an empty list.
+pub(crate) fn wire_list<'de, A: MapAccess<'de>, T: WireObject>(
+    map: &mut A,
+) -> Result<Vec<T>, A::Error> {
+    let items: Option<Vec<Wire<T>>> = map.next_value()?;
+    Ok(items.unwrap_or_default().into_iter().map(|w| w.0).collect())
+}
+
+/// Reads a value where `null` and absence both mean the default.
+pub(crate) fn or_default<'de, A: MapAccess<'de>, T: Deserialize<'de> + Default>(
+    map: &mut A,
+) -> Result<T, A::Error> {
+    Ok(map.next_value::<Option<T>>()?.unwrap_or_default())
+}
+
+/// An object key, borrowed from the input unless it contains escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_owned())))
+            }
+        }
+
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }

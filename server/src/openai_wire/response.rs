@@ -1,98 +1,130 @@
 //! OpenAI chat-completion response JSON <-> canonical `ChatResponse`, and the
 //! usage object shared by responses, stream chunks and embeddings.
 
+use prost_types::Struct;
+use serde::de::{IgnoredAny, MapAccess};
 use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::json_struct::serialize_extensions;
 use super::request::role_from_str;
-use super::{FieldReader, take_extensions};
-use crate::error::GatewayError;
+use super::{Wire, WireObject, or_default, wire_list};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
 
 /// Parses an upstream chat-completion body.
-pub fn from_json(body: Map<String, Value>) -> Result<ChatResponse, GatewayError> {
-    let mut r = FieldReader::new(body, "");
-    r.take("object");
-    Ok(ChatResponse {
-        id: r.string("id")?.unwrap_or_default(),
-        created: r.i64("created")?.unwrap_or_default(),
-        model: r.string("model")?.unwrap_or_default(),
-        choices: r
-            .array("choices")?
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| choice_from_json(c, i))
-            .collect::<Result<_, _>>()?,
-        usage: r.object("usage")?.map(usage_from_json).transpose()?,
-        system_fingerprint: r.string("system_fingerprint")?,
-        service_tier: r.string("service_tier")?,
-        served_by: None,
-        extensions: take_extensions(r.into_rest()),
-    })
+pub fn from_slice(body: &[u8]) -> Result<ChatResponse, serde_json::Error> {
+    serde_json::from_slice::<Wire<ChatResponse>>(body).map(|w| w.0)
 }
 
-fn choice_from_json(value: Value, position: usize) -> Result<Choice, GatewayError> {
-    let at = format!("choices[{position}]");
-    let Value::Object(map) = value else {
-        return Err(GatewayError::invalid(at, "must be an object"));
-    };
-    let mut r = FieldReader::new(map, &format!("{at}."));
-    let native = r.string("finish_reason")?.unwrap_or_default();
-    let message = r
-        .object("message")?
-        .map(|m| assistant_message_from_json(m, &format!("{at}.message.")))
-        .transpose()?;
-    Ok(Choice {
-        index: r.u32("index")?.unwrap_or(position as u32),
-        message,
-        finish_reason: finish_reason_from_str(&native) as i32,
-        native_finish_reason: native,
-        extensions: take_extensions(r.into_rest()),
-    })
+impl WireObject for ChatResponse {
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "id" => self.id = or_default(map)?,
+            "created" => self.created = or_default(map)?,
+            "model" => self.model = or_default(map)?,
+            "choices" => self.choices = wire_list(map)?,
+            "usage" => self.usage = map.next_value::<Option<Wire<Usage>>>()?.map(|w| w.0),
+            "system_fingerprint" => self.system_fingerprint = map.next_value()?,
+            "service_tier" => self.service_tier = map.next_value()?,
+            "object" => drop(map.next_value::<IgnoredAny>()?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn set_extensions(&mut self, extensions: Option<Struct>) {
+        self.extensions = extensions;
+    }
 }
 
-fn assistant_message_from_json(
-    map: Map<String, Value>,
-    prefix: &str,
-) -> Result<Message, GatewayError> {
-    let mut r = FieldReader::new(map, prefix);
-    let role = r
-        .string("role")?
-        .and_then(|role| role_from_str(&role))
-        .unwrap_or(Role::Assistant);
-    Ok(Message {
-        role: role as i32,
-        content: r.string("content")?.map(message::Content::Text),
-        name: r.string("name")?.unwrap_or_default(),
-        tool_calls: r
-            .array("tool_calls")?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|call| {
-                let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
-                let function = call.get("function");
-                let field = |name: &str| {
-                    function
-                        .and_then(|f| f.get(name))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                ToolCall {
-                    id: id.to_owned(),
-                    name: field("name"),
-                    arguments: field("arguments"),
-                }
-            })
-            .collect(),
-        tool_call_id: String::new(),
-        refusal: r.string("refusal")?,
-        reasoning_content: r.string("reasoning_content")?,
-        extensions: take_extensions(r.into_rest()),
-    })
+impl WireObject for Choice {
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "index" => self.index = or_default(map)?,
+            "message" => self.message = map.next_value::<Option<Wire<Message>>>()?.map(|w| w.0),
+            "finish_reason" => {
+                self.native_finish_reason = or_default(map)?;
+                self.finish_reason = finish_reason_from_str(&self.native_finish_reason) as i32;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn set_extensions(&mut self, extensions: Option<Struct>) {
+        self.extensions = extensions;
+    }
+}
+
+/// A provider's assistant message (requests' messages are parsed by
+/// `request::from_json`, with field-path errors for callers).
+impl WireObject for Message {
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "role" => {
+                let role: Option<String> = map.next_value()?;
+                self.role = role
+                    .as_deref()
+                    .and_then(role_from_str)
+                    .unwrap_or(Role::Assistant) as i32;
+            }
+            "content" => {
+                self.content = map
+                    .next_value::<Option<String>>()?
+                    .map(message::Content::Text)
+            }
+            "name" => self.name = or_default(map)?,
+            "tool_calls" => self.tool_calls = wire_list(map)?,
+            "refusal" => self.refusal = map.next_value()?,
+            "reasoning_content" => self.reasoning_content = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn set_extensions(&mut self, extensions: Option<Struct>) {
+        self.extensions = extensions;
+    }
+}
+
+impl WireObject for ToolCall {
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "id" => self.id = or_default(map)?,
+            "type" => drop(map.next_value::<IgnoredAny>()?),
+            "function" => {
+                let function: Option<FunctionWire> = map.next_value()?;
+                let function = function.unwrap_or_default();
+                self.name = function.name.unwrap_or_default();
+                self.arguments = function.arguments.unwrap_or_default();
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// `{"name", "arguments"}` of a tool call or a tool-call fragment.
+#[derive(Default, Deserialize)]
+pub(super) struct FunctionWire {
+    pub name: Option<String>,
+    pub arguments: Option<String>,
 }
 
 /// Writes `response` as an OpenAI chat-completion body, straight into the
@@ -252,33 +284,56 @@ pub(super) fn finish_reason_from_str(reason: &str) -> FinishReason {
     }
 }
 
-/// Parses an OpenAI `usage` object, keeping every detail counter reported.
-pub fn usage_from_json(map: Map<String, Value>) -> Result<Usage, GatewayError> {
-    let mut r = FieldReader::new(map, "usage.");
-    let mut usage = Usage {
-        prompt_tokens: r.u32("prompt_tokens")?.unwrap_or_default(),
-        completion_tokens: r.u32("completion_tokens")?.unwrap_or_default(),
-        total_tokens: r.u32("total_tokens")?.unwrap_or_default(),
-        ..Usage::default()
-    };
-    if let Some(details) = r.object("prompt_tokens_details")? {
-        let mut d = FieldReader::new(details, "usage.prompt_tokens_details.");
-        usage.cached_prompt_tokens = d.u32("cached_tokens")?;
-        usage.cache_write_tokens = d.u32("cache_write_tokens")?;
-        usage.prompt_audio_tokens = d.u32("audio_tokens")?;
+/// An OpenAI `usage` object, keeping every detail counter reported.
+impl WireObject for Usage {
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "prompt_tokens" => self.prompt_tokens = or_default(map)?,
+            "completion_tokens" => self.completion_tokens = or_default(map)?,
+            "total_tokens" => self.total_tokens = or_default(map)?,
+            "prompt_tokens_details" => {
+                let details: Option<PromptDetails> = map.next_value()?;
+                let details = details.unwrap_or_default();
+                self.cached_prompt_tokens = self.cached_prompt_tokens.or(details.cached_tokens);
+                self.cache_write_tokens = details.cache_write_tokens;
+                self.prompt_audio_tokens = details.audio_tokens;
+            }
+            "completion_tokens_details" => {
+                let details: Option<CompletionDetails> = map.next_value()?;
+                let details = details.unwrap_or_default();
+                self.reasoning_tokens = details.reasoning_tokens;
+                self.completion_audio_tokens = details.audio_tokens;
+                self.accepted_prediction_tokens = details.accepted_prediction_tokens;
+                self.rejected_prediction_tokens = details.rejected_prediction_tokens;
+            }
+            // DeepSeek reports cache hits at the top level instead.
+            "prompt_cache_hit_tokens" => {
+                let hits: Option<u32> = map.next_value()?;
+                self.cached_prompt_tokens = hits.or(self.cached_prompt_tokens);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
-    if let Some(details) = r.object("completion_tokens_details")? {
-        let mut d = FieldReader::new(details, "usage.completion_tokens_details.");
-        usage.reasoning_tokens = d.u32("reasoning_tokens")?;
-        usage.completion_audio_tokens = d.u32("audio_tokens")?;
-        usage.accepted_prediction_tokens = d.u32("accepted_prediction_tokens")?;
-        usage.rejected_prediction_tokens = d.u32("rejected_prediction_tokens")?;
-    }
-    // DeepSeek reports cache hits at the top level instead.
-    if usage.cached_prompt_tokens.is_none() {
-        usage.cached_prompt_tokens = r.u32("prompt_cache_hit_tokens")?;
-    }
-    Ok(usage)
+}
+
+#[derive(Default, Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u32>,
+    cache_write_tokens: Option<u32>,
+    audio_tokens: Option<u32>,
+}
+
+#[derive(Default, Deserialize)]
+struct CompletionDetails {
+    reasoning_tokens: Option<u32>,
+    audio_tokens: Option<u32>,
+    accepted_prediction_tokens: Option<u32>,
+    rejected_prediction_tokens: Option<u32>,
 }
 
 /// Writes an OpenAI `usage` object; detail objects appear only when the
@@ -343,10 +398,7 @@ mod tests {
                     "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
             "service_tier": "default", "system_fingerprint": "fp_38647f5e19"
         });
-        let Value::Object(map) = recorded.clone() else {
-            unreachable!()
-        };
-        let parsed = from_json(map).expect("parses");
+        let parsed = from_slice(recorded.to_string().as_bytes()).expect("parses");
         assert_eq!(
             parsed.usage.as_ref().and_then(|u| u.reasoning_tokens),
             Some(3)
@@ -372,10 +424,7 @@ mod tests {
     #[test]
     fn unknown_finish_reason_is_kept() {
         let body = json!({"choices": [{"index": 0, "finish_reason": "insufficient_system_resource", "message": {"content": "x"}}]});
-        let Value::Object(map) = body else {
-            unreachable!()
-        };
-        let parsed = from_json(map).expect("parses");
+        let parsed = from_slice(body.to_string().as_bytes()).expect("parses");
         assert_eq!(parsed.choices[0].finish_reason(), FinishReason::Other);
         assert_eq!(
             serde_json::to_value(ResponseJson(&parsed)).unwrap()["choices"][0]["finish_reason"],

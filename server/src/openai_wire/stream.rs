@@ -1,102 +1,121 @@
 //! OpenAI `chat.completion.chunk` JSON <-> canonical `ChatChunk`.
 
+use prost_types::Struct;
+use serde::de::{IgnoredAny, MapAccess};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
-use serde_json::{Map, Value};
 
 use super::json_struct::serialize_extensions;
 use super::request::{role_from_str, role_to_str};
 use super::response::{
-    Seq, UsageJson, entry_opt, finish_reason_from_str, finish_reason_str, usage_from_json,
+    FunctionWire, Seq, UsageJson, entry_opt, finish_reason_from_str, finish_reason_str,
 };
-use super::{FieldReader, take_extensions};
-use crate::error::GatewayError;
-use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
+use super::{Wire, WireObject, or_default, wire_list};
+use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta, Usage};
 
 /// Parses one upstream stream chunk.
-pub fn chunk_from_json(body: Map<String, Value>) -> Result<ChatChunk, GatewayError> {
-    let mut r = FieldReader::new(body, "");
-    r.take("object");
-    // Per-hop padding against length side channels; meaningless past this hop.
-    r.take("obfuscation");
-    Ok(ChatChunk {
-        id: r.string("id")?.unwrap_or_default(),
-        created: r.i64("created")?.unwrap_or_default(),
-        model: r.string("model")?.unwrap_or_default(),
-        choices: r
-            .array("choices")?
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| chunk_choice_from_json(c, i))
-            .collect::<Result<_, _>>()?,
-        usage: r.object("usage")?.map(usage_from_json).transpose()?,
-        system_fingerprint: r.string("system_fingerprint")?,
-        service_tier: r.string("service_tier")?,
-        served_by: None,
-        extensions: take_extensions(r.into_rest()),
-    })
+pub fn chunk_from_str(data: &str) -> Result<ChatChunk, serde_json::Error> {
+    serde_json::from_str::<Wire<ChatChunk>>(data).map(|w| w.0)
 }
 
-fn chunk_choice_from_json(value: Value, position: usize) -> Result<ChunkChoice, GatewayError> {
-    let at = format!("choices[{position}]");
-    let Value::Object(map) = value else {
-        return Err(GatewayError::invalid(at, "must be an object"));
-    };
-    let mut r = FieldReader::new(map, &format!("{at}."));
-    let native = r.string("finish_reason")?.unwrap_or_default();
-    let delta = r
-        .object("delta")?
-        .map(|d| delta_from_json(d, &format!("{at}.delta.")))
-        .transpose()?;
-    Ok(ChunkChoice {
-        index: r.u32("index")?.unwrap_or(position as u32),
-        delta,
-        finish_reason: finish_reason_from_str(&native) as i32,
-        native_finish_reason: native,
-        extensions: take_extensions(r.into_rest()),
-    })
+impl WireObject for ChatChunk {
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "id" => self.id = or_default(map)?,
+            "created" => self.created = or_default(map)?,
+            "model" => self.model = or_default(map)?,
+            "choices" => self.choices = wire_list(map)?,
+            "usage" => self.usage = map.next_value::<Option<Wire<Usage>>>()?.map(|w| w.0),
+            "system_fingerprint" => self.system_fingerprint = map.next_value()?,
+            "service_tier" => self.service_tier = map.next_value()?,
+            // `obfuscation` is per-hop padding against length side channels:
+            // meaningless past this hop.
+            "object" | "obfuscation" => drop(map.next_value::<IgnoredAny>()?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn set_extensions(&mut self, extensions: Option<Struct>) {
+        self.extensions = extensions;
+    }
 }
 
-fn delta_from_json(map: Map<String, Value>, prefix: &str) -> Result<Delta, GatewayError> {
-    let mut r = FieldReader::new(map, prefix);
-    let role = r
-        .string("role")?
-        .and_then(|role| role_from_str(&role))
-        .unwrap_or(Role::Unspecified);
-    let tool_calls = r
-        .array("tool_calls")?
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .map(|(i, call)| {
-            let function = call.get("function");
-            let field = |name: &str| {
-                function
-                    .and_then(|f| f.get(name))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            };
-            ToolCallDelta {
-                index: call
-                    .get("index")
-                    .and_then(Value::as_u64)
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or(i as u32),
-                id: call.get("id").and_then(Value::as_str).map(str::to_owned),
-                name: field("name"),
-                arguments: field("arguments").unwrap_or_default(),
+impl WireObject for ChunkChoice {
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "index" => self.index = or_default(map)?,
+            "delta" => self.delta = map.next_value::<Option<Wire<Delta>>>()?.map(|w| w.0),
+            "finish_reason" => {
+                self.native_finish_reason = or_default(map)?;
+                self.finish_reason = finish_reason_from_str(&self.native_finish_reason) as i32;
             }
-        })
-        .collect();
-    Ok(Delta {
-        role: role as i32,
-        content: r.string("content")?,
-        refusal: r.string("refusal")?,
-        reasoning_content: r.string("reasoning_content")?,
-        tool_calls,
-        extensions: take_extensions(r.into_rest()),
-    })
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn set_extensions(&mut self, extensions: Option<Struct>) {
+        self.extensions = extensions;
+    }
+}
+
+impl WireObject for Delta {
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "role" => {
+                let role: Option<String> = map.next_value()?;
+                self.role = role
+                    .as_deref()
+                    .and_then(role_from_str)
+                    .unwrap_or(Role::Unspecified) as i32;
+            }
+            "content" => self.content = map.next_value()?,
+            "refusal" => self.refusal = map.next_value()?,
+            "reasoning_content" => self.reasoning_content = map.next_value()?,
+            "tool_calls" => self.tool_calls = wire_list(map)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn set_extensions(&mut self, extensions: Option<Struct>) {
+        self.extensions = extensions;
+    }
+}
+
+impl WireObject for ToolCallDelta {
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "index" => self.index = or_default(map)?,
+            "id" => self.id = map.next_value()?,
+            "type" => drop(map.next_value::<IgnoredAny>()?),
+            "function" => {
+                let function: Option<FunctionWire> = map.next_value()?;
+                let function = function.unwrap_or_default();
+                self.name = function.name;
+                self.arguments = function.arguments.unwrap_or_default();
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 }
 
 /// Writes `chunk` as one OpenAI stream chunk, straight into the output: this
@@ -213,13 +232,11 @@ impl Serialize for FunctionDeltaJson<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn round_trip(chunk: Value) -> Value {
-        let Value::Object(map) = chunk else {
-            unreachable!()
-        };
-        serde_json::to_value(ChunkJson(&chunk_from_json(map).expect("parses"))).unwrap()
+        let chunk = chunk_from_str(&chunk.to_string()).expect("parses");
+        serde_json::to_value(ChunkJson(&chunk)).unwrap()
     }
 
     /// Recorded chunks (first, tool-call fragment, usage) survive parse + write;
@@ -249,5 +266,39 @@ mod tests {
             "usage": {"prompt_tokens": 14, "completion_tokens": 8, "total_tokens": 22,
                 "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0}}});
         assert_eq!(round_trip(usage.clone()), usage);
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    use super::chunk_from_str;
+    use crate::openai_wire::response;
+
+    /// Every truncation and byte flip of recorded provider JSON is either
+    /// parsed or rejected: never a panic.
+    #[test]
+    fn truncated_or_mangled_input_never_panics() {
+        let samples = [
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\""}}]},"finish_reason":null}],"usage":{"prompt_tokens":1,"prompt_tokens_details":{"cached_tokens":0}}}"#,
+            r#"{"id":"r","choices":[{"index":0,"message":{"role":"assistant","content":"hi","tool_calls":[]},"finish_reason":"stop","logprobs":null}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#,
+        ];
+        for sample in samples {
+            for end in 0..=sample.len() {
+                let prefix = &sample[..end];
+                let _ = chunk_from_str(prefix);
+                let _ = response::from_slice(prefix.as_bytes());
+            }
+            let bytes = sample.as_bytes();
+            for i in 0..bytes.len() {
+                for flip in [b'"', b'{', b']', b'-', b'9', b'\\', 0xff] {
+                    let mut mangled = bytes.to_vec();
+                    mangled[i] = flip;
+                    if let Ok(text) = std::str::from_utf8(&mangled) {
+                        let _ = chunk_from_str(text);
+                    }
+                    let _ = response::from_slice(&mangled);
+                }
+            }
+        }
     }
 }

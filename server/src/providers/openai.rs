@@ -142,7 +142,10 @@ impl Provider for OpenAiAdapter {
                 .post(self.chat_url.as_ref(), self.chat_body(request, false)?)
                 .await?;
             let bytes = body(response, self.provider, self.timeout).await?;
-            self.decode(&bytes, response::from_json)
+            response::from_slice(&bytes).map_err(|e| GatewayError::UpstreamProtocol {
+                provider: self.provider,
+                message: format!("unreadable chat completion: {e}"),
+            })
         })
     }
 
@@ -190,31 +193,36 @@ fn chunk_from_event(
     data: &str,
     provider: &'static str,
 ) -> Result<ChatChunk, GatewayError> {
-    let map: Map<String, Value> =
-        serde_json::from_str(data).map_err(|e| GatewayError::UpstreamProtocol {
-            provider,
-            message: format!("stream event is not a JSON object: {e}"),
-        })?;
-    if event == "error" || map.contains_key("error") {
-        let parsed = parse_error_body(data.as_bytes());
-        let status = map
-            .get("error")
-            .and_then(|e| e.get("status_code").or_else(|| e.get("code")))
-            .and_then(Value::as_u64)
-            .and_then(|s| u16::try_from(s).ok())
-            .filter(|s| (400..600).contains(s))
-            .unwrap_or(502);
-        return Err(GatewayError::Upstream(Box::new(UpstreamError {
-            provider,
-            status,
-            message: parsed.message,
-            kind: parsed.kind,
-            code: parsed.code,
-            param: parsed.param,
-            retry_after: None,
-        })));
+    let chunk = stream::chunk_from_str(data).map_err(|e| GatewayError::UpstreamProtocol {
+        provider,
+        message: format!("unreadable stream event: {e}"),
+    })?;
+    let has_error = chunk
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.fields.contains_key("error"));
+    if event != "error" && !has_error {
+        return Ok(chunk);
     }
-    stream::chunk_from_json(map).map_err(|e| e.into_upstream_protocol(provider))
+    // Rare path: read the error object for its status and fields.
+    let json: Value = serde_json::from_str(data).unwrap_or_default();
+    let parsed = parse_error_body(data.as_bytes());
+    let status = json
+        .get("error")
+        .and_then(|e| e.get("status_code").or_else(|| e.get("code")))
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| (400..600).contains(s))
+        .unwrap_or(502);
+    Err(GatewayError::Upstream(Box::new(UpstreamError {
+        provider,
+        status,
+        message: parsed.message,
+        kind: parsed.kind,
+        code: parsed.code,
+        param: parsed.param,
+        retry_after: None,
+    })))
 }
 
 /// Adapts an OpenAI-shaped body to a provider's dialect.
