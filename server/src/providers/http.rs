@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventsource_stream::{Event, Eventsource};
 use futures::{Stream, StreamExt};
 use reqwest::{Request, Response};
+use sse_stream::{Sse, SseByteStream};
 
 use crate::error::{GatewayError, UpstreamError, redact_secrets};
 use crate::openai_wire::errors::parse_error_body;
@@ -128,9 +128,8 @@ pub fn events(
     response: Response,
     provider: &'static str,
     idle_timeout: Duration,
-) -> impl Stream<Item = Result<Event, GatewayError>> + Send + 'static {
-    let bytes = response.bytes_stream();
-    let events = bytes.eventsource();
+) -> impl Stream<Item = Result<Sse, GatewayError>> + Send + 'static {
+    let events = SseByteStream::new(response.bytes_stream());
     futures::stream::unfold(Some(Box::pin(events)), move |state| async move {
         let mut events = state?;
         match tokio::time::timeout(idle_timeout, events.next()).await {
@@ -157,6 +156,35 @@ pub fn events(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Events survive CRLF line endings (Gemini), comment keep-alives,
+    /// multi-line data and network chunks that split anywhere.
+    #[tokio::test]
+    async fn events_parse_across_chunk_boundaries() {
+        let raw = ": keep-alive\r\n\r\ndata: {\"a\":1}\r\n\r\nevent: error\r\ndata: {\"b\"\r\ndata: :2}\r\n\r\n";
+        for size in [1, 3, 7, raw.len()] {
+            let pieces: Vec<Result<Bytes, std::io::Error>> = raw
+                .as_bytes()
+                .chunks(size)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            let body = reqwest::Body::wrap_stream(futures::stream::iter(pieces));
+            let response = Response::from(http::Response::new(body));
+            let parsed: Vec<Sse> = events(response, "test", Duration::from_secs(5))
+                .map(|e| e.expect("event"))
+                .collect()
+                .await;
+            let with_data: Vec<(Option<&str>, &str)> = parsed
+                .iter()
+                .filter_map(|e| Some((e.event.as_deref(), e.data.as_deref()?)))
+                .collect();
+            assert_eq!(
+                with_data,
+                [(None, "{\"a\":1}"), (Some("error"), "{\"b\"\n:2}")],
+                "split every {size} bytes"
+            );
+        }
+    }
 
     /// Both retry headers are understood; the millisecond one wins.
     #[test]

@@ -159,13 +159,18 @@ impl Provider for OpenAiAdapter {
                 .await?;
             let provider = self.provider;
             let chunks = events(response, provider, self.timeout)
-                .take_while(|event| ready(!matches!(event, Ok(e) if e.data.trim() == "[DONE]")))
+                .take_while(|event| {
+                    let done = matches!(event, Ok(e) if e.data.as_deref().map(str::trim) == Some("[DONE]"));
+                    ready(!done)
+                })
                 .filter_map(move |event| {
                     ready(match event {
                         Err(e) => Some(Err(e)),
-                        // Comment-only keep-alives carry no data.
-                        Ok(e) if e.data.trim().is_empty() => None,
-                        Ok(e) => Some(chunk_from_event(&e.event, &e.data, provider)),
+                        Ok(e) => match e.data.as_deref().map(str::trim) {
+                            // Comment-only keep-alives and metadata blocks carry no data.
+                            None | Some("") => None,
+                            Some(data) => Some(chunk_from_event(e.event.as_deref().unwrap_or_default(), data, provider)),
+                        },
                     })
                 });
             Ok(chunks.boxed())
