@@ -38,7 +38,7 @@ enum Command {
         #[arg(long, env = "SWITCHBOARD_LISTEN")]
         listen: Option<SocketAddr>,
     },
-    /// Validates a config file and reports every problem with its field path.
+    /// Validates a config file; reports the first problem with its field path.
     CheckConfig {
         /// The YAML config file.
         config: PathBuf,
