@@ -93,10 +93,17 @@ fn run(config_path: &std::path::Path, listen: Option<SocketAddr>) -> Result<(), 
     if let Some(listen) = listen {
         config.listen = listen;
     }
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = config.worker_threads {
-        runtime.worker_threads(threads);
-    }
+    // One thread needs no work-stealing scheduler: the current-thread one
+    // does the same work with less bookkeeping per task wake-up.
+    let mut runtime = match config.worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = runtime
         .enable_all()
         .build()

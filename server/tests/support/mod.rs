@@ -58,7 +58,9 @@ impl Gateway {
             .await
             .expect("replay server");
         let mut yaml = format!(
-            "general_settings:\n  master_key: {MASTER_KEY}\nserver:\n  max_body_bytes: 65536\nmodel_list:\n"
+            // One worker thread selects the current-thread runtime; the SDK
+            // suite runs the default multi-thread one, so both are covered.
+            "general_settings:\n  master_key: {MASTER_KEY}\nserver:\n  max_body_bytes: 65536\n  worker_threads: 1\nmodel_list:\n"
         );
         for m in models {
             yaml.push_str(&format!(
