@@ -53,7 +53,7 @@ OPENAI_FIXTURES = [
     "error-404__model-not-found",
     "error-404__embeddings-model-not-found",
     "error-400__unsupported-parameter",
-    "error-429__rate-limit-exceeded",  # may not exist yet; its test skips then
+    "error-429__rate-limit-exceeded",
 ]
 
 # Everything a test saw from the gateway (error messages, raw bodies); checked for secrets at the end.
@@ -280,8 +280,9 @@ def build_config(replay: Replay) -> dict:
     models = []
     for name in OPENAI_FIXTURES:
         fx = load_fixture(name)
-        if fx.exists:
-            models.append(model_entry(name, fx, replay))
+        # A missing fixture is a broken suite, never a silently skipped test.
+        assert fx.exists, f"fixture openai/{name} is missing"
+        models.append(model_entry(name, fx, replay))
     stream_fx = load_fixture("stream__gpt-4o-text-include-usage")
     models.append(model_entry(STREAM_PAUSED_MODEL, stream_fx, replay, extra_headers={"x-replay-pause-ms": str(PAUSE_MS)}))
     models.append(model_entry(ENV_KEY_MODEL, load_fixture("system__gpt-4o-system-prompt"), replay,

@@ -603,8 +603,6 @@ def test_upstream_400_unsupported_parameter(recorded_client, replay):
 
 def test_upstream_429_rate_limit(client, replay):
     fx = load_fixture("error-429__rate-limit-exceeded")
-    if not fx.exists:
-        pytest.skip("fixture openai/error-429__rate-limit-exceeded not present yet")
     kwargs = request_kwargs(fx) if fx.request else {"messages": [{"role": "user", "content": "hi"}]}
     with pytest.raises(openai.RateLimitError) as ei:
         client.chat.completions.create(model=fx.name, **kwargs)
