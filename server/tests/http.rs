@@ -26,19 +26,24 @@ fn stream_body() -> serde_json::Value {
     })
 }
 
+/// POSTs a chat request with the master key.
+async fn post_chat(gateway: &Gateway, body: &serde_json::Value) -> reqwest::Response {
+    http_client()
+        .post(format!("{}/v1/chat/completions", gateway.url()))
+        .bearer_auth(MASTER_KEY)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+}
+
 /// SSE events leave the gateway as the upstream sends them: the first
 /// arrives while the upstream is still pausing between the rest.
 #[tokio::test]
 async fn sse_is_not_buffered() {
     let gateway = gateway().await;
     let started = Instant::now();
-    let response = http_client()
-        .post(format!("{}/v1/chat/completions", gateway.url()))
-        .bearer_auth(MASTER_KEY)
-        .json(&stream_body())
-        .send()
-        .await
-        .expect("request");
+    let response = post_chat(&gateway, &stream_body()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     assert_eq!(
@@ -71,14 +76,7 @@ async fn sse_is_not_buffered() {
 #[tokio::test]
 async fn sigterm_drains_in_flight_streams() {
     let mut gateway = gateway().await;
-    let client = http_client();
-    let response = client
-        .post(format!("{}/v1/chat/completions", gateway.url()))
-        .bearer_auth(MASTER_KEY)
-        .json(&stream_body())
-        .send()
-        .await
-        .expect("request");
+    let response = post_chat(&gateway, &stream_body()).await;
     let reader = tokio::spawn(async move { response.text().await });
     tokio::time::sleep(Duration::from_millis(400)).await;
     support::sigterm(gateway.pid());
@@ -123,21 +121,14 @@ async fn oversize_body_is_413() {
 #[tokio::test]
 async fn upstream_errors_keep_meaning_and_leak_no_secret() {
     let gateway = gateway().await;
-    let client = http_client();
-    let call = |model: &'static str| {
-        client
-            .post(format!("{}/v1/chat/completions", gateway.url()))
-            .bearer_auth(MASTER_KEY)
-            .json(&serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
-            .send()
-    };
-    let unauthorized = call("bad-key").await.expect("request");
+    let hi = |model: &str| serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+    let unauthorized = post_chat(&gateway, &hi("bad-key")).await;
     assert_eq!(unauthorized.status(), 401);
     let body = unauthorized.text().await.unwrap();
     assert!(body.contains("invalid_api_key"), "{body}");
     assert!(!body.contains("*****"), "masked key leaked: {body}");
 
-    let overloaded = call("overloaded").await.expect("request");
+    let overloaded = post_chat(&gateway, &hi("overloaded")).await;
     assert_eq!(overloaded.status(), 503);
     assert_eq!(overloaded.headers()["retry-after"], "20");
 

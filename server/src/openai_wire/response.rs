@@ -222,18 +222,29 @@ impl Serialize for ToolCallJson<'_> {
         let mut m = s.serialize_map(Some(3))?;
         m.serialize_entry("id", &self.0.id)?;
         m.serialize_entry("type", "function")?;
-        m.serialize_entry("function", &FunctionJson(&self.0.name, &self.0.arguments))?;
+        m.serialize_entry(
+            "function",
+            &FunctionJson {
+                name: Some(&self.0.name),
+                arguments: &self.0.arguments,
+            },
+        )?;
         m.end()
     }
 }
 
-struct FunctionJson<'a>(&'a str, &'a str);
+/// The `function` object of a tool call, or of a streamed fragment of one
+/// (whose later fragments carry no name).
+pub(super) struct FunctionJson<'a> {
+    pub name: Option<&'a str>,
+    pub arguments: &'a str,
+}
 
 impl Serialize for FunctionJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("name", self.0)?;
-        m.serialize_entry("arguments", self.1)?;
+        let mut m = s.serialize_map(None)?;
+        entry_opt(&mut m, "name", &self.name)?;
+        m.serialize_entry("arguments", self.arguments)?;
         m.end()
     }
 }

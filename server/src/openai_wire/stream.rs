@@ -8,7 +8,8 @@ use serde::{Serialize, Serializer};
 use super::json_struct::serialize_extensions;
 use super::request::{role_from_str, role_to_str};
 use super::response::{
-    FunctionWire, Seq, UsageJson, entry_opt, finish_reason_from_str, finish_reason_str,
+    FunctionJson, FunctionWire, Seq, UsageJson, entry_opt, finish_reason_from_str,
+    finish_reason_str,
 };
 use super::{Wire, WireObject, or_default, wire_list};
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta, Usage};
@@ -213,18 +214,13 @@ impl Serialize for ToolCallDeltaJson<'_> {
             m.serialize_entry("id", id)?;
             m.serialize_entry("type", "function")?;
         }
-        m.serialize_entry("function", &FunctionDeltaJson(call))?;
-        m.end()
-    }
-}
-
-struct FunctionDeltaJson<'a>(&'a ToolCallDelta);
-
-impl Serialize for FunctionDeltaJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        entry_opt(&mut m, "name", &self.0.name)?;
-        m.serialize_entry("arguments", &self.0.arguments)?;
+        m.serialize_entry(
+            "function",
+            &FunctionJson {
+                name: call.name.as_deref(),
+                arguments: &call.arguments,
+            },
+        )?;
         m.end()
     }
 }

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, header};
 
 use super::error::error_body;
-use super::{HttpError, authorization, insert_deployment, read_json};
+use super::{HttpError, authorization, read_json, respond};
 use crate::gateway::Gateway;
 use crate::openai_wire::{request, response, stream};
 use crate::providers::ChunkStream;
@@ -18,46 +18,30 @@ pub async fn completions(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    match handle(&gateway, &headers, body).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn handle(gateway: &Gateway, headers: &HeaderMap, body: Body) -> Result<Response, HttpError> {
+) -> Result<Response, HttpError> {
     // Authenticate before reading the body: strangers get no parsing work.
-    let caller = gateway.authenticate(authorization(headers))?;
+    let caller = gateway.authenticate(authorization(&headers))?;
     let parsed = request::from_json(read_json(body, gateway.max_body_bytes).await?)?;
-    if parsed.stream {
-        let mut chunks = gateway.stream(&caller, parsed.request).await?;
-        // The first chunk is awaited here so its deployment can go in the
-        // headers, and so an error before any output is a proper status.
-        let first = chunks.next().await.transpose()?;
-        let served_by = first.as_ref().and_then(|c| c.served_by.clone());
-        let body = sse_body(first.map(Ok).into_iter(), chunks);
-        let mut response = Response::new(body);
-        let h = response.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        insert_deployment(h, served_by.as_ref());
-        Ok(response)
-    } else {
+    if !parsed.stream {
         let completion = gateway.complete(&caller, parsed.request).await?;
-        let mut response = (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            serde_json::to_vec(&response::ResponseJson(&completion)).unwrap_or_default(),
-        )
-            .into_response();
-        insert_deployment(response.headers_mut(), completion.served_by.as_ref());
-        Ok(response)
+        let json = serde_json::to_vec(&response::ResponseJson(&completion)).unwrap_or_default();
+        return Ok(respond(
+            "application/json",
+            json.into(),
+            completion.served_by.as_ref(),
+        ));
     }
+    let mut chunks = gateway.stream(&caller, parsed.request).await?;
+    // The first chunk is awaited here so its deployment can go in the
+    // headers, and so an error before any output is a proper status.
+    let first = chunks.next().await.transpose()?;
+    let served_by = first.as_ref().and_then(|c| c.served_by.clone());
+    let body = sse_body(first.map(Ok).into_iter(), chunks);
+    let mut response = respond("text/event-stream", body, served_by.as_ref());
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
 }
 
 /// Each chunk becomes one `data:` event as soon as it arrives. A provider

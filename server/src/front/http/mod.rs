@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::response::Response;
 use axum::routing::{get, post};
-use http::{HeaderMap, header};
+use http::{HeaderMap, HeaderValue, header};
 use serde_json::{Map, Value};
 
 pub use error::HttpError;
@@ -38,11 +39,16 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-fn insert_deployment(headers: &mut HeaderMap, served_by: Option<&ServedBy>) {
-    if let Some(value) = served_by.and_then(|s| http::HeaderValue::from_str(&s.deployment_id).ok())
-    {
+/// A successful response: `body` as `content_type`, naming the deployment
+/// that served it.
+fn respond(content_type: &'static str, body: Body, served_by: Option<&ServedBy>) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(value) = served_by.and_then(|s| HeaderValue::from_str(&s.deployment_id).ok()) {
         headers.insert(DEPLOYMENT_HEADER, value);
     }
+    response
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
