@@ -1,16 +1,24 @@
-//! Conformance tooling for Switchboard.
+//! Switchboard's provider conformance suite.
 //!
-//! Today this crate is the *replay upstream*: an HTTP server that plays LLM providers
-//! (OpenAI and OpenAI-compatible ones so far) on 127.0.0.1 by replaying real recorded provider
-//! responses from `fixtures/upstream/`, so the gateway's black-box tests never talk to a
-//! hand-written fake. A request to `/{provider}/{fixture}/...` is answered with the fixture
-//! `fixtures/upstream/{provider}/{fixture}.*` (status and headers from its `meta.json`, body
-//! from `.response.json`, `.response.sse` or `.response.chunks.jsonl`), and every request is
-//! recorded so a test can assert what the gateway actually sent upstream.
+//! - [`replay`]: an HTTP server that plays every provider at once on 127.0.0.1 from recorded
+//!   fixtures (`fixtures/upstream/`), and matches the gateway's requests against conformance
+//!   cases;
+//! - [`case`]: the case format (`cases/{provider}/{feature}/{name}/`);
+//! - [`matcher`]: structural JSON and header comparison with readable diffs;
+//! - [`runner`]: drives each case through the gateway's HTTP and gRPC doors;
+//! - [`matrix`]: the provider x feature matrix and the generated `MATRIX.md`;
+//! - [`record`]: captures new cases from a real provider;
+//! - [`suite`]: one whole run, judged, with its `MATRIX.md`.
 //!
-//! The binary `switchboard-replay` serves the same thing for non-Rust tests; see README.md.
+//! README.md documents the case format and the commands.
 
-mod replay;
+pub mod case;
+pub mod matcher;
+pub mod matrix;
+pub mod record;
+pub mod replay;
+pub mod runner;
+pub mod suite;
 
 use std::path::PathBuf;
 
@@ -19,4 +27,9 @@ pub use replay::{PAUSE_HEADER, RecordedRequest, ReplayServer};
 /// Absolute path of the fixtures shipped with this crate (`conformance/fixtures/upstream`).
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/upstream"))
+}
+
+/// Absolute path of the cases shipped with this crate (`conformance/cases`).
+pub fn cases_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/cases"))
 }

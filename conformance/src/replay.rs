@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::case::RequestSpec;
+use crate::matcher::{header_diff, json_diff};
+
 /// Request header that slows a streamed fixture down: sleep this many milliseconds before each
 /// event after the first, so a client can show it sees the first event while the rest is pending.
 pub const PAUSE_HEADER: &str = "x-replay-pause-ms";
@@ -54,15 +57,40 @@ pub struct RecordedRequest {
     pub body: Value,
 }
 
+/// What a conformance case expects upstream: the request the gateway must send, and the
+/// fixture (`{provider}/{fixture}`) that answers it when the request matches.
+#[derive(Clone, Debug)]
+pub struct Expectation {
+    pub request: RequestSpec,
+    pub body: Value,
+    pub response: String,
+}
+
+/// What happened upstream for one case since it was last reset.
+#[derive(Clone, Debug, Default)]
+pub struct CaseLog {
+    pub calls: usize,
+    /// Every difference between what was sent and what the case expects, per call.
+    pub diffs: Vec<String>,
+}
+
 struct Shared {
     fixtures_dir: PathBuf,
     requests: Mutex<Vec<RecordedRequest>>,
+    expectations: Vec<Expectation>,
+    case_logs: Mutex<Vec<CaseLog>>,
 }
 
 impl Shared {
     fn requests(&self) -> std::sync::MutexGuard<'_, Vec<RecordedRequest>> {
         // A panic elsewhere while holding the lock must not hide what was recorded.
         self.requests.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn case_logs(&self) -> std::sync::MutexGuard<'_, Vec<CaseLog>> {
+        self.case_logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -84,6 +112,17 @@ impl ReplayServer {
         addr: SocketAddr,
         fixtures_dir: impl Into<PathBuf>,
     ) -> io::Result<ReplayServer> {
+        Self::start_with_cases(addr, fixtures_dir, Vec::new()).await
+    }
+
+    /// Also plays conformance cases: `ANY /case/{n}/{rest...}` is matched against
+    /// `expectations[n]` (see [`ReplayServer::case_log`]) and, when it matches, answered with
+    /// that expectation's fixture. A mismatch is answered `500 {"replay_error": diff}`.
+    pub async fn start_with_cases(
+        addr: SocketAddr,
+        fixtures_dir: impl Into<PathBuf>,
+        expectations: Vec<Expectation>,
+    ) -> io::Result<ReplayServer> {
         let fixtures_dir = fixtures_dir.into();
         // Fail at start rather than answering every request with "no fixture".
         if !fixtures_dir.is_dir() {
@@ -100,6 +139,8 @@ impl ReplayServer {
         let shared = Arc::new(Shared {
             fixtures_dir,
             requests: Mutex::new(Vec::new()),
+            case_logs: Mutex::new(vec![CaseLog::default(); expectations.len()]),
+            expectations,
         });
         let app = Router::new()
             .route(
@@ -136,6 +177,20 @@ impl ReplayServer {
     pub fn clear(&self) {
         self.shared.requests().clear();
     }
+
+    /// Base URL of conformance case `n`: what `{{replay}}` stands for in its deployment.
+    pub fn case_base(&self, n: usize) -> String {
+        format!("http://{}/case/{n}", self.addr)
+    }
+
+    /// What case `n` saw upstream since the last call, and resets it.
+    pub fn take_case_log(&self, n: usize) -> CaseLog {
+        self.shared
+            .case_logs()
+            .get_mut(n)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for ReplayServer {
@@ -166,14 +221,18 @@ async fn replay(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_millis);
     let path = parts.uri.path().to_owned();
-    shared.requests().push(RecordedRequest {
+    let recorded = RecordedRequest {
         method: parts.method.to_string(),
         path: path.clone(),
         query: parts.uri.query().unwrap_or_default().to_owned(),
         headers: header_pairs(&parts.headers),
         body: serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
-    });
+    };
+    shared.requests().push(recorded.clone());
+    if let Some(case) = path.strip_prefix("/case/") {
+        return case_response(&shared, case, &recorded, pause).await;
+    }
 
     let mut segments = path.trim_start_matches('/').splitn(3, '/');
     let (provider, fixture) = (
@@ -190,6 +249,83 @@ async fn replay(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Ok(response) => response,
         Err((status, message)) => replay_error(status, message),
     }
+}
+
+/// Matches a request for `/case/{n}/{rest}` against expectation `n`; answers with its fixture
+/// when everything matches, with the differences otherwise.
+async fn case_response(
+    shared: &Shared,
+    case: &str,
+    request: &RecordedRequest,
+    pause: Option<Duration>,
+) -> Response {
+    let (n, rest) = case.split_once('/').unwrap_or((case, ""));
+    let Some((n, expectation)) = n
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| Some((n, shared.expectations.get(n)?)))
+    else {
+        return replay_error(StatusCode::NOT_FOUND, format!("no case {case}"));
+    };
+    let mut diffs = request_diff(expectation, &format!("/{rest}"), request);
+    let response = if diffs.is_empty() {
+        match expectation.response.split_once('/') {
+            Some((provider, fixture)) if is_plain_name(provider) && is_plain_name(fixture) => {
+                fixture_response(&shared.fixtures_dir, provider, fixture, pause).await
+            }
+            _ => Err(internal(format!(
+                "bad fixture name {:?}",
+                expectation.response
+            ))),
+        }
+    } else {
+        Err((StatusCode::INTERNAL_SERVER_ERROR, diffs.join("\n")))
+    };
+    let response = response.unwrap_or_else(|(status, message)| {
+        if diffs.is_empty() {
+            diffs.push(format!("replay: {message}"));
+        }
+        replay_error(status, message)
+    });
+    let mut logs = shared.case_logs();
+    let log = &mut logs[n];
+    log.calls += 1;
+    log.diffs.extend(diffs);
+    response
+}
+
+/// Every way `request` differs from what `expectation` says the gateway must send.
+fn request_diff(expectation: &Expectation, path: &str, request: &RecordedRequest) -> Vec<String> {
+    let want = &expectation.request;
+    let mut diffs = Vec::new();
+    if !want.method.eq_ignore_ascii_case(&request.method) {
+        diffs.push(format!(
+            "upstream method: expected {}, got {}",
+            want.method, request.method
+        ));
+    }
+    if want.path != path {
+        diffs.push(format!("upstream path: expected {}, got {path}", want.path));
+    }
+    if want.query != request.query {
+        diffs.push(format!(
+            "upstream query: expected {:?}, got {:?}",
+            want.query, request.query
+        ));
+    }
+    let headers: Vec<(String, String)> = want
+        .headers
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+        .collect();
+    diffs.extend(header_diff(
+        "upstream headers",
+        &headers,
+        &want.absent_headers,
+        &request.headers,
+    ));
+    diffs.extend(json_diff("upstream body", &expectation.body, &request.body));
+    diffs
 }
 
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
