@@ -24,11 +24,38 @@ pub const NUMBER: &str = "{{number}}";
 /// JSON path under `root`. Empty means they match.
 pub fn json_diff(root: &str, expected: &Value, actual: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    diff_into(root, expected, actual, &mut out);
+    diff_into(root, expected, actual, Precision::F64, &mut out);
     out
 }
 
-fn diff_into(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
+/// Like [`json_diff`], but numbers that are the same `f32` match: for values that travel as
+/// protobuf `float` (embedding vectors), whose text form beyond f32 precision is not data.
+pub fn json_diff_f32(root: &str, expected: &Value, actual: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    diff_into(root, expected, actual, Precision::F32, &mut out);
+    out
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Precision {
+    F64,
+    F32,
+}
+
+fn same_number(want: &serde_json::Number, got: &serde_json::Number, precision: Precision) -> bool {
+    match (want.as_f64(), got.as_f64()) {
+        (Some(w), Some(g)) if precision == Precision::F32 => w as f32 == g as f32,
+        (w, g) => w == g,
+    }
+}
+
+fn diff_into(
+    path: &str,
+    expected: &Value,
+    actual: &Value,
+    precision: Precision,
+    out: &mut Vec<String>,
+) {
     match (expected, actual) {
         (Value::String(p), _) if p == ANY => {}
         (Value::String(p), Value::String(_)) if p == STRING => {}
@@ -37,7 +64,7 @@ fn diff_into(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>
             for (key, want_value) in want {
                 let child = format!("{path}.{key}");
                 match got.get(key) {
-                    Some(got_value) => diff_into(&child, want_value, got_value, out),
+                    Some(got_value) => diff_into(&child, want_value, got_value, precision, out),
                     None if want_value.is_null() => {}
                     None => out.push(format!("{child}: missing (expected {})", short(want_value))),
                 }
@@ -53,7 +80,7 @@ fn diff_into(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>
         }
         (Value::Array(want), Value::Array(got)) => {
             for (i, (w, g)) in want.iter().zip(got).enumerate() {
-                diff_into(&format!("{path}[{i}]"), w, g, out);
+                diff_into(&format!("{path}[{i}]"), w, g, precision, out);
             }
             if want.len() != got.len() {
                 out.push(format!(
@@ -64,7 +91,7 @@ fn diff_into(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>
             }
         }
         // Numbers compare by value: 1 and 1.0 are the same JSON number to every client.
-        (Value::Number(want), Value::Number(got)) if want.as_f64() == got.as_f64() => {}
+        (Value::Number(want), Value::Number(got)) if same_number(want, got, precision) => {}
         _ if expected == actual => {}
         _ => out.push(format!(
             "{path}: expected {}, got {}",
@@ -157,8 +184,8 @@ mod tests {
         assert_eq!(
             json_diff("", &expected, &json!({"id": 1, "created": "1"})),
             vec![
-                ".id: expected \"{{string}}\", got 1",
                 ".created: expected \"{{number}}\", got \"1\"",
+                ".id: expected \"{{string}}\", got 1",
                 ".x: missing (expected \"{{any}}\")",
             ]
         );
@@ -179,6 +206,17 @@ mod tests {
             json_diff("a", &json!([1, 2]), &json!([1.0])),
             vec!["a: expected 2 items, got 1"]
         );
+    }
+
+    #[test]
+    fn f32_precision_only_where_asked() {
+        let (want, got) = (json!([-0.0069352793]), json!([-0.0069352794]));
+        assert!(json_diff_f32("v", &want, &got).is_empty());
+        assert_eq!(
+            json_diff("v", &want, &got),
+            vec!["v[0]: expected -0.0069352793, got -0.0069352794"]
+        );
+        assert!(!json_diff_f32("v", &json!([0.2]), &json!([0.21])).is_empty());
     }
 
     #[test]

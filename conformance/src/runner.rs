@@ -21,7 +21,7 @@ use tonic::metadata::MetadataValue;
 use tonic_types::StatusExt;
 
 use crate::case::{Case, Door, Endpoint, Expected};
-use crate::matcher::{header_diff, json_diff};
+use crate::matcher::{header_diff, json_diff, json_diff_f32};
 use crate::matrix::Outcome;
 use crate::replay::{Expectation, ReplayServer};
 
@@ -227,11 +227,15 @@ impl Doors {
             ));
             return Err(diffs);
         }
-        let mut want_headers = Vec::new();
-        if let Some(seconds) = case.spec.client.retry_after {
-            want_headers.push(("retry-after".to_string(), seconds.to_string()));
-        }
-        diffs.extend(header_diff("headers", &want_headers, &[], &headers));
+        // retry-after is checked both ways: told when the case says so, never invented.
+        let (want_headers, absent) = match case.spec.client.retry_after {
+            Some(seconds) => (
+                vec![("retry-after".to_string(), seconds.to_string())],
+                vec![],
+            ),
+            None => (vec![], vec!["retry-after".to_string()]),
+        };
+        diffs.extend(header_diff("headers", &want_headers, &absent, &headers));
         match &case.expected {
             Expected::Stream(want) => match sse_chunks(&body) {
                 Ok(got) => diffs.extend(json_diff("chunks", &Value::from(want.clone()), &got)),
@@ -239,7 +243,7 @@ impl Doors {
             },
             Expected::Response(want) | Expected::Error(want) => {
                 match serde_json::from_slice::<Value>(&body) {
-                    Ok(got) => diffs.extend(json_diff("body", want, &got)),
+                    Ok(got) => diffs.extend(body_diff(case, "body", want, &got)),
                     Err(e) => diffs.push(format!(
                         "body is not JSON ({e}): {}",
                         String::from_utf8_lossy(&body)
@@ -256,7 +260,7 @@ impl Doors {
             Endpoint::Embeddings => self.grpc_embed(case).await,
         };
         let diffs = match (&case.expected, got) {
-            (Expected::Response(want), Ok(got)) => json_diff("response", want, &got),
+            (Expected::Response(want), Ok(got)) => body_diff(case, "response", want, &got),
             (Expected::Stream(want), Ok(got)) => {
                 json_diff("chunks", &Value::from(want.clone()), &got)
             }
@@ -309,6 +313,16 @@ impl Doors {
             .into_inner();
         let json = embeddings::response_to_json(&reply, format);
         Ok(serde_json::from_slice(&json).unwrap_or_default())
+    }
+}
+
+/// Embedding vectors travel as protobuf `float`: the gateway prints each one's shortest f32
+/// form, so digits beyond f32 precision in the provider's text may differ. Everything else
+/// compares exactly.
+fn body_diff(case: &Case, root: &str, want: &Value, got: &Value) -> Vec<String> {
+    match case.endpoint() {
+        Endpoint::Embeddings => json_diff_f32(root, want, got),
+        Endpoint::Chat => json_diff(root, want, got),
     }
 }
 
