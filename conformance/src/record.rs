@@ -72,11 +72,29 @@ pub struct RecordOptions {
     pub api_key: String,
 }
 
+type Headers = Vec<(String, String)>;
+
 /// What the proxy saw.
 #[derive(Default)]
 struct Capture {
-    request: Option<(String, String, String, Vec<(String, String)>, Bytes)>,
-    response: Option<(u16, Vec<(String, String)>, Vec<Bytes>)>,
+    request: Option<SentRequest>,
+    response: Option<ReceivedResponse>,
+}
+
+/// The request as the gateway sent it.
+struct SentRequest {
+    method: String,
+    path: String,
+    query: String,
+    headers: Headers,
+    body: Bytes,
+}
+
+/// The provider's answer, body frames as they arrived.
+struct ReceivedResponse {
+    status: u16,
+    headers: Headers,
+    frames: Vec<Bytes>,
 }
 
 struct Proxy {
@@ -142,15 +160,25 @@ pub async fn record(options: &RecordOptions) -> Result<Vec<PathBuf>, String> {
 
     let capture =
         std::mem::take(&mut *proxy.capture.lock().unwrap_or_else(PoisonError::into_inner));
-    let (Some((method, req_path, query, req_headers, req_body)), Some((status, headers, frames))) =
-        (capture.request, capture.response)
-    else {
+    let (Some(sent), Some(received)) = (capture.request, capture.response) else {
         return Err(format!(
             "the gateway never reached the provider; it answered {client_status}: {}",
             String::from_utf8_lossy(&client_body)
         ));
     };
     let redact = |text: &str| text.replace(&options.api_key, UPSTREAM_KEY);
+    let SentRequest {
+        method,
+        path: req_path,
+        query,
+        headers: req_headers,
+        body: req_body,
+    } = sent;
+    let ReceivedResponse {
+        status,
+        headers,
+        frames,
+    } = received;
     let mut written = Vec::new();
 
     // The provider's answer, as a fixture.
@@ -290,7 +318,13 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         .capture
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .request = Some((parts.method.to_string(), path, query, headers, body));
+        .request = Some(SentRequest {
+        method: parts.method.to_string(),
+        path,
+        query,
+        headers,
+        body,
+    });
     let reply = match upstream.send().await {
         Ok(reply) => reply,
         Err(e) => {
@@ -310,14 +344,14 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         .capture
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .response = Some((
-        status.as_u16(),
-        reply_headers
+        .response = Some(ReceivedResponse {
+        status: status.as_u16(),
+        headers: reply_headers
             .iter()
             .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
             .collect(),
-        frames.clone(),
-    ));
+        frames: frames.clone(),
+    });
     let stream = futures::stream::iter(frames.into_iter().map(Ok::<_, std::convert::Infallible>));
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;

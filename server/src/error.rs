@@ -67,6 +67,8 @@ pub struct UpstreamError {
     pub param: Option<String>,
     /// From the provider's `retry-after` header.
     pub retry_after: Option<Duration>,
+    /// The provider's other error fields, secrets redacted.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl std::fmt::Display for UpstreamError {
@@ -91,6 +93,8 @@ pub struct ErrorView {
     pub retry_after: Option<Duration>,
     /// The provider involved, for ErrorInfo metadata.
     pub provider: Option<&'static str>,
+    /// Fields of the provider's error beyond OpenAI's four, passed on as-is.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// google.rpc.ErrorInfo domain for every error this gateway raises.
@@ -137,6 +141,7 @@ impl GatewayError {
             message: message.clone(),
             retry_after: None,
             provider: None,
+            extra: serde_json::Map::new(),
         };
         match self {
             Self::InvalidRequest { param, .. } => ErrorView {
@@ -268,8 +273,30 @@ fn upstream_view(e: &UpstreamError) -> ErrorView {
         reason,
         message: e.message.clone(),
         retry_after: e.retry_after,
+        extra: e.extra.clone(),
         provider: Some(e.provider),
     }
+}
+
+/// [`redact_secrets`] applied to every string inside a provider's extra
+/// error fields.
+pub fn redact_values(
+    fields: serde_json::Map<String, serde_json::Value>,
+    secrets: &[&str],
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    fn redact(value: Value, secrets: &[&str]) -> Value {
+        match value {
+            Value::String(text) => Value::String(redact_secrets(&text, secrets)),
+            Value::Array(items) => items.into_iter().map(|v| redact(v, secrets)).collect(),
+            Value::Object(fields) => Value::Object(redact_values(fields, secrets)),
+            other => other,
+        }
+    }
+    fields
+        .into_iter()
+        .map(|(k, v)| (k, redact(v, secrets)))
+        .collect()
 }
 
 /// Removes secret-looking tokens from a provider's error message: providers
@@ -324,6 +351,7 @@ mod tests {
                 code: None,
                 param: None,
                 retry_after: Some(Duration::from_secs(2)),
+                extra: Default::default(),
             }))
             .classify()
         };

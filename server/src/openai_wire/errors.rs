@@ -1,6 +1,6 @@
 //! OpenAI error bodies: `{"error": {"message", "type", "param", "code"}}`.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// The fields of an OpenAI-style error body.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -9,6 +9,9 @@ pub struct ErrorBody {
     pub kind: Option<String>,
     pub param: Option<String>,
     pub code: Option<String>,
+    /// The error object's other fields (e.g. Groq's `failed_generation`), kept so
+    /// callers get everything the provider said.
+    pub extra: Map<String, Value>,
 }
 
 /// Reads an upstream error body. Providers in the OpenAI family mostly send
@@ -37,17 +40,39 @@ pub fn parse_error_body(body: &[u8]) -> ErrorBody {
         Some(error @ Value::Object(_)) => error,
         _ => &json,
     };
+    let extra = match error {
+        Value::Object(fields) if json.get("error").is_some() => fields
+            .iter()
+            .filter(|(k, _)| !["message", "type", "param", "code"].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => Map::new(),
+    };
     ErrorBody {
         message: as_text(error.get("message")).unwrap_or_else(text),
         kind: as_text(error.get("type")),
         param: as_text(error.get("param")),
         code: as_text(error.get("code")),
+        extra,
     }
 }
 
-/// Writes an OpenAI error body.
-pub fn error_json(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Value {
-    json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
+/// Writes an OpenAI error body: OpenAI's four fields always (unset ones as
+/// `null`, as OpenAI does), then any other fields the provider sent.
+pub fn error_json(
+    message: &str,
+    kind: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+    extra: &Map<String, Value>,
+) -> Value {
+    let mut error = json!({"message": message, "type": kind, "param": param, "code": code});
+    if let Value::Object(fields) = &mut error {
+        for (key, value) in extra {
+            fields.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    json!({ "error": error })
 }
 
 #[cfg(test)]
@@ -65,7 +90,13 @@ mod tests {
                 kind: Some("invalid_request_error".into()),
                 param: Some("stop".into()),
                 code: Some("unsupported_parameter".into()),
+                extra: Map::new(),
             }
+        );
+        let groq = br#"{"error": {"message": "m", "type": "invalid_request_error", "code": "tool_use_failed", "failed_generation": "{}"}}"#;
+        assert_eq!(
+            parse_error_body(groq).extra,
+            Map::from_iter([("failed_generation".to_owned(), Value::from("{}"))])
         );
         assert_eq!(parse_error_body(br#"{"message": "m"}"#).message, "m");
         assert_eq!(parse_error_body(br#"{"error": "e"}"#).message, "e");

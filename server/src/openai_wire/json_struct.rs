@@ -104,6 +104,12 @@ fn number_to_json(n: f64) -> Json {
     if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
         // Exact: |n| <= 2^53 fits an i64 without rounding.
         Json::Number(Number::from(n as i64))
+    } else if n.fract() == 0.0 && n >= 0.0 && n < u64::MAX as f64 {
+        // A large integer (a seed, say) stays an integer: the same double
+        // every JSON reader gets from the provider's digits, not `9.9e18`.
+        Json::Number(Number::from(n as u64))
+    } else if n.fract() == 0.0 && n < 0.0 && n >= i64::MIN as f64 {
+        Json::Number(Number::from(n as i64))
     } else {
         Number::from_f64(n).map_or(Json::Null, Json::Number)
     }

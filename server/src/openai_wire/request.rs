@@ -276,9 +276,10 @@ fn tool_call_from_json(value: Value, at: &str) -> Result<ToolCall, GatewayError>
         id,
         name: f.required_string("name")?,
         arguments: f.string("arguments")?.unwrap_or_default(),
+        // Echoed provider fields (DeepSeek's `index`) travel on as sent.
+        extensions: take_extensions(r.into_rest()),
     };
     f.reject_unknown()?;
-    r.reject_unknown()?;
     Ok(call)
 }
 
@@ -547,11 +548,17 @@ fn image_url_to_json(image: &Image) -> Value {
 }
 
 fn tool_call_to_json(call: &ToolCall) -> Value {
-    json!({
+    let mut json = json!({
         "id": call.id,
         "type": "function",
         "function": {"name": call.name, "arguments": call.arguments},
-    })
+    });
+    if let (Some(extensions), Value::Object(fields)) = (&call.extensions, &mut json) {
+        for (key, value) in map_from_struct(extensions) {
+            fields.entry(key).or_insert(value);
+        }
+    }
+    json
 }
 
 fn tool_to_json(tool: &Tool) -> Value {

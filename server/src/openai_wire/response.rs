@@ -5,8 +5,9 @@ use prost_types::Struct;
 use serde::de::{IgnoredAny, MapAccess};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
 
-use super::json_struct::serialize_extensions;
+use super::json_struct::{serialize_extensions, struct_from_map};
 use super::request::role_from_str;
 use super::{Wire, WireObject, or_default, wire_list};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
@@ -118,6 +119,10 @@ impl WireObject for ToolCall {
         }
         Ok(true)
     }
+
+    fn set_extensions(&mut self, extensions: Option<Struct>) {
+        self.extensions = extensions;
+    }
 }
 
 /// `{"name", "arguments"}` of a tool call or a tool-call fragment.
@@ -219,7 +224,7 @@ struct ToolCallJson<'a>(&'a ToolCall);
 
 impl Serialize for ToolCallJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(3))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("id", &self.0.id)?;
         m.serialize_entry("type", "function")?;
         m.serialize_entry(
@@ -229,6 +234,7 @@ impl Serialize for ToolCallJson<'_> {
                 arguments: &self.0.arguments,
             },
         )?;
+        serialize_extensions(&mut m, &self.0.extensions, &["id", "type", "function"])?;
         m.end()
     }
 }
@@ -295,7 +301,9 @@ pub(super) fn finish_reason_from_str(reason: &str) -> FinishReason {
     }
 }
 
-/// An OpenAI `usage` object, keeping every detail counter reported.
+/// An OpenAI `usage` object, keeping every counter reported: modelled ones in
+/// their fields, the rest (top level or inside a details object) in
+/// `extensions`.
 impl WireObject for Usage {
     fn read_field<'de, A: MapAccess<'de>>(
         &mut self,
@@ -307,44 +315,73 @@ impl WireObject for Usage {
             "completion_tokens" => self.completion_tokens = or_default(map)?,
             "total_tokens" => self.total_tokens = or_default(map)?,
             "prompt_tokens_details" => {
-                let details: Option<PromptDetails> = map.next_value()?;
-                let details = details.unwrap_or_default();
-                self.cached_prompt_tokens = self.cached_prompt_tokens.or(details.cached_tokens);
-                self.cache_write_tokens = details.cache_write_tokens;
-                self.prompt_audio_tokens = details.audio_tokens;
+                let mut details: Map<String, Value> = or_default(map)?;
+                self.cached_prompt_tokens = take_count(&mut details, "cached_tokens");
+                self.cache_write_tokens = take_count(&mut details, "cache_write_tokens");
+                self.prompt_audio_tokens = take_count(&mut details, "audio_tokens");
+                keep_unmodelled(&mut self.extensions, key, details);
             }
             "completion_tokens_details" => {
-                let details: Option<CompletionDetails> = map.next_value()?;
-                let details = details.unwrap_or_default();
-                self.reasoning_tokens = details.reasoning_tokens;
-                self.completion_audio_tokens = details.audio_tokens;
-                self.accepted_prediction_tokens = details.accepted_prediction_tokens;
-                self.rejected_prediction_tokens = details.rejected_prediction_tokens;
-            }
-            // DeepSeek reports cache hits at the top level instead.
-            "prompt_cache_hit_tokens" => {
-                let hits: Option<u32> = map.next_value()?;
-                self.cached_prompt_tokens = hits.or(self.cached_prompt_tokens);
+                let mut details: Map<String, Value> = or_default(map)?;
+                self.reasoning_tokens = take_count(&mut details, "reasoning_tokens");
+                self.completion_audio_tokens = take_count(&mut details, "audio_tokens");
+                self.accepted_prediction_tokens =
+                    take_count(&mut details, "accepted_prediction_tokens");
+                self.rejected_prediction_tokens =
+                    take_count(&mut details, "rejected_prediction_tokens");
+                keep_unmodelled(&mut self.extensions, key, details);
             }
             _ => return Ok(false),
         }
         Ok(true)
     }
+
+    fn set_extensions(&mut self, extensions: Option<Struct>) {
+        let Some(extensions) = extensions else { return };
+        // DeepSeek reports cache hits at the top level; the field stays as
+        // sent, and also counts as cached tokens when nothing else did.
+        if self.cached_prompt_tokens.is_none() {
+            self.cached_prompt_tokens =
+                extensions
+                    .fields
+                    .get("prompt_cache_hit_tokens")
+                    .and_then(|v| match v.kind {
+                        Some(prost_types::value::Kind::NumberValue(n)) => Some(n as u32),
+                        _ => None,
+                    });
+        }
+        self.extensions
+            .get_or_insert_with(Struct::default)
+            .fields
+            .extend(extensions.fields);
+    }
 }
 
-#[derive(Default, Deserialize)]
-struct PromptDetails {
-    cached_tokens: Option<u32>,
-    cache_write_tokens: Option<u32>,
-    audio_tokens: Option<u32>,
+/// Removes a counter from a details object; a value that is not a count
+/// stays behind, to be kept as an extension.
+fn take_count(details: &mut Map<String, Value>, key: &str) -> Option<u32> {
+    let count = details
+        .get(key)?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok());
+    if count.is_some() || details[key].is_null() {
+        details.remove(key);
+    }
+    count
 }
 
-#[derive(Default, Deserialize)]
-struct CompletionDetails {
-    reasoning_tokens: Option<u32>,
-    audio_tokens: Option<u32>,
-    accepted_prediction_tokens: Option<u32>,
-    rejected_prediction_tokens: Option<u32>,
+/// Keeps a details object's unmodelled fields under its own key.
+fn keep_unmodelled(extensions: &mut Option<Struct>, key: &str, rest: Map<String, Value>) {
+    if rest.is_empty() {
+        return;
+    }
+    let value = prost_types::Value {
+        kind: Some(prost_types::value::Kind::StructValue(struct_from_map(rest))),
+    };
+    extensions
+        .get_or_insert_with(Struct::default)
+        .fields
+        .insert(key.to_owned(), value);
 }
 
 /// Writes an OpenAI `usage` object; detail objects appear only when the
@@ -363,28 +400,55 @@ impl Serialize for UsageJson<'_> {
             ("cache_write_tokens", u.cache_write_tokens),
             ("audio_tokens", u.prompt_audio_tokens),
         ];
-        if prompt.iter().any(|(_, v)| v.is_some()) {
-            m.serialize_entry("prompt_tokens_details", &Counts(&prompt))?;
-        }
         let completion = [
             ("reasoning_tokens", u.reasoning_tokens),
             ("audio_tokens", u.completion_audio_tokens),
             ("accepted_prediction_tokens", u.accepted_prediction_tokens),
             ("rejected_prediction_tokens", u.rejected_prediction_tokens),
         ];
-        if completion.iter().any(|(_, v)| v.is_some()) {
-            m.serialize_entry("completion_tokens_details", &Counts(&completion))?;
+        for (key, counts) in [
+            ("prompt_tokens_details", &prompt[..]),
+            ("completion_tokens_details", &completion[..]),
+        ] {
+            let rest = u
+                .extensions
+                .as_ref()
+                .and_then(|e| match &e.fields.get(key)?.kind {
+                    Some(prost_types::value::Kind::StructValue(rest)) => Some(rest),
+                    _ => None,
+                });
+            if counts.iter().any(|(_, v)| v.is_some()) || rest.is_some() {
+                m.serialize_entry(key, &Counts(counts, rest))?;
+            }
         }
+        serialize_extensions(&mut m, &u.extensions, USAGE_KEYS)?;
         m.end()
     }
 }
 
-/// The reported counters of a usage details object.
-struct Counts<'a>(&'a [(&'static str, Option<u32>)]);
+/// Keys `UsageJson` writes itself; extensions never repeat them.
+const USAGE_KEYS: &[&str] = &[
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+];
+
+/// The reported counters of a usage details object, then its unmodelled fields.
+struct Counts<'a>(&'a [(&'static str, Option<u32>)], Option<&'a Struct>);
 
 impl Serialize for Counts<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().filter_map(|(k, v)| v.map(|v| (k, v))))
+        let mut m = s.serialize_map(None)?;
+        for (key, value) in self.0 {
+            if let Some(value) = value {
+                m.serialize_entry(key, value)?;
+            }
+        }
+        let keys: Vec<&str> = self.0.iter().map(|(k, _)| *k).collect();
+        serialize_extensions(&mut m, &self.1.cloned(), &keys)?;
+        m.end()
     }
 }
 
@@ -392,6 +456,23 @@ impl Serialize for Counts<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Usage counters nobody modelled (top level or inside a details object)
+    /// come back out where they were; DeepSeek's cache hits also count as cached.
+    #[test]
+    fn unmodelled_usage_fields_survive() {
+        let usage = json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17,
+            "prompt_cache_hit_tokens": 8, "queue_time": 0.25,
+            "prompt_tokens_details": {"cached_tokens": null, "text_tokens": 4},
+            "completion_tokens_details": {"reasoning_tokens": 3}});
+        let body = json!({"id": "x", "choices": [], "usage": usage});
+        let parsed = from_slice(body.to_string().as_bytes()).unwrap();
+        assert_eq!(parsed.usage.as_ref().unwrap().cached_prompt_tokens, Some(8));
+        let written = serde_json::to_value(ResponseJson(&parsed)).unwrap();
+        let mut expected = usage;
+        expected["prompt_tokens_details"] = json!({"cached_tokens": 8, "text_tokens": 4});
+        assert_eq!(written["usage"], expected);
+    }
 
     /// A recorded OpenAI response survives parse + write unchanged.
     #[test]

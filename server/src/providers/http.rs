@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 use reqwest::{Request, Response};
 use sse_stream::{Sse, SseByteStream};
 
-use crate::error::{GatewayError, UpstreamError, redact_secrets};
+use crate::error::{GatewayError, UpstreamError, redact_secrets, redact_values};
 use crate::openai_wire::errors::parse_error_body;
 
 /// Largest error body read from a provider; error bodies are small, and a
@@ -106,6 +106,7 @@ async fn error_from_response(
         code: parsed.code,
         param: parsed.param,
         retry_after,
+        extra: redact_values(parsed.extra, secrets),
     }))
 }
 

@@ -72,6 +72,7 @@ impl MockProvider {
             id: format!("call_mock_{}", self.next_id.load(Ordering::Relaxed)),
             name,
             arguments: "{}".into(),
+            extensions: None,
         });
         let text = match &self.fixed_reply {
             Some(text) => text.clone(),

@@ -73,7 +73,10 @@ impl OpenAiAdapter {
             model: config.model.clone(),
             // `api_base` was parsed at config load, so these parse.
             chat_url: Url::parse(&format!("{base}/chat/completions")).ok(),
-            embeddings_url: Url::parse(&format!("{base}/embeddings")).ok(),
+            embeddings_url: preset
+                .embeddings
+                .then(|| Url::parse(&format!("{base}/embeddings")).ok())
+                .flatten(),
             headers,
             timeout: config.timeout,
             client,
@@ -182,6 +185,12 @@ impl Provider for OpenAiAdapter {
         request: &'a EmbedRequest,
     ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
         Box::pin(async move {
+            if self.embeddings_url.is_none() {
+                return Err(GatewayError::Unsupported {
+                    message: format!("{} has no embeddings API", self.provider),
+                    param: None,
+                });
+            }
             let payload = embeddings::request_to_json(request, &self.model);
             let response = self.post(self.embeddings_url.as_ref(), payload).await?;
             let bytes = body(response, self.provider, self.timeout).await?;
@@ -227,6 +236,7 @@ fn chunk_from_event(
         code: parsed.code,
         param: parsed.param,
         retry_after: None,
+        extra: parsed.extra,
     })))
 }
 

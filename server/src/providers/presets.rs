@@ -34,6 +34,9 @@ pub struct Preset {
     pub api_base: Option<&'static str>,
     /// Environment variable read for the key when the deployment sets none.
     pub api_key_env: Option<&'static str>,
+    /// Whether the provider serves `/embeddings`; without it, embedding
+    /// requests get a clear "unsupported" error and no upstream call.
+    pub embeddings: bool,
     pub quirks: Quirks,
 }
 
@@ -42,6 +45,7 @@ pub const OPENAI: Preset = Preset {
     name: "openai",
     api_base: Some("https://api.openai.com/v1"),
     api_key_env: Some("OPENAI_API_KEY"),
+    embeddings: true,
     quirks: OPENAI_QUIRKS,
 };
 
@@ -51,6 +55,7 @@ pub const PRESETS: &[Preset] = &[
         name: "openai_compatible",
         api_base: None,
         api_key_env: None,
+        embeddings: true,
         quirks: OPENAI_QUIRKS,
     },
     // https://console.groq.com/docs/openai: logprobs, logit_bias and
@@ -59,6 +64,7 @@ pub const PRESETS: &[Preset] = &[
         name: "groq",
         api_base: Some("https://api.groq.com/openai/v1"),
         api_key_env: Some("GROQ_API_KEY"),
+        embeddings: false,
         quirks: Quirks {
             unsupported_fields: &["logprobs", "logit_bias", "top_logprobs"],
             ..OPENAI_QUIRKS
@@ -68,6 +74,7 @@ pub const PRESETS: &[Preset] = &[
         name: "together",
         api_base: Some("https://api.together.xyz/v1"),
         api_key_env: Some("TOGETHER_API_KEY"),
+        embeddings: true,
         quirks: OPENAI_QUIRKS,
     },
     // https://api-docs.deepseek.com/guides/reasoning_model: sending
@@ -76,6 +83,7 @@ pub const PRESETS: &[Preset] = &[
         name: "deepseek",
         api_base: Some("https://api.deepseek.com/v1"),
         api_key_env: Some("DEEPSEEK_API_KEY"),
+        embeddings: false,
         quirks: Quirks {
             output_only_message_fields: &["reasoning_content"],
             ..OPENAI_QUIRKS
@@ -85,6 +93,7 @@ pub const PRESETS: &[Preset] = &[
         name: "fireworks",
         api_base: Some("https://api.fireworks.ai/inference/v1"),
         api_key_env: Some("FIREWORKS_API_KEY"),
+        embeddings: true,
         quirks: OPENAI_QUIRKS,
     },
     // https://docs.mistral.ai/api/: `max_tokens` and `random_seed` instead of
@@ -93,6 +102,7 @@ pub const PRESETS: &[Preset] = &[
         name: "mistral",
         api_base: Some("https://api.mistral.ai/v1"),
         api_key_env: Some("MISTRAL_API_KEY"),
+        embeddings: true,
         quirks: Quirks {
             renamed_fields: &[
                 ("max_completion_tokens", "max_tokens"),
@@ -107,12 +117,14 @@ pub const PRESETS: &[Preset] = &[
         name: "vllm",
         api_base: None,
         api_key_env: None,
+        embeddings: true,
         quirks: OPENAI_QUIRKS,
     },
     Preset {
         name: "openrouter",
         api_base: Some("https://openrouter.ai/api/v1"),
         api_key_env: Some("OPENROUTER_API_KEY"),
+        embeddings: true,
         quirks: OPENAI_QUIRKS,
     },
 ];

@@ -114,6 +114,15 @@ pub fn status(error: GatewayError) -> Status {
     if let Some(code) = &view.code {
         metadata.insert("code".to_owned(), code.clone());
     }
+    // The provider's other error fields (e.g. Groq's `failed_generation`):
+    // strings as they are, anything else as JSON text.
+    for (key, value) in &view.extra {
+        let text = match value {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        metadata.entry(key.clone()).or_insert(text);
+    }
     let mut details = ErrorDetails::with_error_info(view.reason, ERROR_DOMAIN, metadata);
     if let Some(retry_after) = view.retry_after {
         details.set_retry_info(Some(retry_after));

@@ -25,6 +25,7 @@ pub fn error_body(view: &ErrorView) -> serde_json::Value {
         &view.kind,
         view.param.as_deref(),
         view.code.as_deref(),
+        &view.extra,
     )
 }
 
