@@ -26,7 +26,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
 use crate::case::{CaseSpec, RequestSpec, UpstreamSpec};
-use crate::runner::{MASTER_KEY, UPSTREAM_KEY, gateway_config_for, start_gateway};
+use crate::runner::{MASTER_KEY, UPSTREAM_KEY, gateway_config_for, sse_chunks, start_gateway};
 
 /// Request headers that describe the connection or the HTTP client, not the provider API.
 const TRANSPORT_HEADERS: [&str; 8] = [
@@ -265,8 +265,9 @@ pub async fn record(options: &RecordOptions) -> Result<Vec<PathBuf>, String> {
         spec.client.status = Some(client_status);
         spec.client.retry_after = retry_after;
         ("client-error.json", pretty(&parse_or_string(&client_text)))
-    } else if let Some(chunks) = sse_lines(&client_text) {
-        ("client-stream.jsonl", chunks)
+    } else if let Ok(Value::Array(chunks)) = sse_chunks(client_text.as_bytes()) {
+        let lines: String = chunks.iter().map(|c| format!("{c}\n")).collect();
+        ("client-stream.jsonl", lines)
     } else {
         (
             "client-response.json",
@@ -361,23 +362,6 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         }
     }
     response
-}
-
-/// The JSON chunks of an OpenAI SSE body, one per line, or `None` when it is not one.
-fn sse_lines(text: &str) -> Option<String> {
-    if !text.starts_with("data: ") {
-        return None;
-    }
-    let mut out = String::new();
-    for event in text.split("\n\n").filter(|e| !e.trim().is_empty()) {
-        let data = event.strip_prefix("data: ")?;
-        if data != "[DONE]" {
-            let value: Value = serde_json::from_str(data).ok()?;
-            out.push_str(&value.to_string());
-            out.push('\n');
-        }
-    }
-    Some(out)
 }
 
 fn parse_or_string(text: &str) -> Value {

@@ -371,7 +371,7 @@ fn grpc_error_diff(case: &Case, want: &Value, status: &tonic::Status) -> Vec<Str
 }
 
 /// The chunks of an OpenAI SSE body, which must end with `data: [DONE]`.
-fn sse_chunks(body: &[u8]) -> Result<Value, String> {
+pub fn sse_chunks(body: &[u8]) -> Result<Value, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("stream is not UTF-8: {e}"))?;
     let mut chunks = Vec::new();
     let mut done = false;
