@@ -22,7 +22,6 @@ import dev.switchboard.v1.EmbeddingServiceGrpc;
 import dev.switchboard.v1.FinishReason;
 import dev.switchboard.v1.ListModelsRequest;
 import dev.switchboard.v1.Message;
-import dev.switchboard.v1.Model;
 import dev.switchboard.v1.Role;
 import dev.switchboard.v1.StreamOptions;
 import io.grpc.ManagedChannel;
@@ -48,7 +47,6 @@ class GatewayTest {
   static String addr;
   static String apiKey;
   static ManagedChannel channel;
-  static ChatServiceBlockingStub chat;
 
   @BeforeAll
   static void connect() {
@@ -60,7 +58,11 @@ class GatewayTest {
               + "clients/testdata/gateway.yaml; clients/test.sh starts one and runs these tests");
     }
     channel = SwitchboardChannelBuilder.forTarget(addr).apiKey(apiKey).usePlaintext().build();
-    chat = ChatServiceGrpc.newBlockingStub(channel).withDeadlineAfter(20, TimeUnit.SECONDS);
+  }
+
+  /** A stub whose calls fail after 20 s rather than hang (deadlines are fixed when set). */
+  static ChatServiceBlockingStub chat() {
+    return ChatServiceGrpc.newBlockingStub(channel).withDeadlineAfter(20, TimeUnit.SECONDS);
   }
 
   @AfterAll
@@ -83,7 +85,7 @@ class GatewayTest {
   /** Complete returns the recorded OpenAI answer, typed, with usage and the deployment. */
   @Test
   void complete() {
-    ChatResponse reply = chat.complete(capitalOf("gpt-4o", "France"));
+    ChatResponse reply = chat().complete(capitalOf("gpt-4o", "France"));
 
     assertEquals(1, reply.getChoicesCount());
     Choice choice = reply.getChoices(0);
@@ -112,7 +114,7 @@ class GatewayTest {
     long start = System.nanoTime();
     List<ChatChunk> chunks = new ArrayList<>();
     List<Duration> arrivals = new ArrayList<>();
-    Iterator<ChatChunk> stream = chat.streamComplete(request);
+    Iterator<ChatChunk> stream = chat().streamComplete(request);
     while (stream.hasNext()) {
       chunks.add(stream.next());
       arrivals.add(Duration.ofNanos(System.nanoTime() - start));
@@ -145,6 +147,7 @@ class GatewayTest {
   void embed() {
     EmbedResponse reply =
         EmbeddingServiceGrpc.newBlockingStub(channel)
+            .withDeadlineAfter(20, TimeUnit.SECONDS)
             .embed(
                 EmbedRequest.newBuilder()
                     .setModel("text-embedding-3-small")
@@ -168,7 +171,7 @@ class GatewayTest {
   @Test
   void listModels() {
     List<String> models =
-        chat.listModels(ListModelsRequest.getDefaultInstance()).getModelsList().stream()
+        chat().listModels(ListModelsRequest.getDefaultInstance()).getModelsList().stream()
             .map(m -> m.getId() + "/" + m.getOwnedBy() + "/" + m.getDeploymentCount())
             .collect(Collectors.toList());
     assertEquals(
@@ -235,7 +238,7 @@ class GatewayTest {
     StatusRuntimeException e =
         assertThrows(
             StatusRuntimeException.class,
-            () -> chat.complete(capitalOf("gpt-4o-rate-limited", "France")));
+            () -> chat().complete(capitalOf("gpt-4o-rate-limited", "France")));
     assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
     assertTrue(
         e.getStatus().getDescription().startsWith("Rate limit reached for gpt-3.5-turbo"),
