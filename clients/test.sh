@@ -37,6 +37,8 @@ cleanup() {
   rm -rf "$scratch"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 section "tools: buf, protoc-gen-go(-grpc), grpcurl, protoc + grpc-java (Maven), npm packages"
 install_generators
@@ -107,21 +109,20 @@ wait_for() {
   cat "$log" >&2
   return 1
 }
-# start_gateway NAME CONFIG: starts a gateway on a free port, waits until it
-# is ready and prints its address.
+# start_gateway NAME CONFIG: starts a gateway on a port the OS picks (in this
+# shell, so the trap can stop it), waits until it is ready, sets gateway_addr.
 start_gateway() {
-  local name=$1 config=$2 addr
+  local name=$1 config=$2
   "$bin/switchboard" serve --config "$config" --listen 127.0.0.1:0 >"$scratch/$name.log" 2>&1 &
   pids+=($!)
-  addr=$(wait_for "$scratch/$name.log" 'listening .*addr=127\.0\.0\.1:[0-9]+' | grep -Eo '127\.0\.0\.1:[0-9]+')
+  gateway_addr=$(wait_for "$scratch/$name.log" 'listening .*addr=127\.0\.0\.1:[0-9]+' | grep -Eo '127\.0\.0\.1:[0-9]+')
   for _ in $(seq 100); do
-    if curl -sf "http://$addr/health/readiness" >/dev/null; then
-      echo "$addr"
+    if curl -sf "http://$gateway_addr/health/readiness" >/dev/null; then
       return 0
     fi
     sleep 0.1
   done
-  echo "$name on $addr never became ready" >&2
+  echo "$name on $gateway_addr never became ready" >&2
   return 1
 }
 
@@ -130,10 +131,12 @@ start_gateway() {
 pids+=($!)
 replay=$(wait_for "$scratch/replay.log" 'http://127\.0\.0\.1:[0-9]+')
 sed "s|{{replay}}|$replay|g" clients/testdata/gateway.yaml >"$scratch/gateway.yaml"
-SWITCHBOARD_ADDR=$(start_gateway gateway "$scratch/gateway.yaml")
+start_gateway gateway "$scratch/gateway.yaml"
+SWITCHBOARD_ADDR=$gateway_addr
 SWITCHBOARD_API_KEY=$(sed -n 's/^ *master_key: *\([^ #]*\).*/\1/p' clients/testdata/gateway.yaml)
 export SWITCHBOARD_ADDR SWITCHBOARD_API_KEY
-quickstart=$(start_gateway quickstart deploy/examples/quickstart.yaml)
+start_gateway quickstart deploy/examples/quickstart.yaml
+quickstart=$gateway_addr
 echo "replay $replay, test gateway $SWITCHBOARD_ADDR, quickstart gateway $quickstart"
 
 section "Go: go vet, go test"
