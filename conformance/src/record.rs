@@ -26,6 +26,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
 use crate::case::{CaseSpec, RequestSpec, UpstreamSpec};
+use crate::replay::header_pairs;
 use crate::runner::{MASTER_KEY, UPSTREAM_KEY, gateway_config_for, sse_chunks, start_gateway};
 
 /// Request headers that describe the connection or the HTTP client, not the provider API.
@@ -296,11 +297,7 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         .unwrap_or_default();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or_default().to_string();
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
-        .collect();
+    let headers = header_pairs(&parts.headers);
     let mut url = format!("{}{path}", proxy.upstream);
     if !query.is_empty() {
         url.push('?');
@@ -347,10 +344,7 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         .unwrap_or_else(PoisonError::into_inner)
         .response = Some(ReceivedResponse {
         status: status.as_u16(),
-        headers: reply_headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
-            .collect(),
+        headers: header_pairs(&reply_headers),
         frames: frames.clone(),
     });
     let stream = futures::stream::iter(frames.into_iter().map(Ok::<_, std::convert::Infallible>));

@@ -77,7 +77,8 @@ pub struct CaseLog {
 struct Shared {
     fixtures_dir: PathBuf,
     requests: Mutex<Vec<RecordedRequest>>,
-    expectations: Vec<Expectation>,
+    /// Per case; `None` for a case that must not call upstream at all.
+    expectations: Vec<Option<Expectation>>,
     case_logs: Mutex<Vec<CaseLog>>,
 }
 
@@ -121,7 +122,7 @@ impl ReplayServer {
     pub async fn start_with_cases(
         addr: SocketAddr,
         fixtures_dir: impl Into<PathBuf>,
-        expectations: Vec<Expectation>,
+        expectations: Vec<Option<Expectation>>,
     ) -> io::Result<ReplayServer> {
         let fixtures_dir = fixtures_dir.into();
         // Fail at start rather than answering every request with "no fixture".
@@ -267,31 +268,36 @@ async fn case_response(
     else {
         return replay_error(StatusCode::NOT_FOUND, format!("no case {case}"));
     };
-    let mut diffs = request_diff(expectation, &format!("/{rest}"), request);
-    let response = if diffs.is_empty() {
-        match expectation.response.split_once('/') {
-            Some((provider, fixture)) if is_plain_name(provider) && is_plain_name(fixture) => {
-                fixture_response(&shared.fixtures_dir, provider, fixture, pause).await
-            }
-            _ => Err(internal(format!(
-                "bad fixture name {:?}",
-                expectation.response
-            ))),
-        }
-    } else {
-        Err((StatusCode::INTERNAL_SERVER_ERROR, diffs.join("\n")))
+    let mut diffs = match expectation {
+        Some(expectation) => request_diff(expectation, &format!("/{rest}"), request),
+        None => vec!["upstream called, but the case expects no upstream call".to_string()],
     };
-    let response = response.unwrap_or_else(|(status, message)| {
+    let answer = match expectation {
+        Some(expectation) if diffs.is_empty() => {
+            case_fixture(&shared.fixtures_dir, &expectation.response, pause).await
+        }
+        _ => Err((StatusCode::INTERNAL_SERVER_ERROR, diffs.join("\n"))),
+    };
+    let response = answer.unwrap_or_else(|(status, message)| {
         if diffs.is_empty() {
             diffs.push(format!("replay: {message}"));
         }
         replay_error(status, message)
     });
     let mut logs = shared.case_logs();
-    let log = &mut logs[n];
-    log.calls += 1;
-    log.diffs.extend(diffs);
+    logs[n].calls += 1;
+    logs[n].diffs.extend(diffs);
     response
+}
+
+/// The fixture `{provider}/{fixture}` as a response.
+async fn case_fixture(dir: &Path, name: &str, pause: Option<Duration>) -> ReplayResult<Response> {
+    match name.split_once('/') {
+        Some((provider, fixture)) if is_plain_name(provider) && is_plain_name(fixture) => {
+            fixture_response(dir, provider, fixture, pause).await
+        }
+        _ => Err(internal(format!("bad fixture name {name:?}"))),
+    }
 }
 
 /// Every way `request` differs from what `expectation` says the gateway must send.
@@ -328,7 +334,8 @@ fn request_diff(expectation: &Expectation, path: &str, request: &RecordedRequest
     diffs
 }
 
-fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+/// Every header as `[name, value]`, in order, repeats kept.
+pub(crate) fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(name, value)| {

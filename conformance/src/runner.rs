@@ -23,7 +23,7 @@ use tonic_types::StatusExt;
 use crate::case::{Case, Door, Endpoint, Expected};
 use crate::matcher::{header_diff, json_diff, json_diff_f32};
 use crate::matrix::Outcome;
-use crate::replay::{Expectation, ReplayServer};
+use crate::replay::{Expectation, ReplayServer, header_pairs};
 
 /// The gateway's master key in conformance runs.
 pub const MASTER_KEY: &str = "sk-conformance-master";
@@ -38,14 +38,12 @@ pub async fn run<'a>(
     let expectations = cases
         .iter()
         .map(|case| {
-            let upstream = case.spec.upstream.as_ref();
-            Expectation {
-                request: upstream
-                    .map(|u| u.request.clone())
-                    .unwrap_or_else(unreachable_request),
+            let upstream = case.spec.upstream.as_ref()?;
+            Some(Expectation {
+                request: upstream.request.clone(),
                 body: case.upstream_body.clone().unwrap_or(Value::Null),
-                response: upstream.map(|u| u.response.clone()).unwrap_or_default(),
-            }
+                response: upstream.response.clone(),
+            })
         })
         .collect();
     let replay = ReplayServer::start_with_cases(
@@ -81,17 +79,6 @@ pub async fn run<'a>(
         outcomes.push(Outcome { case, failures });
     }
     Ok(outcomes)
-}
-
-/// An `unsupported` case calls nothing upstream; anything that arrives is a failure.
-fn unreachable_request() -> crate::case::RequestSpec {
-    crate::case::RequestSpec {
-        method: "NONE".into(),
-        path: "(no upstream call expected)".into(),
-        query: String::new(),
-        headers: Default::default(),
-        absent_headers: Vec::new(),
-    }
 }
 
 /// The gateway config: one deployment per case, its model name the case id.
@@ -209,11 +196,7 @@ impl Doors {
             .await
             .map_err(|e| vec![format!("request failed: {e}")])?;
         let status = reply.status().as_u16();
-        let headers: Vec<(String, String)> = reply
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
-            .collect();
+        let headers = header_pairs(reply.headers());
         let body = reply
             .bytes()
             .await

@@ -10,9 +10,6 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Number, Value as Json};
 
-/// Largest integer a double represents exactly (2^53).
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_992.0;
-
 pub fn struct_from_map(map: Map<String, Json>) -> Struct {
     Struct {
         fields: map
@@ -89,10 +86,10 @@ impl Serialize for ProtoJson<'_> {
 /// object already wrote (`written`), so the output never repeats a key.
 pub fn serialize_extensions<M: SerializeMap>(
     map: &mut M,
-    extensions: &Option<Struct>,
+    extensions: Option<&Struct>,
     written: &[&str],
 ) -> Result<(), M::Error> {
-    for (key, value) in extensions.iter().flat_map(|e| &e.fields) {
+    for (key, value) in extensions.into_iter().flat_map(|e| &e.fields) {
         if !written.contains(&key.as_str()) {
             map.serialize_entry(key, &ProtoJson(value))?;
         }
@@ -101,15 +98,12 @@ pub fn serialize_extensions<M: SerializeMap>(
 }
 
 fn number_to_json(n: f64) -> Json {
-    if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
-        // Exact: |n| <= 2^53 fits an i64 without rounding.
+    // An integral double stays an integer (a 64-bit seed too, not `9.9e18`):
+    // in these ranges the casts are exact.
+    if n.fract() == 0.0 && n >= i64::MIN as f64 && n < i64::MAX as f64 {
         Json::Number(Number::from(n as i64))
-    } else if n.fract() == 0.0 && n >= 0.0 && n < u64::MAX as f64 {
-        // A large integer (a seed, say) stays an integer: the same double
-        // every JSON reader gets from the provider's digits, not `9.9e18`.
+    } else if n.fract() == 0.0 && n > 0.0 && n < u64::MAX as f64 {
         Json::Number(Number::from(n as u64))
-    } else if n.fract() == 0.0 && n < 0.0 && n >= i64::MIN as f64 {
-        Json::Number(Number::from(n as i64))
     } else {
         Number::from_f64(n).map_or(Json::Null, Json::Number)
     }

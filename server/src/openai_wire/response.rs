@@ -150,7 +150,7 @@ impl Serialize for ResponseJson<'_> {
         }
         entry_opt(&mut m, "system_fingerprint", &r.system_fingerprint)?;
         entry_opt(&mut m, "service_tier", &r.service_tier)?;
-        serialize_extensions(&mut m, &r.extensions, RESPONSE_KEYS)?;
+        serialize_extensions(&mut m, r.extensions.as_ref(), RESPONSE_KEYS)?;
         m.end()
     }
 }
@@ -180,7 +180,7 @@ impl Serialize for ChoiceJson<'_> {
         )?;
         serialize_extensions(
             &mut m,
-            &c.extensions,
+            c.extensions.as_ref(),
             &["index", "message", "finish_reason"],
         )?;
         m.end()
@@ -206,7 +206,7 @@ impl Serialize for AssistantMessageJson<'_> {
             }
             serialize_extensions(
                 &mut m,
-                &message.extensions,
+                message.extensions.as_ref(),
                 &[
                     "role",
                     "content",
@@ -234,7 +234,11 @@ impl Serialize for ToolCallJson<'_> {
                 arguments: &self.0.arguments,
             },
         )?;
-        serialize_extensions(&mut m, &self.0.extensions, &["id", "type", "function"])?;
+        serialize_extensions(
+            &mut m,
+            self.0.extensions.as_ref(),
+            &["id", "type", "function"],
+        )?;
         m.end()
     }
 }
@@ -421,7 +425,7 @@ impl Serialize for UsageJson<'_> {
                 m.serialize_entry(key, &Counts(counts, rest))?;
             }
         }
-        serialize_extensions(&mut m, &u.extensions, USAGE_KEYS)?;
+        serialize_extensions(&mut m, u.extensions.as_ref(), USAGE_KEYS)?;
         m.end()
     }
 }
@@ -447,7 +451,7 @@ impl Serialize for Counts<'_> {
             }
         }
         let keys: Vec<&str> = self.0.iter().map(|(k, _)| *k).collect();
-        serialize_extensions(&mut m, &self.1.cloned(), &keys)?;
+        serialize_extensions(&mut m, self.1, &keys)?;
         m.end()
     }
 }

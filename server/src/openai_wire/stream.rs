@@ -139,7 +139,7 @@ impl Serialize for ChunkJson<'_> {
         }
         serialize_extensions(
             &mut m,
-            &c.extensions,
+            c.extensions.as_ref(),
             &[
                 "id",
                 "object",
@@ -167,7 +167,11 @@ impl Serialize for ChunkChoiceJson<'_> {
             "finish_reason",
             &finish_reason_str(c.finish_reason(), &c.native_finish_reason),
         )?;
-        serialize_extensions(&mut m, &c.extensions, &["index", "delta", "finish_reason"])?;
+        serialize_extensions(
+            &mut m,
+            c.extensions.as_ref(),
+            &["index", "delta", "finish_reason"],
+        )?;
         m.end()
     }
 }
@@ -189,7 +193,7 @@ impl Serialize for DeltaJson<'_> {
             }
             serialize_extensions(
                 &mut m,
-                &d.extensions,
+                d.extensions.as_ref(),
                 &[
                     "role",
                     "content",
