@@ -1,16 +1,20 @@
-//! The thin transport shared by HTTP providers: send a JSON body, turn
-//! transport failures and error statuses into `GatewayError`s (keeping
-//! `retry-after`), and read server-sent events as they arrive.
+//! The thin transport shared by HTTP providers: send a JSON body with the
+//! deployment's headers, turn transport failures and error statuses into
+//! `GatewayError`s (keeping `retry-after`), and read server-sent events as
+//! they arrive.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use reqwest::{Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+use reqwest::{Request, Response, Url};
+use serde_json::{Map, Value};
 use sse_stream::{Sse, SseByteStream};
 
+use crate::config::DeploymentConfig;
 use crate::error::{GatewayError, UpstreamError, redact_secrets, redact_values};
-use crate::openai_wire::errors::parse_error_body;
+use crate::openai_wire::errors::ErrorBody;
 
 /// Largest error body read from a provider; error bodies are small, and a
 /// misbehaving upstream must not make us buffer without bound.
@@ -33,14 +37,119 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_else(|e| panic!("the HTTP client cannot be built: {e}"))
 }
 
+/// One deployment's way to its provider: the headers every request carries,
+/// the timeout, the key (kept only to redact it from anything the provider
+/// echoes) and how the provider spells its error bodies.
+pub struct Upstream {
+    pub provider: &'static str,
+    pub timeout: Duration,
+    client: reqwest::Client,
+    headers: HeaderMap,
+    api_key: Option<String>,
+    parse_error: fn(&[u8]) -> ErrorBody,
+}
+
+impl Upstream {
+    /// `auth` turns the key into the header that carries it
+    /// (`authorization: Bearer …`, `x-api-key: …`); `fixed` are the
+    /// provider's own headers. The deployment's `extra_headers` come last and
+    /// replace, so a header the config repeats is still sent once.
+    pub fn new(
+        provider: &'static str,
+        config: &DeploymentConfig,
+        client: reqwest::Client,
+        auth: impl FnOnce(&str) -> (HeaderName, String),
+        fixed: &[(HeaderName, &str)],
+        parse_error: fn(&[u8]) -> ErrorBody,
+    ) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in fixed {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(name.clone(), value);
+            }
+        }
+        if let Some(key) = &config.api_key {
+            let (name, value) = auth(key.expose());
+            if let Ok(mut value) = HeaderValue::from_str(&value) {
+                value.set_sensitive(true);
+                headers.insert(name, value);
+            }
+        }
+        // Validated at config load.
+        for (name, value) in &config.extra_headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        Self {
+            provider,
+            timeout: config.timeout,
+            client,
+            headers,
+            api_key: config.api_key.as_ref().map(|k| k.expose().to_owned()),
+            parse_error,
+        }
+    }
+
+    /// POSTs a JSON body; `None` is a URL that did not parse at startup.
+    pub async fn post_json(
+        &self,
+        url: Option<&Url>,
+        body: &Map<String, Value>,
+    ) -> Result<Response, GatewayError> {
+        let url = url.cloned().ok_or(GatewayError::UpstreamUnavailable {
+            provider: self.provider,
+            message: "api_base is not a valid URL".into(),
+        })?;
+        let body = serde_json::to_vec(body).map_err(|e| GatewayError::InvalidRequest {
+            message: format!("request cannot be encoded: {e}"),
+            param: None,
+        })?;
+        let mut request = Request::new(http::Method::POST, url);
+        *request.headers_mut() = self.headers.clone();
+        *request.body_mut() = Some(body.into());
+        let secrets = self.api_key.as_deref();
+        send(
+            &self.client,
+            request,
+            self.provider,
+            self.timeout,
+            secrets.as_slice(),
+            self.parse_error,
+        )
+        .await
+    }
+
+    /// The whole body of a successful response.
+    pub async fn body(&self, response: Response) -> Result<Bytes, GatewayError> {
+        body(response, self.provider, self.timeout).await
+    }
+
+    /// The response's server-sent events, each as soon as it is complete.
+    pub fn events(
+        &self,
+        response: Response,
+    ) -> impl Stream<Item = Result<Sse, GatewayError>> + Send + 'static {
+        events(response, self.provider, self.timeout)
+    }
+}
+
 /// Sends a request, waiting at most `timeout` for the response headers, and
 /// returns the response if its status is a success.
-pub async fn send(
+async fn send(
     client: &reqwest::Client,
     request: Request,
     provider: &'static str,
     timeout: Duration,
     secrets: &[&str],
+    parse_error: fn(&[u8]) -> ErrorBody,
 ) -> Result<Response, GatewayError> {
     let response = tokio::time::timeout(timeout, client.execute(request))
         .await
@@ -49,11 +158,11 @@ pub async fn send(
     if response.status().is_success() {
         return Ok(response);
     }
-    Err(error_from_response(response, provider, secrets).await)
+    Err(error_from_response(response, provider, secrets, parse_error).await)
 }
 
 /// Reads the whole body of a successful response, within `timeout`.
-pub async fn body(
+async fn body(
     response: Response,
     provider: &'static str,
     timeout: Duration,
@@ -85,6 +194,7 @@ async fn error_from_response(
     response: Response,
     provider: &'static str,
     secrets: &[&str],
+    parse_error: fn(&[u8]) -> ErrorBody,
 ) -> GatewayError {
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers());
@@ -97,7 +207,7 @@ async fn error_from_response(
             break;
         }
     }
-    let parsed = parse_error_body(&body);
+    let parsed = parse_error(&body);
     GatewayError::Upstream(Box::new(UpstreamError {
         provider,
         status,
@@ -125,7 +235,7 @@ pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 /// Server-sent events from a streaming response, each yielded as soon as its
 /// terminating blank line arrives. A gap longer than `idle_timeout` between
 /// bytes ends the stream with a timeout error.
-pub fn events(
+fn events(
     response: Response,
     provider: &'static str,
     idle_timeout: Duration,

@@ -6,6 +6,7 @@
 //! OpenAI family); the adapters here only choose URLs, headers and quirks and
 //! move bytes. One adapter instance serves one configured deployment.
 
+pub mod anthropic;
 pub mod http;
 pub mod mock;
 pub mod openai;
@@ -44,6 +45,8 @@ pub trait Provider: Send + Sync {
 pub enum ProviderKind {
     /// api.openai.com (or any server that is exactly OpenAI's API).
     OpenAi,
+    /// Anthropic's Messages API.
+    Anthropic,
     /// A provider speaking the OpenAI chat-completions dialect, with its quirks.
     OpenAiCompatible(&'static Preset),
     /// Offline, deterministic stand-in for demos and load tests.
@@ -54,6 +57,7 @@ impl ProviderKind {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "openai" => Some(Self::OpenAi),
+            "anthropic" => Some(Self::Anthropic),
             "mock" => Some(Self::Mock),
             _ => presets::find(name).map(Self::OpenAiCompatible),
         }
@@ -62,13 +66,14 @@ impl ProviderKind {
     pub fn name(&self) -> &'static str {
         match self {
             Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
             Self::OpenAiCompatible(preset) => preset.name,
             Self::Mock => "mock",
         }
     }
 
     pub fn known_names() -> Vec<&'static str> {
-        let mut names = vec!["openai", "mock"];
+        let mut names = vec!["openai", "anthropic", "mock"];
         names.extend(presets::PRESETS.iter().map(|p| p.name));
         names
     }
@@ -76,6 +81,7 @@ impl ProviderKind {
     pub fn default_api_base(&self) -> Option<&'static str> {
         match self {
             Self::OpenAi => Some("https://api.openai.com/v1"),
+            Self::Anthropic => Some(anthropic::DEFAULT_API_BASE),
             Self::OpenAiCompatible(preset) => preset.api_base,
             Self::Mock => Some("mock://"),
         }
@@ -85,6 +91,7 @@ impl ProviderKind {
     pub fn default_api_key_env(&self) -> Option<&'static str> {
         match self {
             Self::OpenAi => Some("OPENAI_API_KEY"),
+            Self::Anthropic => Some("ANTHROPIC_API_KEY"),
             Self::OpenAiCompatible(preset) => preset.api_key_env,
             Self::Mock => None,
         }
@@ -102,6 +109,7 @@ pub fn build(config: &DeploymentConfig, client: &reqwest::Client) -> Box<dyn Pro
         ProviderKind::OpenAiCompatible(preset) => {
             Box::new(openai::OpenAiAdapter::new(config, client.clone(), preset))
         }
+        ProviderKind::Anthropic => Box::new(anthropic::AnthropicAdapter::new(config, client.clone())),
         ProviderKind::Mock => Box::new(mock::MockProvider::new(config)),
     }
 }

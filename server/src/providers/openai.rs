@@ -4,15 +4,14 @@
 //! the outgoing JSON by one pure function; the rest is transport.
 
 use std::future::ready;
-use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use http::{HeaderMap, HeaderName, HeaderValue, header};
+use http::header;
 use reqwest::Url;
 use serde_json::{Map, Value};
 
-use super::http::{body, events, send};
+use super::http::Upstream;
 use super::presets::{Preset, Quirks};
 use super::{ChunkStream, Provider};
 use crate::config::DeploymentConfig;
@@ -21,17 +20,12 @@ use crate::openai_wire::{embeddings, errors::parse_error_body, request, response
 use crate::pb::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 
 pub struct OpenAiAdapter {
-    provider: &'static str,
+    upstream: Upstream,
     quirks: &'static Quirks,
     model: String,
     /// Parsed once: URL parsing (with IDNA) is measurable per request.
     chat_url: Option<Url>,
     embeddings_url: Option<Url>,
-    headers: HeaderMap,
-    timeout: Duration,
-    client: reqwest::Client,
-    /// The key, kept only to redact it from anything the provider echoes.
-    api_key: Option<String>,
 }
 
 impl OpenAiAdapter {
@@ -46,29 +40,9 @@ impl OpenAiAdapter {
             .or(preset.api_base)
             .unwrap_or_default()
             .trim_end_matches('/');
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if let Some(key) = &config.api_key
-            && let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-        {
-            value.set_sensitive(true);
-            headers.insert(header::AUTHORIZATION, value);
-        }
-        // Validated at config load; `insert` replaces, so a header the config
-        // repeats (e.g. its own content-type) is still sent once.
-        for (name, value) in &config.extra_headers {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) {
-                headers.insert(name, value);
-            }
-        }
+        let bearer = |key: &str| (header::AUTHORIZATION, format!("Bearer {key}"));
         Self {
-            provider: preset.name,
+            upstream: Upstream::new(preset.name, config, client, bearer, &[], parse_error_body),
             quirks: &preset.quirks,
             model: config.model.clone(),
             // `api_base` was parsed at config load, so these parse.
@@ -77,38 +51,7 @@ impl OpenAiAdapter {
                 .embeddings
                 .then(|| Url::parse(&format!("{base}/embeddings")).ok())
                 .flatten(),
-            headers,
-            timeout: config.timeout,
-            client,
-            api_key: config.api_key.as_ref().map(|k| k.expose().to_owned()),
         }
-    }
-
-    async fn post(
-        &self,
-        url: Option<&Url>,
-        body: Map<String, Value>,
-    ) -> Result<reqwest::Response, GatewayError> {
-        let url = url.cloned().ok_or(GatewayError::UpstreamUnavailable {
-            provider: self.provider,
-            message: "api_base is not a valid URL".into(),
-        })?;
-        let body = serde_json::to_vec(&body).map_err(|e| GatewayError::InvalidRequest {
-            message: format!("request cannot be encoded: {e}"),
-            param: None,
-        })?;
-        let mut request = reqwest::Request::new(http::Method::POST, url);
-        *request.headers_mut() = self.headers.clone();
-        *request.body_mut() = Some(body.into());
-        let secrets = self.api_key.as_deref();
-        send(
-            &self.client,
-            request,
-            self.provider,
-            self.timeout,
-            secrets.as_slice(),
-        )
-        .await
     }
 
     fn chat_body(
@@ -117,21 +60,8 @@ impl OpenAiAdapter {
         stream: bool,
     ) -> Result<Map<String, Value>, GatewayError> {
         let mut body = request::to_json(request, &self.model, stream);
-        apply_quirks(&mut body, self.quirks, self.provider)?;
+        apply_quirks(&mut body, self.quirks, self.upstream.provider)?;
         Ok(body)
-    }
-
-    fn decode<T>(
-        &self,
-        bytes: &[u8],
-        parse: impl FnOnce(Map<String, Value>) -> Result<T, GatewayError>,
-    ) -> Result<T, GatewayError> {
-        let map: Map<String, Value> =
-            serde_json::from_slice(bytes).map_err(|e| GatewayError::UpstreamProtocol {
-                provider: self.provider,
-                message: format!("body is not a JSON object: {e}"),
-            })?;
-        parse(map).map_err(|e| e.into_upstream_protocol(self.provider))
     }
 }
 
@@ -141,12 +71,11 @@ impl Provider for OpenAiAdapter {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
         Box::pin(async move {
-            let response = self
-                .post(self.chat_url.as_ref(), self.chat_body(request, false)?)
-                .await?;
-            let bytes = body(response, self.provider, self.timeout).await?;
+            let body = self.chat_body(request, false)?;
+            let response = self.upstream.post_json(self.chat_url.as_ref(), &body).await?;
+            let bytes = self.upstream.body(response).await?;
             response::from_slice(&bytes).map_err(|e| GatewayError::UpstreamProtocol {
-                provider: self.provider,
+                provider: self.upstream.provider,
                 message: format!("unreadable chat completion: {e}"),
             })
         })
@@ -157,11 +86,10 @@ impl Provider for OpenAiAdapter {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
         Box::pin(async move {
-            let response = self
-                .post(self.chat_url.as_ref(), self.chat_body(request, true)?)
-                .await?;
-            let provider = self.provider;
-            let chunks = events(response, provider, self.timeout)
+            let body = self.chat_body(request, true)?;
+            let response = self.upstream.post_json(self.chat_url.as_ref(), &body).await?;
+            let provider = self.upstream.provider;
+            let chunks = self.upstream.events(response)
                 .take_while(|event| {
                     let done = matches!(event, Ok(e) if e.data.as_deref().map(str::trim) == Some("[DONE]"));
                     ready(!done)
@@ -187,14 +115,23 @@ impl Provider for OpenAiAdapter {
         Box::pin(async move {
             if self.embeddings_url.is_none() {
                 return Err(GatewayError::Unsupported {
-                    message: format!("{} has no embeddings API", self.provider),
+                    message: format!("{} has no embeddings API", self.upstream.provider),
                     param: None,
                 });
             }
             let payload = embeddings::request_to_json(request, &self.model);
-            let response = self.post(self.embeddings_url.as_ref(), payload).await?;
-            let bytes = body(response, self.provider, self.timeout).await?;
-            self.decode(&bytes, embeddings::response_from_json)
+            let response = self
+                .upstream
+                .post_json(self.embeddings_url.as_ref(), &payload)
+                .await?;
+            let bytes = self.upstream.body(response).await?;
+            let provider = self.upstream.provider;
+            let map: Map<String, Value> =
+                serde_json::from_slice(&bytes).map_err(|e| GatewayError::UpstreamProtocol {
+                    provider,
+                    message: format!("body is not a JSON object: {e}"),
+                })?;
+            embeddings::response_from_json(map).map_err(|e| e.into_upstream_protocol(provider))
         })
     }
 }

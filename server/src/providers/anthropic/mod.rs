@@ -1,0 +1,137 @@
+//! Adapter for Anthropic's Messages API: the translation is `request`,
+//! `response` and `stream`; this file is the transport (URL, `x-api-key`,
+//! `anthropic-version`) and nothing else.
+
+mod request;
+mod response;
+mod stream;
+
+use std::future::ready;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use http::HeaderName;
+use reqwest::Url;
+
+use super::http::Upstream;
+use super::{ChunkStream, Provider};
+use crate::config::DeploymentConfig;
+use crate::error::GatewayError;
+use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
+
+pub use request::{DEFAULT_MAX_TOKENS, THINKING_BLOCKS};
+
+pub const DEFAULT_API_BASE: &str = "https://api.anthropic.com/v1";
+
+/// The API version sent unless the deployment's `api_version` says otherwise
+/// (<https://docs.anthropic.com/en/api/versioning>).
+pub const DEFAULT_VERSION: &str = "2023-06-01";
+
+pub struct AnthropicAdapter {
+    upstream: Upstream,
+    model: String,
+    messages_url: Option<Url>,
+}
+
+impl AnthropicAdapter {
+    pub fn new(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+        let base = config
+            .api_base
+            .as_deref()
+            .unwrap_or(DEFAULT_API_BASE)
+            .trim_end_matches('/');
+        let version = config.api_version.as_deref().unwrap_or(DEFAULT_VERSION);
+        let api_key = |key: &str| (HeaderName::from_static("x-api-key"), key.to_owned());
+        let fixed = [(HeaderName::from_static("anthropic-version"), version)];
+        Self {
+            upstream: Upstream::new(
+                "anthropic",
+                config,
+                client,
+                api_key,
+                &fixed,
+                response::parse_error,
+            ),
+            model: config.model.clone(),
+            messages_url: Url::parse(&format!("{base}/messages")).ok(),
+        }
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Provider for AnthropicAdapter {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
+        Box::pin(async move {
+            let body = request::to_json(request, &self.model, false)?;
+            let response = self
+                .upstream
+                .post_json(self.messages_url.as_ref(), &body)
+                .await?;
+            let bytes = self.upstream.body(response).await?;
+            response::from_slice(&bytes, now()).map_err(|e| GatewayError::UpstreamProtocol {
+                provider: self.upstream.provider,
+                message: format!("unreadable message: {e}"),
+            })
+        })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
+        Box::pin(async move {
+            let body = request::to_json(request, &self.model, true)?;
+            let response = self
+                .upstream
+                .post_json(self.messages_url.as_ref(), &body)
+                .await?;
+            let include_usage = request
+                .stream_options
+                .as_ref()
+                .is_some_and(|o| o.include_usage);
+            let mut state = stream::StreamState::new(self.upstream.provider, include_usage, now());
+            let chunks = self
+                .upstream
+                .events(response)
+                .flat_map(move |event| {
+                    let chunks = match event {
+                        Err(e) => vec![Err(e)],
+                        Ok(event) => match event.data.as_deref() {
+                            None | Some("") => Vec::new(),
+                            Some(data) => match state.on_event(data) {
+                                Ok(chunks) => chunks.into_iter().map(Ok).collect(),
+                                Err(e) => vec![Err(e)],
+                            },
+                        },
+                    };
+                    futures::stream::iter(chunks)
+                })
+                // An error ends the stream; nothing after it is read.
+                .scan(false, |failed, item| {
+                    let stop = *failed;
+                    *failed |= item.is_err();
+                    ready((!stop).then_some(item))
+                });
+            Ok(chunks.boxed())
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        _request: &'a EmbedRequest,
+    ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
+        Box::pin(ready(Err(GatewayError::Unsupported {
+            message: "anthropic has no embeddings API (Anthropic recommends Voyage AI)".into(),
+            param: None,
+        })))
+    }
+}
