@@ -86,6 +86,9 @@ pub const ROWS: &[Row] = &[
     row("together", "Together", false),
     row("deepseek", "DeepSeek", false),
     row("openrouter", "OpenRouter", false),
+    row("fireworks", "Fireworks", false),
+    row("azure", "Azure OpenAI", false),
+    row("anthropic", "Anthropic", false),
 ];
 
 /// How one case went.

@@ -45,6 +45,8 @@ pub trait Provider: Send + Sync {
 pub enum ProviderKind {
     /// api.openai.com (or any server that is exactly OpenAI's API).
     OpenAi,
+    /// Azure OpenAI: OpenAI's dialect at Azure's URLs.
+    Azure,
     /// Anthropic's Messages API.
     Anthropic,
     /// A provider speaking the OpenAI chat-completions dialect, with its quirks.
@@ -58,6 +60,7 @@ impl ProviderKind {
         match name {
             "openai" => Some(Self::OpenAi),
             "anthropic" => Some(Self::Anthropic),
+            "azure" => Some(Self::Azure),
             "mock" => Some(Self::Mock),
             _ => presets::find(name).map(Self::OpenAiCompatible),
         }
@@ -67,13 +70,14 @@ impl ProviderKind {
         match self {
             Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
+            Self::Azure => "azure",
             Self::OpenAiCompatible(preset) => preset.name,
             Self::Mock => "mock",
         }
     }
 
     pub fn known_names() -> Vec<&'static str> {
-        let mut names = vec!["openai", "anthropic", "mock"];
+        let mut names = vec!["openai", "azure", "anthropic", "mock"];
         names.extend(presets::PRESETS.iter().map(|p| p.name));
         names
     }
@@ -82,6 +86,8 @@ impl ProviderKind {
         match self {
             Self::OpenAi => Some("https://api.openai.com/v1"),
             Self::Anthropic => Some(anthropic::DEFAULT_API_BASE),
+            // The resource URL is the deployment's own.
+            Self::Azure => None,
             Self::OpenAiCompatible(preset) => preset.api_base,
             Self::Mock => Some("mock://"),
         }
@@ -92,6 +98,7 @@ impl ProviderKind {
         match self {
             Self::OpenAi => Some("OPENAI_API_KEY"),
             Self::Anthropic => Some("ANTHROPIC_API_KEY"),
+            Self::Azure => presets::AZURE.api_key_env,
             Self::OpenAiCompatible(preset) => preset.api_key_env,
             Self::Mock => None,
         }
@@ -109,6 +116,7 @@ pub fn build(config: &DeploymentConfig, client: &reqwest::Client) -> Box<dyn Pro
         ProviderKind::OpenAiCompatible(preset) => {
             Box::new(openai::OpenAiAdapter::new(config, client.clone(), preset))
         }
+        ProviderKind::Azure => Box::new(openai::OpenAiAdapter::azure(config, client.clone())),
         ProviderKind::Anthropic => Box::new(anthropic::AnthropicAdapter::new(config, client.clone())),
         ProviderKind::Mock => Box::new(mock::MockProvider::new(config)),
     }

@@ -7,12 +7,12 @@ use std::future::ready;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use http::header;
+use http::{HeaderName, header};
 use reqwest::Url;
 use serde_json::{Map, Value};
 
 use super::http::Upstream;
-use super::presets::{Preset, Quirks};
+use super::presets::{self, Preset, Quirks};
 use super::{ChunkStream, Provider};
 use crate::config::DeploymentConfig;
 use crate::error::{GatewayError, UpstreamError};
@@ -41,15 +41,49 @@ impl OpenAiAdapter {
             .unwrap_or_default()
             .trim_end_matches('/');
         let bearer = |key: &str| (header::AUTHORIZATION, format!("Bearer {key}"));
+        let upstream = Upstream::new(preset.name, config, client, bearer, &[], parse_error_body);
+        let url = |path: &str| format!("{base}/{path}");
+        Self::with_urls(upstream, config, preset, url)
+    }
+
+    /// Azure OpenAI (<https://learn.microsoft.com/azure/ai-foundry/openai/reference>):
+    /// without `api_version` (or with `v1`), the v1 API at
+    /// `{api_base}/openai/v1/...` with the deployment name as `model`; with a
+    /// dated `api_version`, the classic
+    /// `{api_base}/openai/deployments/{deployment}/...?api-version=...`.
+    pub fn azure(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+        let base = config
+            .api_base
+            .as_deref()
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        let api_key = |key: &str| (HeaderName::from_static("api-key"), key.to_owned());
+        let upstream = Upstream::new("azure", config, client, api_key, &[], parse_error_body);
+        let deployment = &config.model;
+        let url = |path: &str| match config.api_version.as_deref() {
+            None | Some("v1") => format!("{base}/openai/v1/{path}"),
+            Some(version) => {
+                format!("{base}/openai/deployments/{deployment}/{path}?api-version={version}")
+            }
+        };
+        Self::with_urls(upstream, config, &presets::AZURE, url)
+    }
+
+    fn with_urls(
+        upstream: Upstream,
+        config: &DeploymentConfig,
+        preset: &'static Preset,
+        url: impl Fn(&str) -> String,
+    ) -> Self {
         Self {
-            upstream: Upstream::new(preset.name, config, client, bearer, &[], parse_error_body),
+            upstream,
             quirks: &preset.quirks,
             model: config.model.clone(),
             // `api_base` was parsed at config load, so these parse.
-            chat_url: Url::parse(&format!("{base}/chat/completions")).ok(),
+            chat_url: Url::parse(&url("chat/completions")).ok(),
             embeddings_url: preset
                 .embeddings
-                .then(|| Url::parse(&format!("{base}/embeddings")).ok())
+                .then(|| Url::parse(&url("embeddings")).ok())
                 .flatten(),
         }
     }

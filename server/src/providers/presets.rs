@@ -49,6 +49,16 @@ pub const OPENAI: Preset = Preset {
     quirks: OPENAI_QUIRKS,
 };
 
+/// Azure OpenAI: OpenAI's dialect behind Azure's URLs and `api-key` header
+/// (see `OpenAiAdapter::azure`); the resource URL is always the deployment's.
+pub const AZURE: Preset = Preset {
+    name: "azure",
+    api_base: None,
+    api_key_env: Some("AZURE_API_KEY"),
+    embeddings: true,
+    quirks: OPENAI_QUIRKS,
+};
+
 pub const PRESETS: &[Preset] = &[
     // Any server that speaks OpenAI's dialect; set api_base.
     Preset {
