@@ -89,6 +89,7 @@ pub const ROWS: &[Row] = &[
     row("fireworks", "Fireworks", false),
     row("azure", "Azure OpenAI", false),
     row("anthropic", "Anthropic", false),
+    row("gemini", "Gemini", false),
 ];
 
 /// How one case went.

@@ -12,6 +12,12 @@ pub struct ErrorBody {
     /// The error object's other fields (e.g. Groq's `failed_generation`), kept so
     /// callers get everything the provider said.
     pub extra: Map<String, Value>,
+    /// A retry delay stated in the body (Google's `RetryInfo`), used when no
+    /// `retry-after` header came with it.
+    pub retry_after: Option<std::time::Duration>,
+    /// The status the error means when the provider's HTTP status says
+    /// otherwise (Gemini answers a bad API key with 400).
+    pub status: Option<u16>,
 }
 
 /// Reads an upstream error body. Providers in the OpenAI family mostly send
@@ -31,9 +37,15 @@ pub fn parse_error_body(body: &[u8]) -> ErrorBody {
         _ => None,
     };
     let error = match json.get("error") {
-        Some(Value::String(message)) => {
+        // `{"error": "Too Many Requests", "message": "You have exceeded…"}`
+        // (Fireworks): both halves say something.
+        Some(Value::String(error)) => {
+            let message = match json.get("message").and_then(Value::as_str) {
+                Some(detail) => format!("{error}: {detail}"),
+                None => error.clone(),
+            };
             return ErrorBody {
-                message: message.clone(),
+                message,
                 ..ErrorBody::default()
             };
         }
@@ -54,6 +66,7 @@ pub fn parse_error_body(body: &[u8]) -> ErrorBody {
         param: as_text(error.get("param")),
         code: as_text(error.get("code")),
         extra,
+        ..ErrorBody::default()
     }
 }
 
@@ -90,7 +103,7 @@ mod tests {
                 kind: Some("invalid_request_error".into()),
                 param: Some("stop".into()),
                 code: Some("unsupported_parameter".into()),
-                extra: Map::new(),
+                ..ErrorBody::default()
             }
         );
         let groq = br#"{"error": {"message": "m", "type": "invalid_request_error", "code": "tool_use_failed", "failed_generation": "{}"}}"#;
@@ -100,6 +113,10 @@ mod tests {
         );
         assert_eq!(parse_error_body(br#"{"message": "m"}"#).message, "m");
         assert_eq!(parse_error_body(br#"{"error": "e"}"#).message, "e");
+        assert_eq!(
+            parse_error_body(br#"{"error": "Too Many Requests", "message": "limits"}"#).message,
+            "Too Many Requests: limits"
+        );
         assert_eq!(
             parse_error_body(b"upstream connect error").message,
             "upstream connect error"

@@ -197,7 +197,7 @@ async fn error_from_response(
     parse_error: fn(&[u8]) -> ErrorBody,
 ) -> GatewayError {
     let status = response.status().as_u16();
-    let retry_after = retry_after(response.headers());
+    let header_retry_after = retry_after(response.headers());
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(Ok(chunk)) = stream.next().await {
@@ -210,12 +210,12 @@ async fn error_from_response(
     let parsed = parse_error(&body);
     GatewayError::Upstream(Box::new(UpstreamError {
         provider,
-        status,
+        status: parsed.status.unwrap_or(status),
         message: redact_secrets(&parsed.message, secrets),
         kind: parsed.kind,
         code: parsed.code,
         param: parsed.param,
-        retry_after,
+        retry_after: header_retry_after.or(parsed.retry_after),
         extra: redact_values(parsed.extra, secrets),
     }))
 }

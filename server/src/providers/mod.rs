@@ -7,13 +7,19 @@
 //! move bytes. One adapter instance serves one configured deployment.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod http;
 pub mod mock;
 pub mod openai;
 pub mod presets;
 
+use std::future::ready;
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use sse_stream::Sse;
 
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
@@ -23,6 +29,54 @@ use presets::Preset;
 /// Canonical chunks as a provider produces them; each is sent on as soon as
 /// it is parsed.
 pub type ChunkStream = BoxStream<'static, Result<ChatChunk, GatewayError>>;
+
+/// Turns a native provider's stream events into canonical chunks, keeping
+/// whatever state the format needs between events.
+pub trait EventDecoder: Send + 'static {
+    /// The chunks one event's data becomes (often one, sometimes none).
+    fn on_event(&mut self, data: &str) -> Result<Vec<ChatChunk>, GatewayError>;
+    /// Chunks due when the provider ends the stream (e.g. final usage).
+    fn on_end(&mut self) -> Vec<ChatChunk> {
+        Vec::new()
+    }
+}
+
+/// Decodes a provider's server-sent events as they arrive. Events without
+/// data (comments, keep-alives) are skipped; the first error ends the stream.
+pub fn chunks_from_events(
+    events: impl Stream<Item = Result<Sse, GatewayError>> + Send + 'static,
+    decoder: impl EventDecoder,
+) -> ChunkStream {
+    let events = events.map(Some).chain(futures::stream::iter([None]));
+    events
+        .scan((decoder, false), |(decoder, failed), event| {
+            if *failed {
+                return ready(None);
+            }
+            let results: Vec<Result<ChatChunk, GatewayError>> = match event {
+                None => decoder.on_end().into_iter().map(Ok).collect(),
+                Some(Err(e)) => vec![Err(e)],
+                Some(Ok(event)) => match event.data.as_deref() {
+                    None | Some("") => Vec::new(),
+                    Some(data) => match decoder.on_event(data) {
+                        Ok(chunks) => chunks.into_iter().map(Ok).collect(),
+                        Err(e) => vec![Err(e)],
+                    },
+                },
+            };
+            *failed = results.iter().any(Result::is_err);
+            ready(Some(futures::stream::iter(results)))
+        })
+        .flatten()
+        .boxed()
+}
+
+/// Seconds since the epoch, for `created` when a provider sends none.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 /// What every provider adapter can be asked to do.
 pub trait Provider: Send + Sync {
@@ -49,6 +103,8 @@ pub enum ProviderKind {
     Azure,
     /// Anthropic's Messages API.
     Anthropic,
+    /// The Gemini API with an API key.
+    Gemini,
     /// A provider speaking the OpenAI chat-completions dialect, with its quirks.
     OpenAiCompatible(&'static Preset),
     /// Offline, deterministic stand-in for demos and load tests.
@@ -61,6 +117,7 @@ impl ProviderKind {
             "openai" => Some(Self::OpenAi),
             "anthropic" => Some(Self::Anthropic),
             "azure" => Some(Self::Azure),
+            "gemini" => Some(Self::Gemini),
             "mock" => Some(Self::Mock),
             _ => presets::find(name).map(Self::OpenAiCompatible),
         }
@@ -71,13 +128,14 @@ impl ProviderKind {
             Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
             Self::Azure => "azure",
+            Self::Gemini => "gemini",
             Self::OpenAiCompatible(preset) => preset.name,
             Self::Mock => "mock",
         }
     }
 
     pub fn known_names() -> Vec<&'static str> {
-        let mut names = vec!["openai", "azure", "anthropic", "mock"];
+        let mut names = vec!["openai", "azure", "anthropic", "gemini", "mock"];
         names.extend(presets::PRESETS.iter().map(|p| p.name));
         names
     }
@@ -88,6 +146,7 @@ impl ProviderKind {
             Self::Anthropic => Some(anthropic::DEFAULT_API_BASE),
             // The resource URL is the deployment's own.
             Self::Azure => None,
+            Self::Gemini => Some(gemini::DEFAULT_API_BASE),
             Self::OpenAiCompatible(preset) => preset.api_base,
             Self::Mock => Some("mock://"),
         }
@@ -99,6 +158,7 @@ impl ProviderKind {
             Self::OpenAi => Some("OPENAI_API_KEY"),
             Self::Anthropic => Some("ANTHROPIC_API_KEY"),
             Self::Azure => presets::AZURE.api_key_env,
+            Self::Gemini => Some("GEMINI_API_KEY"),
             Self::OpenAiCompatible(preset) => preset.api_key_env,
             Self::Mock => None,
         }
@@ -117,6 +177,7 @@ pub fn build(config: &DeploymentConfig, client: &reqwest::Client) -> Box<dyn Pro
             Box::new(openai::OpenAiAdapter::new(config, client.clone(), preset))
         }
         ProviderKind::Azure => Box::new(openai::OpenAiAdapter::azure(config, client.clone())),
+        ProviderKind::Gemini => Box::new(gemini::GeminiAdapter::new(config, client.clone())),
         ProviderKind::Anthropic => Box::new(anthropic::AnthropicAdapter::new(config, client.clone())),
         ProviderKind::Mock => Box::new(mock::MockProvider::new(config)),
     }

@@ -227,6 +227,17 @@ fn apply_quirks(
             format!("{provider} does not support this parameter"),
         ));
     }
+    if let Some(format) = body
+        .get("response_format")
+        .and_then(|f| f.get("type"))
+        .and_then(Value::as_str)
+        && quirks.unsupported_response_formats.contains(&format)
+    {
+        return Err(GatewayError::unsupported(
+            "response_format",
+            format!("{provider} does not support response_format `{format}`"),
+        ));
+    }
     for (from, to) in quirks.renamed_fields {
         if let Some(value) = body.remove(*from) {
             body.insert((*to).to_owned(), value);
@@ -236,15 +247,6 @@ fn apply_quirks(
         && choice == "required"
     {
         *choice = quirks.tool_choice_required.into();
-    }
-    if !quirks.output_only_message_fields.is_empty()
-        && let Some(Value::Array(messages)) = body.get_mut("messages")
-    {
-        for message in messages.iter_mut().filter_map(Value::as_object_mut) {
-            for field in quirks.output_only_message_fields {
-                message.remove(*field);
-            }
-        }
     }
     Ok(())
 }
@@ -282,15 +284,16 @@ mod tests {
         );
     }
 
-    /// DeepSeek's output-only reasoning is removed from the history it is sent.
+    /// A response format the provider lacks is refused, not sent.
     #[test]
-    fn deepseek_history_drops_reasoning_content() {
-        let body =
-            json!({"messages": [{"role": "assistant", "content": "a", "reasoning_content": "r"}]});
-        assert_eq!(
-            quirked("deepseek", body).expect("ok"),
-            json!({"messages": [{"role": "assistant", "content": "a"}]})
+    fn deepseek_refuses_json_schema() {
+        let body = json!({"messages": [], "response_format": {"type": "json_schema", "json_schema": {"name": "x"}}});
+        let error = quirked("deepseek", body).expect_err("refused");
+        assert!(
+            matches!(error, GatewayError::Unsupported { param: Some(ref p), .. } if p == "response_format")
         );
+        let json_object = json!({"messages": [], "response_format": {"type": "json_object"}});
+        quirked("deepseek", json_object).expect("json_object is supported");
     }
 
     /// Errors sent inside a 200 stream become errors, with their status.

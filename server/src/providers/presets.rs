@@ -12,16 +12,16 @@ pub struct Quirks {
     pub unsupported_fields: &'static [&'static str],
     /// How the provider spells `tool_choice: "required"`.
     pub tool_choice_required: &'static str,
-    /// Assistant-message fields the provider refuses to receive back in the
-    /// conversation history (they are output-only there), removed before sending.
-    pub output_only_message_fields: &'static [&'static str],
+    /// `response_format` types the provider lacks; a request for one fails
+    /// with a clear 400 instead of reaching the provider.
+    pub unsupported_response_formats: &'static [&'static str],
 }
 
 const OPENAI_QUIRKS: Quirks = Quirks {
     renamed_fields: &[],
     unsupported_fields: &[],
     tool_choice_required: "required",
-    output_only_message_fields: &[],
+    unsupported_response_formats: &[],
 };
 
 /// One provider of the OpenAI-compatible family.
@@ -87,15 +87,16 @@ pub const PRESETS: &[Preset] = &[
         embeddings: true,
         quirks: OPENAI_QUIRKS,
     },
-    // https://api-docs.deepseek.com/guides/reasoning_model: sending
-    // `reasoning_content` back in the history is a 400.
+    // https://api-docs.deepseek.com/guides/json_mode: JSON output is
+    // `json_object` only. `reasoning_content` in the history is sent as given:
+    // the thinking-mode guide requires it on turns that called tools.
     Preset {
         name: "deepseek",
         api_base: Some("https://api.deepseek.com/v1"),
         api_key_env: Some("DEEPSEEK_API_KEY"),
         embeddings: false,
         quirks: Quirks {
-            output_only_message_fields: &["reasoning_content"],
+            unsupported_response_formats: &["json_schema"],
             ..OPENAI_QUIRKS
         },
     },

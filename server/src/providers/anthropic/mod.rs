@@ -7,15 +7,13 @@ mod response;
 mod stream;
 
 use std::future::ready;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use http::HeaderName;
 use reqwest::Url;
 
 use super::http::Upstream;
-use super::{ChunkStream, Provider};
+use super::{ChunkStream, Provider, chunks_from_events, unix_now};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
 use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
@@ -59,12 +57,6 @@ impl AnthropicAdapter {
     }
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 impl Provider for AnthropicAdapter {
     fn complete<'a>(
         &'a self,
@@ -77,7 +69,7 @@ impl Provider for AnthropicAdapter {
                 .post_json(self.messages_url.as_ref(), &body)
                 .await?;
             let bytes = self.upstream.body(response).await?;
-            response::from_slice(&bytes, now()).map_err(|e| GatewayError::UpstreamProtocol {
+            response::from_slice(&bytes, unix_now()).map_err(|e| GatewayError::UpstreamProtocol {
                 provider: self.upstream.provider,
                 message: format!("unreadable message: {e}"),
             })
@@ -98,30 +90,8 @@ impl Provider for AnthropicAdapter {
                 .stream_options
                 .as_ref()
                 .is_some_and(|o| o.include_usage);
-            let mut state = stream::StreamState::new(self.upstream.provider, include_usage, now());
-            let chunks = self
-                .upstream
-                .events(response)
-                .flat_map(move |event| {
-                    let chunks = match event {
-                        Err(e) => vec![Err(e)],
-                        Ok(event) => match event.data.as_deref() {
-                            None | Some("") => Vec::new(),
-                            Some(data) => match state.on_event(data) {
-                                Ok(chunks) => chunks.into_iter().map(Ok).collect(),
-                                Err(e) => vec![Err(e)],
-                            },
-                        },
-                    };
-                    futures::stream::iter(chunks)
-                })
-                // An error ends the stream; nothing after it is read.
-                .scan(false, |failed, item| {
-                    let stop = *failed;
-                    *failed |= item.is_err();
-                    ready((!stop).then_some(item))
-                });
-            Ok(chunks.boxed())
+            let state = stream::StreamState::new(self.upstream.provider, include_usage, unix_now());
+            Ok(chunks_from_events(self.upstream.events(response), state))
         })
     }
 

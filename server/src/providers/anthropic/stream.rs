@@ -21,6 +21,7 @@ use super::response::{error_status, finish_reason, stop_sequence_extension, usag
 use crate::error::{GatewayError, UpstreamError};
 use crate::openai_wire::json_struct::struct_from_map;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
+use crate::providers::EventDecoder;
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -107,8 +108,10 @@ impl StreamState {
         }
     }
 
-    /// The chunks one event's data turns into (usually one, often none).
-    pub fn on_event(&mut self, data: &str) -> Result<Vec<ChatChunk>, GatewayError> {
+}
+
+impl EventDecoder for StreamState {
+    fn on_event(&mut self, data: &str) -> Result<Vec<ChatChunk>, GatewayError> {
         let event: Event =
             serde_json::from_str(data).map_err(|e| GatewayError::UpstreamProtocol {
                 provider: self.provider,
@@ -158,7 +161,9 @@ impl StreamState {
         };
         Ok(chunk.into_iter().collect())
     }
+}
 
+impl StreamState {
     fn start_block(&mut self, index: u32, mut block: Map<String, Value>) -> Option<ChatChunk> {
         let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
         let kind = text(block.get("type"));

@@ -1,0 +1,64 @@
+//! Embeddings through `batchEmbedContents`
+//! (<https://ai.google.dev/api/embeddings#method:-models.batchembedcontents>):
+//! one request item per input, `dimensions` as `outputDimensionality`, and
+//! the request's extensions (`taskType`, `title`) on every item. Gemini
+//! reports no token usage for embeddings, so none is invented.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::openai_wire::json_struct::map_from_struct;
+use crate::pb::{EmbedRequest, EmbedResponse, Embedding};
+
+pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
+    let extensions = request
+        .extensions
+        .as_ref()
+        .map(map_from_struct)
+        .unwrap_or_default();
+    let items: Vec<Value> = request
+        .input
+        .iter()
+        .map(|text| {
+            let mut item = Map::new();
+            item.insert("model".into(), format!("models/{model}").into());
+            item.insert("content".into(), json!({"parts": [{"text": text}]}));
+            if let Some(dimensions) = request.dimensions {
+                item.insert("outputDimensionality".into(), dimensions.into());
+            }
+            item.extend(extensions.clone());
+            Value::Object(item)
+        })
+        .collect();
+    let mut body = Map::new();
+    body.insert("requests".into(), items.into());
+    body
+}
+
+#[derive(Deserialize)]
+struct BatchResponse {
+    #[serde(default)]
+    embeddings: Vec<Values>,
+}
+
+#[derive(Deserialize)]
+struct Values {
+    values: Vec<f32>,
+}
+
+pub fn response_from_slice(body: &[u8], model: &str) -> Result<EmbedResponse, serde_json::Error> {
+    let response: BatchResponse = serde_json::from_slice(body)?;
+    Ok(EmbedResponse {
+        embeddings: response
+            .embeddings
+            .into_iter()
+            .zip(0..)
+            .map(|(e, index)| Embedding {
+                index,
+                values: e.values,
+            })
+            .collect(),
+        model: model.to_owned(),
+        ..EmbedResponse::default()
+    })
+}

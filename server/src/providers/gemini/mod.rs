@@ -1,0 +1,115 @@
+//! Adapter for the Gemini API (API key): the translation is `request`,
+//! `response` and `stream`; this file is the transport (URLs,
+//! `x-goog-api-key`) and nothing else. The key travels in a header, never in
+//! the URL, so it cannot leak through logs of URLs.
+
+mod embeddings;
+mod request;
+mod response;
+mod stream;
+
+use futures::future::BoxFuture;
+use http::HeaderName;
+use reqwest::Url;
+
+use super::http::Upstream;
+use super::{ChunkStream, Provider, chunks_from_events, unix_now};
+use crate::config::DeploymentConfig;
+use crate::error::GatewayError;
+use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
+
+pub const DEFAULT_API_BASE: &str = "https://generativelanguage.googleapis.com/v1beta";
+
+pub struct GeminiAdapter {
+    upstream: Upstream,
+    model: String,
+    generate_url: Option<Url>,
+    stream_url: Option<Url>,
+    embed_url: Option<Url>,
+}
+
+impl GeminiAdapter {
+    pub fn new(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+        let base = config
+            .api_base
+            .as_deref()
+            .unwrap_or(DEFAULT_API_BASE)
+            .trim_end_matches('/');
+        let model = &config.model;
+        let api_key = |key: &str| (HeaderName::from_static("x-goog-api-key"), key.to_owned());
+        Self {
+            upstream: Upstream::new(
+                "gemini",
+                config,
+                client,
+                api_key,
+                &[],
+                response::parse_error,
+            ),
+            model: model.clone(),
+            embed_url: Url::parse(&format!("{base}/models/{model}:batchEmbedContents")).ok(),
+            generate_url: Url::parse(&format!("{base}/models/{model}:generateContent")).ok(),
+            stream_url: Url::parse(&format!("{base}/models/{model}:streamGenerateContent?alt=sse"))
+                .ok(),
+        }
+    }
+}
+
+impl Provider for GeminiAdapter {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
+        Box::pin(async move {
+            let body = request::to_json(request)?;
+            let response = self
+                .upstream
+                .post_json(self.generate_url.as_ref(), &body)
+                .await?;
+            let bytes = self.upstream.body(response).await?;
+            response::from_slice(&bytes, unix_now()).map_err(|e| GatewayError::UpstreamProtocol {
+                provider: self.upstream.provider,
+                message: format!("unreadable response: {e}"),
+            })
+        })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
+        Box::pin(async move {
+            let body = request::to_json(request)?;
+            let response = self
+                .upstream
+                .post_json(self.stream_url.as_ref(), &body)
+                .await?;
+            let include_usage = request
+                .stream_options
+                .as_ref()
+                .is_some_and(|o| o.include_usage);
+            let state = stream::StreamState::new(self.upstream.provider, include_usage, unix_now());
+            Ok(chunks_from_events(self.upstream.events(response), state))
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        request: &'a EmbedRequest,
+    ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
+        Box::pin(async move {
+            let body = embeddings::request_to_json(request, &self.model);
+            let response = self
+                .upstream
+                .post_json(self.embed_url.as_ref(), &body)
+                .await?;
+            let bytes = self.upstream.body(response).await?;
+            embeddings::response_from_slice(&bytes, &self.model).map_err(|e| {
+                GatewayError::UpstreamProtocol {
+                    provider: self.upstream.provider,
+                    message: format!("unreadable embeddings: {e}"),
+                }
+            })
+        })
+    }
+}

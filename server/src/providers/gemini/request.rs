@@ -1,0 +1,442 @@
+//! Canonical chat request -> Gemini `generateContent` request
+//! (<https://ai.google.dev/api/generate-content>).
+//!
+//! What moves where:
+//! - system and developer messages become `systemInstruction`; assistant
+//!   turns are role `model`; tool results are `functionResponse` parts of a
+//!   user turn, named after the call they answer (Gemini matches by name);
+//! - a tool result that is a JSON object is sent as the response object,
+//!   any other text as `{"result": text}` (the Google Gen AI SDK's convention);
+//! - thought signatures the caller got back on tool calls (Google's OpenAI
+//!   convention: `extra_content.google.thought_signature`) go back on their
+//!   `functionCall` parts, as Gemini requires for multi-turn tool use;
+//! - images: bytes as `inlineData`, URLs as `fileData`;
+//! - tools use `parametersJsonSchema` and `json_schema` uses
+//!   `responseJsonSchema`, so schemas travel as JSON Schema, unconverted;
+//! - `reasoning_effort` is a `thinkingBudget` (the budgets of Google's
+//!   OpenAI-compatible endpoint); sampling goes to `generationConfig`;
+//! - what Gemini has no field for (`parallel_tool_calls: false`, `user`,
+//!   `metadata`) is a clear error, never a silent drop.
+//!
+//! The request's extensions are merged last (objects one level deep), so a
+//! caller can set `safetySettings`, `cachedContent`, `generationConfig.topK`…
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value, json};
+
+use crate::error::GatewayError;
+use crate::openai_wire::json_struct::map_from_struct;
+use crate::pb::{
+    ChatRequest, ContentPart, Message, ReasoningEffort, Role, Tool, ToolCall, ToolChoiceMode,
+    content_part, image, message, response_format, tool_choice,
+};
+
+/// Where a tool call carries Gemini's thought signature, as Google's own
+/// OpenAI-compatible endpoint spells it.
+pub const EXTRA_CONTENT: &str = "extra_content";
+
+fn thinking_budget(effort: ReasoningEffort) -> Option<u32> {
+    match effort {
+        ReasoningEffort::Unspecified => None,
+        ReasoningEffort::None => Some(0),
+        ReasoningEffort::Minimal | ReasoningEffort::Low => Some(1024),
+        ReasoningEffort::Medium => Some(8192),
+        ReasoningEffort::High | ReasoningEffort::Xhigh => Some(24576),
+    }
+}
+
+pub fn to_json(request: &ChatRequest) -> Result<Map<String, Value>, GatewayError> {
+    reject_unsupported(request)?;
+    let mut body = Map::new();
+
+    let mut system_parts = Vec::new();
+    let mut contents: Vec<Value> = Vec::new();
+    // Gemini answers tool calls by function name; OpenAI callers answer by id.
+    let mut call_names: HashMap<&str, &str> = HashMap::new();
+    for (i, m) in request.messages.iter().enumerate() {
+        let at = format!("messages[{i}]");
+        match m.role() {
+            Role::System | Role::Developer => system_parts.extend(parts_of(m, &at)?),
+            Role::User => contents.push(json!({"role": "user", "parts": parts_of(m, &at)?})),
+            Role::Assistant => {
+                let mut parts = parts_of(m, &at)?;
+                for (j, call) in m.tool_calls.iter().enumerate() {
+                    call_names.insert(&call.id, &call.name);
+                    parts.push(function_call_part(call, &format!("{at}.tool_calls[{j}]"))?);
+                }
+                contents.push(json!({"role": "model", "parts": parts}));
+            }
+            Role::Tool => {
+                let name = call_names.get(m.tool_call_id.as_str()).ok_or_else(|| {
+                    GatewayError::invalid(
+                        format!("{at}.tool_call_id"),
+                        "answers no tool call of an earlier assistant message",
+                    )
+                })?;
+                let part = json!({"functionResponse": {"name": name, "response": tool_response(m)}});
+                // Answers to parallel calls share one user turn.
+                match contents.last_mut() {
+                    Some(Value::Object(last))
+                        if last.get("role") == Some(&"user".into())
+                            && is_function_response_turn(last) =>
+                    {
+                        if let Some(Value::Array(parts)) = last.get_mut("parts") {
+                            parts.push(part);
+                        }
+                    }
+                    _ => contents.push(json!({"role": "user", "parts": [part]})),
+                }
+            }
+            Role::Unspecified => unreachable!("roles are validated"),
+        }
+    }
+    if !system_parts.is_empty() {
+        body.insert(
+            "systemInstruction".into(),
+            json!({"parts": system_parts}),
+        );
+    }
+    body.insert("contents".into(), contents.into());
+
+    if !request.tools.is_empty() {
+        let declarations: Vec<Value> = request.tools.iter().map(tool_to_json).collect();
+        body.insert(
+            "tools".into(),
+            json!([{"functionDeclarations": declarations}]),
+        );
+    }
+    if let Some(config) = tool_config(request) {
+        body.insert("toolConfig".into(), config);
+    }
+
+    let config = generation_config(request);
+    if !config.is_empty() {
+        body.insert("generationConfig".into(), config.into());
+    }
+
+    if let Some(extensions) = &request.extensions {
+        for (key, value) in map_from_struct(extensions) {
+            match (body.get_mut(&key), value) {
+                (Some(Value::Object(existing)), Value::Object(fields)) => existing.extend(fields),
+                (_, value) => {
+                    body.insert(key, value);
+                }
+            }
+        }
+    }
+    Ok(body)
+}
+
+fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
+    let unsupported = |param: &str, why: &str| {
+        Err(GatewayError::unsupported(
+            param,
+            format!("gemini does not support `{param}`: {why}"),
+        ))
+    };
+    if request.parallel_tool_calls == Some(false) {
+        return unsupported(
+            "parallel_tool_calls",
+            "parallel function calls cannot be turned off",
+        );
+    }
+    if !request.user.is_empty() {
+        return unsupported("user", "it has no end-user field");
+    }
+    if !request.metadata.is_empty() {
+        return unsupported("metadata", "it has no request metadata");
+    }
+    Ok(())
+}
+
+fn is_function_response_turn(turn: &Map<String, Value>) -> bool {
+    turn.get("parts")
+        .and_then(Value::as_array)
+        .and_then(|parts| parts.first())
+        .is_some_and(|p| p.get("functionResponse").is_some())
+}
+
+/// A message's content as Gemini parts (text, inlineData, fileData).
+fn parts_of(m: &Message, at: &str) -> Result<Vec<Value>, GatewayError> {
+    let mut parts = match &m.content {
+        Some(message::Content::Text(text)) if !text.is_empty() => vec![json!({"text": text})],
+        Some(message::Content::Parts(parts)) => parts
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(j, p)| part_to_json(p, &format!("{at}.content[{j}]")))
+            .collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
+    // A signature Gemini put on the answer's text goes back with it.
+    if let Some(signature) = thought_signature(m.extensions.as_ref())
+        && let Some(Value::Object(last)) = parts.last_mut()
+    {
+        last.insert("thoughtSignature".into(), signature);
+    }
+    Ok(parts)
+}
+
+fn part_to_json(part: &ContentPart, at: &str) -> Result<Value, GatewayError> {
+    let mut p = match &part.part {
+        Some(content_part::Part::Text(text)) => json!({"text": text}),
+        Some(content_part::Part::Image(image)) => match &image.source {
+            Some(image::Source::Data(bytes)) => json!({"inlineData": {
+                "mimeType": image.media_type,
+                "data": BASE64.encode(bytes),
+            }}),
+            Some(image::Source::Url(url)) => {
+                let mime = if image.media_type.is_empty() {
+                    media_type_from_url(url).ok_or_else(|| {
+                        GatewayError::invalid(
+                            at,
+                            "gemini needs the image's media type: use a URL ending in .png, .jpg, .jpeg, .webp, .heic or .heif, or a data URL",
+                        )
+                    })?
+                } else {
+                    image.media_type.as_str()
+                };
+                json!({"fileData": {"mimeType": mime, "fileUri": url}})
+            }
+            None => json!({}),
+        },
+        None => json!({}),
+    };
+    if let (Value::Object(p), Some(extensions)) = (&mut p, &part.extensions) {
+        p.extend(map_from_struct(extensions));
+    }
+    Ok(p)
+}
+
+/// The image types Gemini accepts, by file extension.
+fn media_type_from_url(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let extension = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "heic" => "image/heic",
+        "heif" => "image/heif",
+        _ => return None,
+    })
+}
+
+fn function_call_part(call: &ToolCall, at: &str) -> Result<Value, GatewayError> {
+    let args: Value = if call.arguments.trim().is_empty() {
+        json!({})
+    } else {
+        serde_json::from_str(&call.arguments).map_err(|e| {
+            GatewayError::invalid(
+                format!("{at}.function.arguments"),
+                format!("must be a JSON object to send to gemini: {e}"),
+            )
+        })?
+    };
+    let mut part = json!({"functionCall": {"name": call.name, "args": args}});
+    if let Some(signature) = thought_signature(call.extensions.as_ref()) {
+        part["thoughtSignature"] = signature;
+    }
+    Ok(part)
+}
+
+/// `extra_content.google.thought_signature` from a message or tool call.
+fn thought_signature(extensions: Option<&prost_types::Struct>) -> Option<Value> {
+    let fields = map_from_struct(extensions?);
+    fields
+        .get(EXTRA_CONTENT)?
+        .get("google")?
+        .get("thought_signature")
+        .cloned()
+}
+
+fn tool_response(m: &Message) -> Value {
+    let text = match &m.content {
+        Some(message::Content::Text(text)) => text.clone(),
+        Some(message::Content::Parts(parts)) => parts
+            .parts
+            .iter()
+            .filter_map(|p| match &p.part {
+                Some(content_part::Part::Text(t)) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect(),
+        None => String::new(),
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(object @ Value::Object(_)) => object,
+        _ => json!({"result": text}),
+    }
+}
+
+fn tool_to_json(tool: &Tool) -> Value {
+    let mut t = Map::new();
+    t.insert("name".into(), tool.name.clone().into());
+    if let Some(description) = &tool.description {
+        t.insert("description".into(), description.clone().into());
+    }
+    if let Some(parameters) = &tool.parameters {
+        t.insert(
+            "parametersJsonSchema".into(),
+            Value::Object(map_from_struct(parameters)),
+        );
+    }
+    Value::Object(t)
+}
+
+fn tool_config(request: &ChatRequest) -> Option<Value> {
+    let config = match request.tool_choice.as_ref()?.choice.as_ref()? {
+        tool_choice::Choice::FunctionName(name) => {
+            json!({"mode": "ANY", "allowedFunctionNames": [name]})
+        }
+        tool_choice::Choice::Mode(mode) => match ToolChoiceMode::try_from(*mode).ok()? {
+            ToolChoiceMode::None => json!({"mode": "NONE"}),
+            ToolChoiceMode::Auto => json!({"mode": "AUTO"}),
+            ToolChoiceMode::Required => json!({"mode": "ANY"}),
+            ToolChoiceMode::Unspecified => return None,
+        },
+    };
+    Some(json!({"functionCallingConfig": config}))
+}
+
+fn generation_config(request: &ChatRequest) -> Map<String, Value> {
+    let mut config = Map::new();
+    let mut set = |key: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            config.insert(key.into(), value);
+        }
+    };
+    set("temperature", request.temperature.map(Value::from));
+    set("topP", request.top_p.map(Value::from));
+    set(
+        "maxOutputTokens",
+        request
+            .max_completion_tokens
+            .or(request.max_tokens)
+            .map(Value::from),
+    );
+    set(
+        "stopSequences",
+        (!request.stop.is_empty()).then(|| request.stop.clone().into()),
+    );
+    set("seed", request.seed.map(Value::from));
+    set("presencePenalty", request.presence_penalty.map(Value::from));
+    set(
+        "frequencyPenalty",
+        request.frequency_penalty.map(Value::from),
+    );
+    set("candidateCount", request.n.map(Value::from));
+    match request
+        .response_format
+        .as_ref()
+        .and_then(|f| f.format.as_ref())
+    {
+        Some(response_format::Format::JsonObject(_)) => {
+            set("responseMimeType", Some("application/json".into()));
+        }
+        Some(response_format::Format::JsonSchema(format)) => {
+            set("responseMimeType", Some("application/json".into()));
+            set(
+                "responseJsonSchema",
+                format
+                    .schema
+                    .as_ref()
+                    .map(|s| Value::Object(map_from_struct(s))),
+            );
+        }
+        Some(response_format::Format::Text(_)) | None => {}
+    }
+    set(
+        "thinkingConfig",
+        thinking_budget(request.reasoning_effort()).map(|b| json!({"thinkingBudget": b})),
+    );
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openai_wire::request::from_json;
+
+    fn translate(openai: Value) -> Result<Value, GatewayError> {
+        let Value::Object(map) = openai else {
+            unreachable!()
+        };
+        to_json(&from_json(map)?.request).map(Value::Object)
+    }
+
+    /// Parallel calls keep their signature; the results are answered by name
+    /// in one user turn; system is lifted out.
+    #[test]
+    fn tool_round_trip() {
+        let body = translate(json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Weather in Paris and Rome?"},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "a", "type": "function", "function": {"name": "w", "arguments": "{\"city\":\"Paris\"}"},
+                     "extra_content": {"google": {"thought_signature": "sig"}}},
+                    {"id": "b", "type": "function", "function": {"name": "w", "arguments": "{\"city\":\"Rome\"}"}}]},
+                {"role": "tool", "tool_call_id": "a", "content": "sunny"},
+                {"role": "tool", "tool_call_id": "b", "content": "{\"sky\":\"rain\"}"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "w", "parameters": {"type": "object"}}}],
+            "tool_choice": {"type": "function", "function": {"name": "w"}}
+        }))
+        .expect("translates");
+        assert_eq!(
+            body,
+            json!({
+                "systemInstruction": {"parts": [{"text": "Be brief."}]},
+                "contents": [
+                    {"role": "user", "parts": [{"text": "Weather in Paris and Rome?"}]},
+                    {"role": "model", "parts": [
+                        {"functionCall": {"name": "w", "args": {"city": "Paris"}}, "thoughtSignature": "sig"},
+                        {"functionCall": {"name": "w", "args": {"city": "Rome"}}}]},
+                    {"role": "user", "parts": [
+                        {"functionResponse": {"name": "w", "response": {"result": "sunny"}}},
+                        {"functionResponse": {"name": "w", "response": {"sky": "rain"}}}]}
+                ],
+                "tools": [{"functionDeclarations": [{"name": "w", "parametersJsonSchema": {"type": "object"}}]}],
+                "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["w"]}}
+            })
+        );
+    }
+
+    /// Sampling, structured output and reasoning land in generationConfig;
+    /// native generationConfig fields merge in.
+    #[test]
+    fn generation_config_and_native_fields() {
+        let body = translate(json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "temperature": 0.2, "max_completion_tokens": 50, "stop": ["x"], "seed": 3,
+            "reasoning_effort": "low",
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
+            "generationConfig": {"topK": 4}
+        }))
+        .expect("translates");
+        assert_eq!(
+            body["generationConfig"],
+            json!({"temperature": 0.2, "maxOutputTokens": 50, "stopSequences": ["x"], "seed": 3,
+                "responseMimeType": "application/json", "responseJsonSchema": {"type": "object"},
+                "thinkingConfig": {"thinkingBudget": 1024}, "topK": 4})
+        );
+    }
+
+    /// A tool result for a call nobody made, and what Gemini cannot do, are errors.
+    #[test]
+    fn refusals_are_explicit() {
+        let orphan = translate(json!({"model": "m", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "tool", "tool_call_id": "nope", "content": "x"}]}));
+        assert!(matches!(orphan, Err(GatewayError::InvalidRequest { param: Some(p), .. }) if p == "messages[1].tool_call_id"));
+        let parallel = translate(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "w"}}], "parallel_tool_calls": false}));
+        assert!(matches!(parallel, Err(GatewayError::Unsupported { .. })));
+    }
+}
