@@ -445,7 +445,7 @@ async fn fixture_response(
             "text/event-stream",
         ),
         BodyKind::ChunksJsonl => (
-            stream_events(frame_jsonl(&bytes), pause),
+            stream_events(frame_jsonl(&bytes, provider), pause),
             "text/event-stream",
         ),
     };
@@ -510,14 +510,20 @@ fn split_sse_events(raw: &Bytes) -> Vec<Bytes> {
     events
 }
 
-/// Frames stream payloads stored one JSON object per line the way OpenAI-style providers send
-/// them: `data: <line>\n\n` each, then `data: [DONE]\n\n`.
-fn frame_jsonl(raw: &[u8]) -> Vec<Bytes> {
+/// Providers whose streams end without OpenAI's `data: [DONE]` (Anthropic ends with a
+/// `message_stop` event, Gemini and Cohere just close the stream).
+const NO_DONE_MARKER: &[&str] = &["anthropic", "gemini", "cohere"];
+
+/// Frames stream payloads stored one JSON object per line the way the provider sends them:
+/// `data: <line>\n\n` each, then `data: [DONE]\n\n` unless the provider sends none.
+fn frame_jsonl(raw: &[u8], provider: &str) -> Vec<Bytes> {
+    let done =
+        (!NO_DONE_MARKER.contains(&provider)).then_some(Bytes::from_static(b"data: [DONE]\n\n"));
     raw.split(|&b| b == b'\n')
         .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
         .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
         .map(|line| Bytes::from([b"data: ", line, b"\n\n"].concat()))
-        .chain(std::iter::once(Bytes::from_static(b"data: [DONE]\n\n")))
+        .chain(done)
         .collect()
 }
 
@@ -555,7 +561,7 @@ mod tests {
 
     #[test]
     fn jsonl_lines_become_data_events_then_done() {
-        let events = frame_jsonl(b"{\"a\":1}\r\n\n{\"b\":2}");
+        let events = frame_jsonl(b"{\"a\":1}\r\n\n{\"b\":2}", "groq");
         assert_eq!(
             events,
             vec![
@@ -563,6 +569,10 @@ mod tests {
                 Bytes::from_static(b"data: {\"b\":2}\n\n"),
                 Bytes::from_static(b"data: [DONE]\n\n"),
             ]
+        );
+        assert_eq!(
+            frame_jsonl(b"{}", "gemini"),
+            [Bytes::from_static(b"data: {}\n\n")]
         );
     }
 

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::json_struct::map_from_struct;
 use super::response::UsageJson;
 use super::{FieldReader, Wire, take_extensions};
 use crate::error::GatewayError;
@@ -126,6 +127,11 @@ pub fn response_from_json(body: Map<String, Value>) -> Result<EmbedResponse, Gat
             .map_err(|e| GatewayError::invalid("usage", e.to_string()))?
             .map(|w| w.0),
         served_by: None,
+        extensions: {
+            let mut rest = r.into_rest();
+            rest.remove("object");
+            take_extensions(rest)
+        },
     })
 }
 
@@ -139,6 +145,8 @@ pub fn response_to_json(response: &EmbedResponse, format: EncodingFormat) -> Vec
         model: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         usage: Option<Value>,
+        #[serde(flatten)]
+        extensions: Map<String, Value>,
     }
     #[derive(Serialize)]
     struct Item<'a> {
@@ -175,6 +183,11 @@ pub fn response_to_json(response: &EmbedResponse, format: EncodingFormat) -> Vec
             }
             usage
         }),
+        extensions: response
+            .extensions
+            .as_ref()
+            .map(map_from_struct)
+            .unwrap_or_default(),
     };
     // Plain data with string keys: serialization cannot fail.
     serde_json::to_vec(&body).unwrap_or_default()

@@ -262,7 +262,7 @@ impl Provider for MockProvider {
                 total_tokens: tokens as u32,
                 ..Usage::default()
             }),
-            served_by: None,
+            ..EmbedResponse::default()
         }))
     }
 }

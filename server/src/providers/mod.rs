@@ -178,7 +178,9 @@ pub fn build(config: &DeploymentConfig, client: &reqwest::Client) -> Box<dyn Pro
         }
         ProviderKind::Azure => Box::new(openai::OpenAiAdapter::azure(config, client.clone())),
         ProviderKind::Gemini => Box::new(gemini::GeminiAdapter::new(config, client.clone())),
-        ProviderKind::Anthropic => Box::new(anthropic::AnthropicAdapter::new(config, client.clone())),
+        ProviderKind::Anthropic => {
+            Box::new(anthropic::AnthropicAdapter::new(config, client.clone()))
+        }
         ProviderKind::Mock => Box::new(mock::MockProvider::new(config)),
     }
 }

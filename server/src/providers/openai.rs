@@ -106,7 +106,10 @@ impl Provider for OpenAiAdapter {
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
         Box::pin(async move {
             let body = self.chat_body(request, false)?;
-            let response = self.upstream.post_json(self.chat_url.as_ref(), &body).await?;
+            let response = self
+                .upstream
+                .post_json(self.chat_url.as_ref(), &body)
+                .await?;
             let bytes = self.upstream.body(response).await?;
             response::from_slice(&bytes).map_err(|e| GatewayError::UpstreamProtocol {
                 provider: self.upstream.provider,
@@ -121,7 +124,10 @@ impl Provider for OpenAiAdapter {
     ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
         Box::pin(async move {
             let body = self.chat_body(request, true)?;
-            let response = self.upstream.post_json(self.chat_url.as_ref(), &body).await?;
+            let response = self
+                .upstream
+                .post_json(self.chat_url.as_ref(), &body)
+                .await?;
             let provider = self.upstream.provider;
             let chunks = self.upstream.events(response)
                 .take_while(|event| {

@@ -201,7 +201,9 @@ fn system_to_json(system: &[(usize, &Message)]) -> Result<Option<Value>, Gateway
     let mut blocks = Vec::new();
     for (i, m) in system {
         match &m.content {
-            Some(message::Content::Text(text)) => blocks.push(json!({"type": "text", "text": text})),
+            Some(message::Content::Text(text)) => {
+                blocks.push(json!({"type": "text", "text": text}))
+            }
             Some(message::Content::Parts(parts)) => {
                 for (j, part) in parts.parts.iter().enumerate() {
                     if matches!(part.part, Some(content_part::Part::Image(_))) {
@@ -286,7 +288,10 @@ fn assistant_to_json(m: &Message, i: usize) -> Result<Value, GatewayError> {
         _ => None,
     };
     for (j, call) in m.tool_calls.iter().enumerate() {
-        blocks.push(tool_use_to_json(call, &format!("messages[{i}].tool_calls[{j}]"))?);
+        blocks.push(tool_use_to_json(
+            call,
+            &format!("messages[{i}].tool_calls[{j}]"),
+        )?);
     }
     let mut turn = Map::new();
     turn.insert("role".into(), "assistant".into());
@@ -480,7 +485,8 @@ mod tests {
             ("n", json!(2)),
             ("response_format", json!({"type": "json_object"})),
         ] {
-            let mut request = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+            let mut request =
+                json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
             request[field] = value;
             let error = translate(request).expect_err(field);
             assert!(
@@ -489,8 +495,10 @@ mod tests {
             );
         }
         // Defaults SDKs send are accepted.
-        translate(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
-            "presence_penalty": 0, "n": 1}))
+        translate(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "presence_penalty": 0, "n": 1}),
+        )
         .expect("zero penalty and n=1 are fine");
     }
 

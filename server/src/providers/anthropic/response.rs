@@ -229,7 +229,11 @@ mod tests {
             .expect("object"),
         );
         assert_eq!(
-            (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens),
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens
+            ),
             (130, 5, 135)
         );
         assert_eq!(usage.cached_prompt_tokens, Some(100));

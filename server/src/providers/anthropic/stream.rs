@@ -79,7 +79,10 @@ enum Block {
     Thinking(String),
     /// The tool call's index among this message's tool calls, and whether
     /// any argument fragment has been sent.
-    ToolUse { index: u32, has_arguments: bool },
+    ToolUse {
+        index: u32,
+        has_arguments: bool,
+    },
     Other,
 }
 
@@ -107,7 +110,6 @@ impl StreamState {
             tool_calls: 0,
         }
     }
-
 }
 
 impl EventDecoder for StreamState {
@@ -204,7 +206,10 @@ impl StreamState {
 
     fn block_delta(&mut self, index: u32, delta: Map<String, Value>) -> Option<ChatChunk> {
         let field = |name: &str| delta.get(name).and_then(Value::as_str).unwrap_or_default();
-        match (delta.get("type").and_then(Value::as_str), self.blocks.get_mut(&index)) {
+        match (
+            delta.get("type").and_then(Value::as_str),
+            self.blocks.get_mut(&index),
+        ) {
             (Some("text_delta"), _) => Some(self.content_chunk(field("text").to_owned())),
             (Some("thinking_delta"), Some(Block::Thinking(so_far))) => {
                 let thinking = field("thinking");
@@ -215,8 +220,7 @@ impl StreamState {
                 }))
             }
             (Some("signature_delta"), Some(Block::Thinking(so_far))) => {
-                let block =
-                    json!({"type": "thinking", "thinking": so_far, "signature": field("signature")});
+                let block = json!({"type": "thinking", "thinking": so_far, "signature": field("signature")});
                 Some(self.extension_chunk(THINKING_BLOCKS, block))
             }
             (
@@ -377,8 +381,12 @@ mod tests {
     fn error_events_carry_their_status() {
         let mut state = StreamState::new("anthropic", false, 1);
         let error = state
-            .on_event(r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
+            .on_event(
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            )
             .expect_err("an error");
-        assert!(matches!(error, GatewayError::Upstream(e) if e.status == 529 && e.message == "Overloaded"));
+        assert!(
+            matches!(error, GatewayError::Upstream(e) if e.status == 529 && e.message == "Overloaded")
+        );
     }
 }

@@ -49,8 +49,10 @@ impl GeminiAdapter {
             model: model.clone(),
             embed_url: Url::parse(&format!("{base}/models/{model}:batchEmbedContents")).ok(),
             generate_url: Url::parse(&format!("{base}/models/{model}:generateContent")).ok(),
-            stream_url: Url::parse(&format!("{base}/models/{model}:streamGenerateContent?alt=sse"))
-                .ok(),
+            stream_url: Url::parse(&format!(
+                "{base}/models/{model}:streamGenerateContent?alt=sse"
+            ))
+            .ok(),
         }
     }
 }

@@ -76,7 +76,8 @@ pub fn to_json(request: &ChatRequest) -> Result<Map<String, Value>, GatewayError
                         "answers no tool call of an earlier assistant message",
                     )
                 })?;
-                let part = json!({"functionResponse": {"name": name, "response": tool_response(m)}});
+                let part =
+                    json!({"functionResponse": {"name": name, "response": tool_response(m)}});
                 // Answers to parallel calls share one user turn.
                 match contents.last_mut() {
                     Some(Value::Object(last))
@@ -94,10 +95,7 @@ pub fn to_json(request: &ChatRequest) -> Result<Map<String, Value>, GatewayError
         }
     }
     if !system_parts.is_empty() {
-        body.insert(
-            "systemInstruction".into(),
-            json!({"parts": system_parts}),
-        );
+        body.insert("systemInstruction".into(), json!({"parts": system_parts}));
     }
     body.insert("contents".into(), contents.into());
 
@@ -434,9 +432,13 @@ mod tests {
         let orphan = translate(json!({"model": "m", "messages": [
             {"role": "user", "content": "hi"},
             {"role": "tool", "tool_call_id": "nope", "content": "x"}]}));
-        assert!(matches!(orphan, Err(GatewayError::InvalidRequest { param: Some(p), .. }) if p == "messages[1].tool_call_id"));
-        let parallel = translate(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
-            "tools": [{"type": "function", "function": {"name": "w"}}], "parallel_tool_calls": false}));
+        assert!(
+            matches!(orphan, Err(GatewayError::InvalidRequest { param: Some(p), .. }) if p == "messages[1].tool_call_id")
+        );
+        let parallel = translate(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "w"}}], "parallel_tool_calls": false}),
+        );
         assert!(matches!(parallel, Err(GatewayError::Unsupported { .. })));
     }
 }

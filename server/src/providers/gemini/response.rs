@@ -166,8 +166,9 @@ pub(super) fn finish_reason(native: &str, called_tools: bool) -> FinishReason {
         "STOP" if called_tools => FinishReason::ToolCalls,
         "STOP" => FinishReason::Stop,
         "MAX_TOKENS" => FinishReason::Length,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII"
-        | "IMAGE_SAFETY" => FinishReason::ContentFilter,
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            FinishReason::ContentFilter
+        }
         // MALFORMED_FUNCTION_CALL, LANGUAGE, OTHER and new ones keep their name.
         _ => FinishReason::Other,
     }
@@ -268,7 +269,11 @@ mod tests {
             .expect("object"),
         );
         assert_eq!(
-            (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens),
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens
+            ),
             (70, 116, 186)
         );
         assert_eq!(

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::response::{GenerateResponse, Parts, finish_reason, non_empty, signature_extension, usage_from_json};
+use super::response::{
+    GenerateResponse, Parts, finish_reason, non_empty, signature_extension, usage_from_json,
+};
 use crate::error::GatewayError;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
 use crate::providers::EventDecoder;
@@ -153,7 +155,10 @@ mod tests {
             (call.index, call.id.as_deref(), call.arguments.as_str()),
             (0, Some("call_r_0"), r#"{"a":1}"#)
         );
-        assert_eq!(chunks[2].choices[0].finish_reason(), FinishReason::ToolCalls);
+        assert_eq!(
+            chunks[2].choices[0].finish_reason(),
+            FinishReason::ToolCalls
+        );
         let usage = chunks[3].usage.as_ref().expect("usage");
         assert_eq!((usage.prompt_tokens, usage.completion_tokens), (3, 5));
         assert_eq!(chunks.len(), 4);

@@ -115,7 +115,10 @@ type EmbedResponse struct {
 	// Token usage (prompt and total tokens).
 	Usage *Usage `protobuf:"bytes,3,opt,name=usage,proto3" json:"usage,omitempty"`
 	// The deployment that served the request.
-	ServedBy      *ServedBy `protobuf:"bytes,4,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
+	ServedBy *ServedBy `protobuf:"bytes,4,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
+	// The provider's other top-level response fields, as it sent them (e.g.
+	// Together's `request_id`).
+	Extensions    *structpb.Struct `protobuf:"bytes,5,opt,name=extensions,proto3" json:"extensions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -174,6 +177,13 @@ func (x *EmbedResponse) GetUsage() *Usage {
 func (x *EmbedResponse) GetServedBy() *ServedBy {
 	if x != nil {
 		return x.ServedBy
+	}
+	return nil
+}
+
+func (x *EmbedResponse) GetExtensions() *structpb.Struct {
+	if x != nil {
+		return x.Extensions
 	}
 	return nil
 }
@@ -248,14 +258,17 @@ const file_switchboard_v1_embedding_proto_rawDesc = "" +
 	"\n" +
 	"extensions\x18\x05 \x01(\v2\x17.google.protobuf.StructR\n" +
 	"extensionsB\r\n" +
-	"\v_dimensions\"\xc4\x01\n" +
+	"\v_dimensions\"\xfd\x01\n" +
 	"\rEmbedResponse\x129\n" +
 	"\n" +
 	"embeddings\x18\x01 \x03(\v2\x19.switchboard.v1.EmbeddingR\n" +
 	"embeddings\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12+\n" +
 	"\x05usage\x18\x03 \x01(\v2\x15.switchboard.v1.UsageR\x05usage\x125\n" +
-	"\tserved_by\x18\x04 \x01(\v2\x18.switchboard.v1.ServedByR\bservedBy\"9\n" +
+	"\tserved_by\x18\x04 \x01(\v2\x18.switchboard.v1.ServedByR\bservedBy\x127\n" +
+	"\n" +
+	"extensions\x18\x05 \x01(\v2\x17.google.protobuf.StructR\n" +
+	"extensions\"9\n" +
 	"\tEmbedding\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\x02R\x06values2X\n" +
@@ -289,13 +302,14 @@ var file_switchboard_v1_embedding_proto_depIdxs = []int32{
 	2, // 1: switchboard.v1.EmbedResponse.embeddings:type_name -> switchboard.v1.Embedding
 	4, // 2: switchboard.v1.EmbedResponse.usage:type_name -> switchboard.v1.Usage
 	5, // 3: switchboard.v1.EmbedResponse.served_by:type_name -> switchboard.v1.ServedBy
-	0, // 4: switchboard.v1.EmbeddingService.Embed:input_type -> switchboard.v1.EmbedRequest
-	1, // 5: switchboard.v1.EmbeddingService.Embed:output_type -> switchboard.v1.EmbedResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3, // 4: switchboard.v1.EmbedResponse.extensions:type_name -> google.protobuf.Struct
+	0, // 5: switchboard.v1.EmbeddingService.Embed:input_type -> switchboard.v1.EmbedRequest
+	1, // 6: switchboard.v1.EmbeddingService.Embed:output_type -> switchboard.v1.EmbedResponse
+	6, // [6:7] is the sub-list for method output_type
+	5, // [5:6] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_v1_embedding_proto_init() }

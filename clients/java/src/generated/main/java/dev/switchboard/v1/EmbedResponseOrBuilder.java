@@ -127,4 +127,34 @@ public interface EmbedResponseOrBuilder extends
    * <code>.switchboard.v1.ServedBy served_by = 4 [json_name = "servedBy"];</code>
    */
   dev.switchboard.v1.ServedByOrBuilder getServedByOrBuilder();
+
+  /**
+   * <pre>
+   * The provider's other top-level response fields, as it sent them (e.g.
+   * Together's `request_id`).
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   * @return Whether the extensions field is set.
+   */
+  boolean hasExtensions();
+  /**
+   * <pre>
+   * The provider's other top-level response fields, as it sent them (e.g.
+   * Together's `request_id`).
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   * @return The extensions.
+   */
+  com.google.protobuf.Struct getExtensions();
+  /**
+   * <pre>
+   * The provider's other top-level response fields, as it sent them (e.g.
+   * Together's `request_id`).
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   */
+  com.google.protobuf.StructOrBuilder getExtensionsOrBuilder();
 }

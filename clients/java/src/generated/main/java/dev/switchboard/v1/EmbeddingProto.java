@@ -57,21 +57,23 @@ public final class EmbeddingProto extends com.google.protobuf.GeneratedFile {
       "R\005input\022#\n\ndimensions\030\003 \001(\rH\000R\ndimension" +
       "s\210\001\001\022\022\n\004user\030\004 \001(\tR\004user\0227\n\nextensions\030\005" +
       " \001(\0132\027.google.protobuf.StructR\nextension" +
-      "sB\r\n\013_dimensions\"\304\001\n\rEmbedResponse\0229\n\nem" +
+      "sB\r\n\013_dimensions\"\375\001\n\rEmbedResponse\0229\n\nem" +
       "beddings\030\001 \003(\0132\031.switchboard.v1.Embeddin" +
       "gR\nembeddings\022\024\n\005model\030\002 \001(\tR\005model\022+\n\005u" +
       "sage\030\003 \001(\0132\025.switchboard.v1.UsageR\005usage" +
       "\0225\n\tserved_by\030\004 \001(\0132\030.switchboard.v1.Ser" +
-      "vedByR\010servedBy\"9\n\tEmbedding\022\024\n\005index\030\001 " +
-      "\001(\rR\005index\022\026\n\006values\030\002 \003(\002R\006values2X\n\020Em" +
-      "beddingService\022D\n\005Embed\022\034.switchboard.v1" +
-      ".EmbedRequest\032\035.switchboard.v1.EmbedResp" +
-      "onseB\325\001\n\022dev.switchboard.v1B\016EmbeddingPr" +
-      "otoP\001ZVgithub.com/switchboard-gateway/sw" +
-      "itchboard/clients/go/gen/switchboard/v1;" +
-      "switchboardv1\242\002\003SXX\252\002\016Switchboard.V1\312\002\016S" +
-      "witchboard\\V1\342\002\032Switchboard\\V1\\GPBMetada" +
-      "ta\352\002\017Switchboard::V1b\006proto3"
+      "vedByR\010servedBy\0227\n\nextensions\030\005 \001(\0132\027.go" +
+      "ogle.protobuf.StructR\nextensions\"9\n\tEmbe" +
+      "dding\022\024\n\005index\030\001 \001(\rR\005index\022\026\n\006values\030\002 " +
+      "\003(\002R\006values2X\n\020EmbeddingService\022D\n\005Embed" +
+      "\022\034.switchboard.v1.EmbedRequest\032\035.switchb" +
+      "oard.v1.EmbedResponseB\325\001\n\022dev.switchboar" +
+      "d.v1B\016EmbeddingProtoP\001ZVgithub.com/switc" +
+      "hboard-gateway/switchboard/clients/go/ge" +
+      "n/switchboard/v1;switchboardv1\242\002\003SXX\252\002\016S" +
+      "witchboard.V1\312\002\016Switchboard\\V1\342\002\032Switchb" +
+      "oard\\V1\\GPBMetadata\352\002\017Switchboard::V1b\006p" +
+      "roto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -90,7 +92,7 @@ public final class EmbeddingProto extends com.google.protobuf.GeneratedFile {
     internal_static_switchboard_v1_EmbedResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_switchboard_v1_EmbedResponse_descriptor,
-        new java.lang.String[] { "Embeddings", "Model", "Usage", "ServedBy", });
+        new java.lang.String[] { "Embeddings", "Model", "Usage", "ServedBy", "Extensions", });
     internal_static_switchboard_v1_Embedding_descriptor =
       getDescriptor().getMessageType(2);
     internal_static_switchboard_v1_Embedding_fieldAccessorTable = new
