@@ -84,7 +84,7 @@ pub const ROWS: &[Row] = &[
     row("openai", "OpenAI", true),
     row("groq", "Groq", false),
     row("together", "Together", false),
-    row("deepseek", "DeepSeek", false),
+    row("deepseek", "DeepSeek", true),
     row("openrouter", "OpenRouter", false),
     row("fireworks", "Fireworks", false),
     row("azure", "Azure OpenAI", false),

@@ -48,6 +48,9 @@ fn thinking_budget(effort: ReasoningEffort) -> Option<u32> {
     }
 }
 
+/// A message with its index in the request, for error paths.
+type Numbered<'a> = (usize, &'a Message);
+
 pub fn to_json(
     request: &ChatRequest,
     model: &str,
@@ -57,7 +60,7 @@ pub fn to_json(
     let mut body = Map::new();
     body.insert("model".into(), model.into());
 
-    let (system, conversation): (Vec<(usize, &Message)>, Vec<(usize, &Message)>) = request
+    let (system, conversation): (Vec<Numbered>, Vec<Numbered>) = request
         .messages
         .iter()
         .enumerate()
@@ -192,7 +195,7 @@ fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
     Ok(())
 }
 
-fn system_to_json(system: &[(usize, &Message)]) -> Result<Option<Value>, GatewayError> {
+fn system_to_json(system: &[Numbered]) -> Result<Option<Value>, GatewayError> {
     if let [(_, only)] = system
         && let Some(message::Content::Text(text)) = &only.content
     {
@@ -221,7 +224,7 @@ fn system_to_json(system: &[(usize, &Message)]) -> Result<Option<Value>, Gateway
     Ok((!blocks.is_empty()).then(|| blocks.into()))
 }
 
-fn messages_to_json(conversation: &[(usize, &Message)]) -> Result<Vec<Value>, GatewayError> {
+fn messages_to_json(conversation: &[Numbered]) -> Result<Vec<Value>, GatewayError> {
     let mut turns: Vec<Value> = Vec::with_capacity(conversation.len());
     let mut previous_was_tool = false;
     for &(i, m) in conversation {
