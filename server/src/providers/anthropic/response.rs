@@ -20,6 +20,7 @@ struct MessageResponse {
     content: Vec<Map<String, Value>>,
     stop_reason: Option<String>,
     stop_sequence: Option<String>,
+    stop_details: Option<Value>,
     #[serde(default)]
     usage: Map<String, Value>,
     #[serde(flatten)]
@@ -34,7 +35,7 @@ pub fn from_slice(body: &[u8], created: i64) -> Result<ChatResponse, serde_json:
     }
     let mut rest = response.rest;
     // Constant or already mapped.
-    for known in ["type", "role", "stop_details"] {
+    for known in ["type", "role"] {
         rest.remove(known);
     }
     rest.retain(|_, v| !v.is_null());
@@ -48,7 +49,7 @@ pub fn from_slice(body: &[u8], created: i64) -> Result<ChatResponse, serde_json:
             message: Some(content.into_message()),
             finish_reason: finish_reason(&native) as i32,
             native_finish_reason: native,
-            extensions: stop_sequence_extension(response.stop_sequence),
+            extensions: stop_extensions(response.stop_sequence, response.stop_details),
         }],
         usage: Some(usage_from_json(response.usage)),
         extensions: (!rest.is_empty()).then(|| struct_from_map(rest)),
@@ -126,12 +127,20 @@ impl AssistantContent {
     }
 }
 
-/// Which stop sequence ended the answer, when one did.
-pub(super) fn stop_sequence_extension(stop: Option<String>) -> Option<prost_types::Struct> {
-    let stop = stop?;
+/// Which stop sequence ended the answer, and the refusal details
+/// (`stop_details`), when there are any.
+pub(super) fn stop_extensions(
+    stop_sequence: Option<String>,
+    stop_details: Option<Value>,
+) -> Option<prost_types::Struct> {
     let mut map = Map::new();
-    map.insert("stop_sequence".into(), stop.into());
-    Some(struct_from_map(map))
+    if let Some(stop) = stop_sequence {
+        map.insert("stop_sequence".into(), stop.into());
+    }
+    if let Some(details) = stop_details.filter(|d| !d.is_null()) {
+        map.insert("stop_details".into(), details);
+    }
+    (!map.is_empty()).then(|| struct_from_map(map))
 }
 
 /// <https://docs.anthropic.com/en/api/handling-stop-reasons>
@@ -273,6 +282,19 @@ mod tests {
             .collect();
         assert_eq!(calls, [("t1", r#"{"city":"Paris"}"#), ("t2", "{}")]);
         assert!(response.extensions.is_none(), "nothing unmodelled");
+    }
+
+    /// A refusal is a content filter, and its details reach the caller.
+    #[test]
+    fn refusal_keeps_its_details() {
+        let details = json!({"type": "refusal", "category": "cyber", "explanation": "x"});
+        let body = json!({"id": "m", "model": "c", "content": [], "stop_reason": "refusal",
+            "stop_sequence": null, "stop_details": details, "usage": {}});
+        let response = from_slice(body.to_string().as_bytes(), 1).expect("parses");
+        let choice = &response.choices[0];
+        assert_eq!(choice.finish_reason(), FinishReason::ContentFilter);
+        let extensions = map_from_struct(choice.extensions.as_ref().expect("kept"));
+        assert_eq!(extensions.get("stop_details"), Some(&details));
     }
 
     /// An over-long prompt is recognisable without reading the message.

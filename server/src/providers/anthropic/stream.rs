@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::request::THINKING_BLOCKS;
-use super::response::{error_status, finish_reason, stop_sequence_extension, usage_from_json};
+use super::response::{error_status, finish_reason, stop_extensions, usage_from_json};
 use crate::error::{GatewayError, UpstreamError};
 use crate::openai_wire::json_struct::struct_from_map;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
@@ -70,6 +70,7 @@ struct StartedMessage {
 struct MessageDeltaBody {
     stop_reason: Option<String>,
     stop_sequence: Option<String>,
+    stop_details: Option<Value>,
 }
 
 /// What an open content block has sent so far.
@@ -151,7 +152,7 @@ impl EventDecoder for StreamState {
                 let choice = &mut chunk.choices[0];
                 choice.finish_reason = finish_reason(&native) as i32;
                 choice.native_finish_reason = native;
-                choice.extensions = stop_sequence_extension(delta.stop_sequence);
+                choice.extensions = stop_extensions(delta.stop_sequence, delta.stop_details);
                 Some(chunk)
             }
             Event::MessageStop if self.include_usage => Some(ChatChunk {
