@@ -87,8 +87,8 @@ pub const ROWS: &[Row] = &[
     row("deepseek", "DeepSeek", true),
     row("openrouter", "OpenRouter", false),
     row("fireworks", "Fireworks", false),
-    row("azure", "Azure OpenAI", false),
-    row("anthropic", "Anthropic", false),
+    row("azure", "Azure OpenAI", true),
+    row("anthropic", "Anthropic", true),
     row("gemini", "Gemini", false),
 ];
 
