@@ -85,7 +85,7 @@ pub const ROWS: &[Row] = &[
     row("groq", "Groq", false),
     row("together", "Together", false),
     row("deepseek", "DeepSeek", true),
-    row("openrouter", "OpenRouter", false),
+    row("openrouter", "OpenRouter", true),
     row("fireworks", "Fireworks", false),
     row("azure", "Azure OpenAI", true),
     row("anthropic", "Anthropic", true),
