@@ -89,7 +89,7 @@ pub const ROWS: &[Row] = &[
     row("fireworks", "Fireworks", false),
     row("azure", "Azure OpenAI", true),
     row("anthropic", "Anthropic", true),
-    row("gemini", "Gemini", false),
+    row("gemini", "Gemini", true),
 ];
 
 /// How one case went.

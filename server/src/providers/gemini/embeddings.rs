@@ -1,8 +1,9 @@
 //! Embeddings through `batchEmbedContents`
 //! (<https://ai.google.dev/api/embeddings#method:-models.batchembedcontents>):
 //! one request item per input, `dimensions` as `outputDimensionality`, and
-//! the request's extensions (`taskType`, `title`) on every item. Gemini
-//! reports no token usage for embeddings, so none is invented.
+//! the request's extensions (`taskType`, `title`) on every item. Usage is
+//! reported only when Gemini sends `usageMetadata` (newer models); it is
+//! never invented.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -39,6 +40,8 @@ pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value
 struct BatchResponse {
     #[serde(default)]
     embeddings: Vec<Values>,
+    #[serde(rename = "usageMetadata")]
+    usage_metadata: Option<Map<String, Value>>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +62,12 @@ pub fn response_from_slice(body: &[u8], model: &str) -> Result<EmbedResponse, se
             })
             .collect(),
         model: model.to_owned(),
+        // Embeddings have no completion side: total = prompt.
+        usage: response.usage_metadata.map(|fields| {
+            let mut usage = super::response::usage_from_json(fields);
+            usage.total_tokens = usage.prompt_tokens;
+            usage
+        }),
         ..EmbedResponse::default()
     })
 }
