@@ -127,9 +127,22 @@ impl Upstream {
         .await
     }
 
-    /// The whole body of a successful response.
-    pub async fn body(&self, response: Response) -> Result<Bytes, GatewayError> {
-        body(response, self.provider, self.timeout).await
+    /// POSTs a JSON body and reads the whole answer of a successful response.
+    pub async fn post_json_for_body(
+        &self,
+        url: Option<&Url>,
+        body: &Map<String, Value>,
+    ) -> Result<Bytes, GatewayError> {
+        let response = self.post_json(url, body).await?;
+        read_body(response, self.provider, self.timeout).await
+    }
+
+    /// The provider answered with something that is not its documented format.
+    pub fn unreadable(&self, what: &str, error: impl std::fmt::Display) -> GatewayError {
+        GatewayError::UpstreamProtocol {
+            provider: self.provider,
+            message: format!("unreadable {what}: {error}"),
+        }
     }
 
     /// The response's server-sent events, each as soon as it is complete.
@@ -162,7 +175,7 @@ async fn send(
 }
 
 /// Reads the whole body of a successful response, within `timeout`.
-async fn body(
+async fn read_body(
     response: Response,
     provider: &'static str,
     timeout: Duration,

@@ -16,12 +16,11 @@
 //!   dimensions unless `dimensions` is given).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
 
-use super::{ChunkStream, Provider};
+use super::{ChunkStream, Provider, include_usage, unix_now};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
 use crate::pb::{
@@ -147,7 +146,7 @@ impl Provider for MockProvider {
             (reply.tool_call.is_none()).then(|| message::Content::Text(reply.words.join(" ")));
         Box::pin(ready_ok(ChatResponse {
             id: self.id(),
-            created: now(),
+            created: unix_now(),
             model: self.model.clone(),
             choices: vec![Choice {
                 index: 0,
@@ -170,7 +169,7 @@ impl Provider for MockProvider {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
         let reply = self.reply(request);
-        let (id, created) = (self.id(), now());
+        let (id, created) = (self.id(), unix_now());
         let delta_choice = |delta: Delta, finish: FinishReason| ChunkChoice {
             index: 0,
             delta: Some(delta),
@@ -230,11 +229,7 @@ impl Provider for MockProvider {
             Some(delta_choice(Delta::default(), reply.finish)),
             None,
         ));
-        if request
-            .stream_options
-            .as_ref()
-            .is_some_and(|o| o.include_usage)
-        {
+        if include_usage(request) {
             chunks.push(self.chunk(&id, created, None, Some(reply.usage)));
         }
         Box::pin(ready_ok(stream::iter(chunks.into_iter().map(Ok)).boxed()))
@@ -300,12 +295,6 @@ fn message_text(message: &Message) -> String {
 
 fn word_count(text: &str) -> usize {
     text.split_whitespace().count()
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A deterministic unit vector from an FNV-1a hash of the text.

@@ -19,11 +19,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
+use prost_types::Struct;
+use serde_json::{Map, Value};
 use sse_stream::Sse;
 
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
-use crate::pb::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
+use crate::openai_wire::json_struct::map_from_struct;
+use crate::pb::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ToolCall};
 use presets::Preset;
 
 /// Canonical chunks as a provider produces them; each is sent on as soon as
@@ -69,6 +72,43 @@ pub fn chunks_from_events(
         })
         .flatten()
         .boxed()
+}
+
+/// Whether the caller asked for a usage-only chunk at the end of a stream.
+pub fn include_usage(request: &ChatRequest) -> bool {
+    request
+        .stream_options
+        .as_ref()
+        .is_some_and(|o| o.include_usage)
+}
+
+/// Merges a request's extensions into a native request body as native
+/// fields. Objects the translation already filled (e.g. `output_config` from
+/// `response_format` plus the caller's `effort`) are merged one level deep;
+/// anything else is replaced.
+pub fn merge_native_fields(body: &mut Map<String, Value>, extensions: Option<&Struct>) {
+    for (key, value) in extensions.map(map_from_struct).unwrap_or_default() {
+        match (body.get_mut(&key), value) {
+            (Some(Value::Object(existing)), Value::Object(fields)) => existing.extend(fields),
+            (_, value) => {
+                body.insert(key, value);
+            }
+        }
+    }
+}
+
+/// A tool call's arguments as the JSON object native APIs take (`""` is
+/// `{}`); `at` names the call in the error.
+pub fn tool_arguments(call: &ToolCall, at: &str, provider: &str) -> Result<Value, GatewayError> {
+    if call.arguments.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_str(&call.arguments).map_err(|e| {
+        GatewayError::invalid(
+            format!("{at}.function.arguments"),
+            format!("must be a JSON object to send to {provider}: {e}"),
+        )
+    })
 }
 
 /// Seconds since the epoch, for `created` when a provider sends none.

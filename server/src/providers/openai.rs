@@ -106,15 +106,11 @@ impl Provider for OpenAiAdapter {
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
         Box::pin(async move {
             let body = self.chat_body(request, false)?;
-            let response = self
+            let bytes = self
                 .upstream
-                .post_json(self.chat_url.as_ref(), &body)
+                .post_json_for_body(self.chat_url.as_ref(), &body)
                 .await?;
-            let bytes = self.upstream.body(response).await?;
-            response::from_slice(&bytes).map_err(|e| GatewayError::UpstreamProtocol {
-                provider: self.upstream.provider,
-                message: format!("unreadable chat completion: {e}"),
-            })
+            response::from_slice(&bytes).map_err(|e| self.upstream.unreadable("chat completion", e))
         })
     }
 
@@ -160,11 +156,10 @@ impl Provider for OpenAiAdapter {
                 });
             }
             let payload = embeddings::request_to_json(request, &self.model);
-            let response = self
+            let bytes = self
                 .upstream
-                .post_json(self.embeddings_url.as_ref(), &payload)
+                .post_json_for_body(self.embeddings_url.as_ref(), &payload)
                 .await?;
-            let bytes = self.upstream.body(response).await?;
             let provider = self.upstream.provider;
             let map: Map<String, Value> =
                 serde_json::from_slice(&bytes).map_err(|e| GatewayError::UpstreamProtocol {

@@ -13,7 +13,7 @@ use http::HeaderName;
 use reqwest::Url;
 
 use super::http::Upstream;
-use super::{ChunkStream, Provider, chunks_from_events, unix_now};
+use super::{ChunkStream, Provider, chunks_from_events, include_usage, unix_now};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
 use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
@@ -64,15 +64,12 @@ impl Provider for AnthropicAdapter {
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
         Box::pin(async move {
             let body = request::to_json(request, &self.model, false)?;
-            let response = self
+            let bytes = self
                 .upstream
-                .post_json(self.messages_url.as_ref(), &body)
+                .post_json_for_body(self.messages_url.as_ref(), &body)
                 .await?;
-            let bytes = self.upstream.body(response).await?;
-            response::from_slice(&bytes, unix_now()).map_err(|e| GatewayError::UpstreamProtocol {
-                provider: self.upstream.provider,
-                message: format!("unreadable message: {e}"),
-            })
+            response::from_slice(&bytes, unix_now())
+                .map_err(|e| self.upstream.unreadable("message", e))
         })
     }
 
@@ -86,11 +83,11 @@ impl Provider for AnthropicAdapter {
                 .upstream
                 .post_json(self.messages_url.as_ref(), &body)
                 .await?;
-            let include_usage = request
-                .stream_options
-                .as_ref()
-                .is_some_and(|o| o.include_usage);
-            let state = stream::StreamState::new(self.upstream.provider, include_usage, unix_now());
+            let state = stream::StreamState::new(
+                self.upstream.provider,
+                include_usage(request),
+                unix_now(),
+            );
             Ok(chunks_from_events(self.upstream.events(response), state))
         })
     }

@@ -28,6 +28,7 @@ use crate::pb::{
     ChatRequest, ContentPart, Image, Message, ReasoningEffort, Role, Tool, ToolCall,
     ToolChoiceMode, content_part, image, message, response_format, tool_choice,
 };
+use crate::providers::{merge_native_fields, tool_arguments};
 
 /// `max_tokens` is required by Anthropic; OpenAI callers often omit it.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -136,24 +137,8 @@ pub fn to_json(
         );
     }
 
-    if let Some(extensions) = &request.extensions {
-        for (key, value) in map_from_struct(extensions) {
-            merge_field(&mut body, key, value);
-        }
-    }
+    merge_native_fields(&mut body, request.extensions.as_ref());
     Ok(body)
-}
-
-/// Sets a native field from the extensions. Objects the translation already
-/// filled (e.g. `output_config` from `response_format` plus the caller's
-/// `effort`) are merged one level deep; anything else is replaced.
-fn merge_field(body: &mut Map<String, Value>, key: String, value: Value) {
-    match (body.get_mut(&key), value) {
-        (Some(Value::Object(existing)), Value::Object(fields)) => existing.extend(fields),
-        (_, value) => {
-            body.insert(key, value);
-        }
-    }
 }
 
 fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
@@ -309,16 +294,7 @@ fn assistant_to_json(m: &Message, i: usize) -> Result<Value, GatewayError> {
 }
 
 fn tool_use_to_json(call: &ToolCall, at: &str) -> Result<Value, GatewayError> {
-    let input: Value = if call.arguments.trim().is_empty() {
-        json!({})
-    } else {
-        serde_json::from_str(&call.arguments).map_err(|e| {
-            GatewayError::invalid(
-                format!("{at}.function.arguments"),
-                format!("must be a JSON object to send to anthropic: {e}"),
-            )
-        })?
-    };
+    let input = tool_arguments(call, at, "anthropic")?;
     let mut block = Map::new();
     block.insert("type".into(), "tool_use".into());
     block.insert("id".into(), call.id.clone().into());

@@ -196,10 +196,17 @@ pub fn parse_error(body: &[u8]) -> ErrorBody {
     {
         error.extra.insert("request_id".into(), id.clone().into());
     }
-    if error.code.is_none() && error.message.starts_with("prompt is too long") {
-        error.code = Some("context_length_exceeded".into());
+    if error.code.is_none() {
+        error.code = context_length_code(&error.message);
     }
     error
+}
+
+/// OpenAI's code for an over-long prompt, which Anthropic only says in words.
+pub(super) fn context_length_code(message: &str) -> Option<String> {
+    message
+        .starts_with("prompt is too long")
+        .then(|| "context_length_exceeded".to_owned())
 }
 
 /// The HTTP status an error of this type comes with, for errors that arrive

@@ -17,7 +17,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::request::THINKING_BLOCKS;
-use super::response::{error_status, finish_reason, stop_extensions, usage_from_json};
+use super::response::{
+    context_length_code, error_status, finish_reason, stop_extensions, usage_from_json,
+};
 use crate::error::{GatewayError, UpstreamError};
 use crate::openai_wire::json_struct::struct_from_map;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
@@ -251,9 +253,7 @@ impl StreamState {
         };
         let kind = text(error.remove("type"));
         let message = text(error.remove("message")).unwrap_or_default();
-        let code = message
-            .starts_with("prompt is too long")
-            .then(|| "context_length_exceeded".to_owned());
+        let code = context_length_code(&message);
         GatewayError::Upstream(Box::new(UpstreamError {
             provider: self.provider,
             status: error_status(kind.as_deref()),

@@ -33,6 +33,7 @@ use crate::pb::{
     ChatRequest, ContentPart, Message, ReasoningEffort, Role, Tool, ToolCall, ToolChoiceMode,
     content_part, image, message, response_format, tool_choice,
 };
+use crate::providers::{merge_native_fields, tool_arguments};
 
 /// Where a tool call carries Gemini's thought signature, as Google's own
 /// OpenAI-compatible endpoint spells it.
@@ -115,16 +116,7 @@ pub fn to_json(request: &ChatRequest) -> Result<Map<String, Value>, GatewayError
         body.insert("generationConfig".into(), config.into());
     }
 
-    if let Some(extensions) = &request.extensions {
-        for (key, value) in map_from_struct(extensions) {
-            match (body.get_mut(&key), value) {
-                (Some(Value::Object(existing)), Value::Object(fields)) => existing.extend(fields),
-                (_, value) => {
-                    body.insert(key, value);
-                }
-            }
-        }
-    }
+    merge_native_fields(&mut body, request.extensions.as_ref());
     Ok(body)
 }
 
@@ -224,16 +216,7 @@ fn media_type_from_url(url: &str) -> Option<&'static str> {
 }
 
 fn function_call_part(call: &ToolCall, at: &str) -> Result<Value, GatewayError> {
-    let args: Value = if call.arguments.trim().is_empty() {
-        json!({})
-    } else {
-        serde_json::from_str(&call.arguments).map_err(|e| {
-            GatewayError::invalid(
-                format!("{at}.function.arguments"),
-                format!("must be a JSON object to send to gemini: {e}"),
-            )
-        })?
-    };
+    let args = tool_arguments(call, at, "gemini")?;
     let mut part = json!({"functionCall": {"name": call.name, "args": args}});
     if let Some(signature) = thought_signature(call.extensions.as_ref()) {
         part["thoughtSignature"] = signature;
