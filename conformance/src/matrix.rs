@@ -90,6 +90,7 @@ pub const ROWS: &[Row] = &[
     row("azure", "Azure OpenAI", true),
     row("anthropic", "Anthropic", true),
     row("gemini", "Gemini", true),
+    row("ollama", "Ollama", false),
 ];
 
 /// How one case went.

@@ -372,12 +372,18 @@ enum BodyKind {
     Json,
     Sse,
     ChunksJsonl,
+    /// Newline-delimited JSON (Ollama), one line per body frame.
+    Ndjson,
+    /// AWS event-stream binary messages (Bedrock), one message per body frame.
+    EventStream,
 }
 
-const BODY_FILES: [(&str, BodyKind); 3] = [
+const BODY_FILES: [(&str, BodyKind); 5] = [
     ("response.json", BodyKind::Json),
     ("response.sse", BodyKind::Sse),
     ("response.chunks.jsonl", BodyKind::ChunksJsonl),
+    ("response.ndjson", BodyKind::Ndjson),
+    ("response.eventstream", BodyKind::EventStream),
 ];
 
 type ReplayResult<T> = Result<T, (StatusCode, String)>;
@@ -410,11 +416,13 @@ async fn fixture_response(
     }
     let Some((kind, bytes)) = found else {
         // A meta.json without a body we know means a fixture kind this server cannot replay
-        // yet (NDJSON, AWS eventstream), which is a different fix than a typo in the URL.
+        // yet, which is a different fix than a typo in the URL.
         let message = if file("meta.json").exists() {
+            let kinds: Vec<&str> = BODY_FILES.iter().map(|(suffix, _)| *suffix).collect();
             format!(
-                "fixture {provider}/{fixture} has no .response.json, .response.sse or \
-                 .response.chunks.jsonl; the replay server cannot serve its body kind yet"
+                "fixture {provider}/{fixture} has none of {}; the replay server cannot serve \
+                 its body kind yet",
+                kinds.join(", ")
             )
         } else {
             format!("no fixture {provider}/{fixture} in {}", dir.display())
@@ -447,6 +455,18 @@ async fn fixture_response(
         BodyKind::ChunksJsonl => (
             stream_events(frame_jsonl(&bytes, provider), pause),
             "text/event-stream",
+        ),
+        BodyKind::Ndjson => (
+            stream_events(split_lines(&bytes), pause),
+            "application/x-ndjson",
+        ),
+        BodyKind::EventStream => (
+            stream_events(
+                split_event_stream(&bytes)
+                    .map_err(|e| internal(format!("{provider}/{fixture}: {e}")))?,
+                pause,
+            ),
+            "application/vnd.amazon.eventstream",
         ),
     };
     // Fixtures from SDK files and docs carry no headers; a provider always sends a content-type.
@@ -508,6 +528,38 @@ fn split_sse_events(raw: &Bytes) -> Vec<Bytes> {
         events.push(raw.slice(start..));
     }
     events
+}
+
+/// Splits NDJSON into lines, each keeping its newline.
+fn split_lines(raw: &Bytes) -> Vec<Bytes> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for (i, byte) in raw.iter().enumerate() {
+        if *byte == b'\n' {
+            lines.push(raw.slice(start..=i));
+            start = i + 1;
+        }
+    }
+    if start < raw.len() {
+        lines.push(raw.slice(start..));
+    }
+    lines
+}
+
+/// Splits AWS event-stream bytes into messages. Each message starts with its total length
+/// (4 bytes, big-endian), so framing needs no decoding; the bytes are replayed as recorded.
+fn split_event_stream(raw: &Bytes) -> Result<Vec<Bytes>, String> {
+    let mut messages = Vec::new();
+    let mut rest = raw.clone();
+    while !rest.is_empty() {
+        let length = rest
+            .get(..4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .filter(|&n| n >= 16 && n <= rest.len())
+            .ok_or_else(|| format!("truncated event-stream message at byte {}", raw.len() - rest.len()))?;
+        messages.push(rest.split_to(length));
+    }
+    Ok(messages)
 }
 
 /// Providers whose streams end without OpenAI's `data: [DONE]` (Anthropic ends with a

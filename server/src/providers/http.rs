@@ -3,6 +3,8 @@
 //! `GatewayError`s (keeping `retry-after`), and read server-sent events as
 //! they arrive.
 
+use std::future::ready;
+use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +13,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use reqwest::{Request, Response, Url};
 use serde_json::{Map, Value};
 use sse_stream::{Sse, SseByteStream};
+use tokio_util::codec::{FramedRead, LinesCodec};
+use tokio_util::io::StreamReader;
 
 use crate::config::DeploymentConfig;
 use crate::error::{GatewayError, UpstreamError, redact_secrets, redact_values};
@@ -152,6 +156,14 @@ impl Upstream {
     ) -> impl Stream<Item = Result<Sse, GatewayError>> + Send + 'static {
         events(response, self.provider, self.timeout)
     }
+
+    /// The response's newline-delimited JSON lines, each as soon as it is complete.
+    pub fn ndjson_lines(
+        &self,
+        response: Response,
+    ) -> impl Stream<Item = Result<String, GatewayError>> + Send + 'static {
+        ndjson_lines(response, self.provider, self.timeout)
+    }
 }
 
 /// Sends a request, waiting at most `timeout` for the response headers, and
@@ -253,10 +265,47 @@ fn events(
     provider: &'static str,
     idle_timeout: Duration,
 ) -> impl Stream<Item = Result<Sse, GatewayError>> + Send + 'static {
-    let events = SseByteStream::new(response.bytes_stream());
-    futures::stream::unfold(Some(Box::pin(events)), move |state| async move {
-        let mut events = state?;
-        match tokio::time::timeout(idle_timeout, events.next()).await {
+    within_idle_timeout(
+        SseByteStream::new(response.bytes_stream()),
+        provider,
+        idle_timeout,
+    )
+}
+
+/// Longest NDJSON line accepted; a stream chunk is far smaller, and an
+/// upstream that never sends a newline must not make us buffer without bound.
+const MAX_NDJSON_LINE: usize = 16 * 1024 * 1024;
+
+/// The lines of a newline-delimited JSON stream (Ollama), each yielded as
+/// soon as its newline arrives; blank lines are skipped.
+fn ndjson_lines(
+    response: Response,
+    provider: &'static str,
+    idle_timeout: Duration,
+) -> impl Stream<Item = Result<String, GatewayError>> + Send + 'static {
+    let bytes = response.bytes_stream().map(|r| r.map_err(io::Error::other));
+    let lines = FramedRead::new(
+        StreamReader::new(bytes),
+        LinesCodec::new_with_max_length(MAX_NDJSON_LINE),
+    );
+    within_idle_timeout(lines, provider, idle_timeout)
+        .filter(|line| ready(!matches!(line, Ok(l) if l.trim().is_empty())))
+}
+
+/// Ends `stream` with a timeout error when it is silent for longer than
+/// `idle_timeout`, and with an "unavailable" error (ending it) when the
+/// connection breaks.
+fn within_idle_timeout<T, E: std::fmt::Display>(
+    stream: impl Stream<Item = Result<T, E>> + Send + 'static,
+    provider: &'static str,
+    idle_timeout: Duration,
+) -> impl Stream<Item = Result<T, GatewayError>> + Send + 'static
+where
+    T: Send + 'static,
+{
+    futures::stream::unfold(Some(Box::pin(stream)), move |state| async move {
+        let mut stream = state?;
+        match tokio::time::timeout(idle_timeout, stream.next()).await {
             Err(_) => Some((
                 Err(GatewayError::UpstreamTimeout {
                     provider,
@@ -265,7 +314,7 @@ fn events(
                 None,
             )),
             Ok(None) => None,
-            Ok(Some(Ok(event))) => Some((Ok(event), Some(events))),
+            Ok(Some(Ok(item))) => Some((Ok(item), Some(stream))),
             Ok(Some(Err(e))) => Some((
                 Err(GatewayError::UpstreamUnavailable {
                     provider,

@@ -10,10 +10,13 @@ pub mod anthropic;
 pub mod gemini;
 pub mod http;
 pub mod mock;
+pub mod ollama;
 pub mod openai;
 pub mod presets;
 
 use std::future::ready;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
@@ -25,7 +28,7 @@ use sse_stream::Sse;
 
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
-use crate::openai_wire::json_struct::map_from_struct;
+use crate::openai_wire::json_struct::{map_from_struct, struct_from_map};
 use crate::pb::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ToolCall};
 use presets::Preset;
 
@@ -50,21 +53,33 @@ pub fn chunks_from_events(
     events: impl Stream<Item = Result<Sse, GatewayError>> + Send + 'static,
     decoder: impl EventDecoder,
 ) -> ChunkStream {
-    let events = events.map(Some).chain(futures::stream::iter([None]));
-    events
-        .scan((decoder, false), |(decoder, failed), event| {
+    let payloads = events.filter_map(|event| {
+        ready(match event {
+            Err(e) => Some(Err(e)),
+            Ok(event) => event.data.filter(|data| !data.is_empty()).map(Ok),
+        })
+    });
+    chunks_from_payloads(payloads, decoder)
+}
+
+/// Decodes a provider's stream payloads (SSE data, NDJSON lines) as they
+/// arrive; the first error ends the stream.
+pub fn chunks_from_payloads(
+    payloads: impl Stream<Item = Result<String, GatewayError>> + Send + 'static,
+    decoder: impl EventDecoder,
+) -> ChunkStream {
+    let payloads = payloads.map(Some).chain(futures::stream::iter([None]));
+    payloads
+        .scan((decoder, false), |(decoder, failed), payload| {
             if *failed {
                 return ready(None);
             }
-            let results: Vec<Result<ChatChunk, GatewayError>> = match event {
+            let results: Vec<Result<ChatChunk, GatewayError>> = match payload {
                 None => decoder.on_end().into_iter().map(Ok).collect(),
                 Some(Err(e)) => vec![Err(e)],
-                Some(Ok(event)) => match event.data.as_deref() {
-                    None | Some("") => Vec::new(),
-                    Some(data) => match decoder.on_event(data) {
-                        Ok(chunks) => chunks.into_iter().map(Ok).collect(),
-                        Err(e) => vec![Err(e)],
-                    },
+                Some(Ok(data)) => match decoder.on_event(&data) {
+                    Ok(chunks) => chunks.into_iter().map(Ok).collect(),
+                    Err(e) => vec![Err(e)],
                 },
             };
             *failed = results.iter().any(Result::is_err);
@@ -111,6 +126,26 @@ pub fn tool_arguments(call: &ToolCall, at: &str, provider: &str) -> Result<Value
     })
 }
 
+/// Provider fields without a canonical home, as extensions; nulls dropped,
+/// `None` when nothing is left.
+pub fn non_empty(mut fields: Map<String, Value>) -> Option<Struct> {
+    fields.retain(|_, v| !v.is_null());
+    (!fields.is_empty()).then(|| struct_from_map(fields))
+}
+
+/// An id for providers that send none (Ollama's responses): `prefix` plus
+/// the start time and a counter, so ids are unique within and across runs.
+pub fn generated_id(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static START: OnceLock<u64> = OnceLock::new();
+    let start = START.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    });
+    format!("{prefix}{start:x}{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Seconds since the epoch, for `created` when a provider sends none.
 pub fn unix_now() -> i64 {
     SystemTime::now()
@@ -145,6 +180,8 @@ pub enum ProviderKind {
     Anthropic,
     /// The Gemini API with an API key.
     Gemini,
+    /// Ollama's native API (`/api/chat`, `/api/embed`).
+    Ollama,
     /// A provider speaking the OpenAI chat-completions dialect, with its quirks.
     OpenAiCompatible(&'static Preset),
     /// Offline, deterministic stand-in for demos and load tests.
@@ -158,6 +195,7 @@ impl ProviderKind {
             "anthropic" => Some(Self::Anthropic),
             "azure" => Some(Self::Azure),
             "gemini" => Some(Self::Gemini),
+            "ollama" => Some(Self::Ollama),
             "mock" => Some(Self::Mock),
             _ => presets::find(name).map(Self::OpenAiCompatible),
         }
@@ -169,13 +207,14 @@ impl ProviderKind {
             Self::Anthropic => "anthropic",
             Self::Azure => "azure",
             Self::Gemini => "gemini",
+            Self::Ollama => "ollama",
             Self::OpenAiCompatible(preset) => preset.name,
             Self::Mock => "mock",
         }
     }
 
     pub fn known_names() -> Vec<&'static str> {
-        let mut names = vec!["openai", "azure", "anthropic", "gemini", "mock"];
+        let mut names = vec!["openai", "azure", "anthropic", "gemini", "ollama", "mock"];
         names.extend(presets::PRESETS.iter().map(|p| p.name));
         names
     }
@@ -187,6 +226,7 @@ impl ProviderKind {
             // The resource URL is the deployment's own.
             Self::Azure => None,
             Self::Gemini => Some(gemini::DEFAULT_API_BASE),
+            Self::Ollama => Some(ollama::DEFAULT_API_BASE),
             Self::OpenAiCompatible(preset) => preset.api_base,
             Self::Mock => Some("mock://"),
         }
@@ -199,6 +239,8 @@ impl ProviderKind {
             Self::Anthropic => Some("ANTHROPIC_API_KEY"),
             Self::Azure => presets::AZURE.api_key_env,
             Self::Gemini => Some("GEMINI_API_KEY"),
+            // Ollama's cloud; a local server needs none.
+            Self::Ollama => Some("OLLAMA_API_KEY"),
             Self::OpenAiCompatible(preset) => preset.api_key_env,
             Self::Mock => None,
         }
@@ -218,6 +260,7 @@ pub fn build(config: &DeploymentConfig, client: &reqwest::Client) -> Box<dyn Pro
         }
         ProviderKind::Azure => Box::new(openai::OpenAiAdapter::azure(config, client.clone())),
         ProviderKind::Gemini => Box::new(gemini::GeminiAdapter::new(config, client.clone())),
+        ProviderKind::Ollama => Box::new(ollama::OllamaAdapter::new(config, client.clone())),
         ProviderKind::Anthropic => {
             Box::new(anthropic::AnthropicAdapter::new(config, client.clone()))
         }

@@ -10,6 +10,7 @@ use super::request::EXTRA_CONTENT;
 use crate::openai_wire::errors::ErrorBody;
 use crate::openai_wire::json_struct::struct_from_map;
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
+use crate::providers::non_empty;
 
 /// One response, or one streamed chunk of it (the same shape).
 #[derive(Deserialize, Default)]
@@ -151,11 +152,6 @@ pub fn from_slice(body: &[u8], created: i64) -> Result<ChatResponse, serde_json:
         extensions: non_empty(extensions),
         ..ChatResponse::default()
     })
-}
-
-pub(super) fn non_empty(mut map: Map<String, Value>) -> Option<prost_types::Struct> {
-    map.retain(|_, v| !v.is_null());
-    (!map.is_empty()).then(|| struct_from_map(map))
 }
 
 /// <https://ai.google.dev/api/generate-content#FinishReason>. Gemini says

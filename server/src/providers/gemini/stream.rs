@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::response::{
-    GenerateResponse, Parts, finish_reason, non_empty, signature_extension, usage_from_json,
+    GenerateResponse, Parts, finish_reason, signature_extension, usage_from_json,
 };
 use crate::error::GatewayError;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
-use crate::providers::EventDecoder;
+use crate::providers::{EventDecoder, non_empty};
 
 pub struct StreamState {
     provider: &'static str,

@@ -1,0 +1,50 @@
+//! Embeddings through `/api/embed` (<https://docs.ollama.com/api/embed>):
+//! every input in one call, `dimensions` as is, the request's extensions
+//! (`truncate`, `keep_alive`, `options`) merged in. `prompt_eval_count` is
+//! the usage; the timings are kept in the response's extensions.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::pb::{EmbedRequest, EmbedResponse, Embedding, Usage};
+use crate::providers::{merge_native_fields, non_empty};
+
+pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("model".into(), model.into());
+    body.insert("input".into(), request.input.clone().into());
+    if let Some(dimensions) = request.dimensions {
+        body.insert("dimensions".into(), dimensions.into());
+    }
+    merge_native_fields(&mut body, request.extensions.as_ref());
+    body
+}
+
+#[derive(Deserialize)]
+struct EmbedBody {
+    model: String,
+    embeddings: Vec<Vec<f32>>,
+    prompt_eval_count: Option<u32>,
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
+pub fn response_from_slice(body: &[u8]) -> Result<EmbedResponse, serde_json::Error> {
+    let response: EmbedBody = serde_json::from_slice(body)?;
+    Ok(EmbedResponse {
+        embeddings: response
+            .embeddings
+            .into_iter()
+            .zip(0..)
+            .map(|(values, index)| Embedding { index, values })
+            .collect(),
+        model: response.model,
+        usage: response.prompt_eval_count.map(|prompt| Usage {
+            prompt_tokens: prompt,
+            total_tokens: prompt,
+            ..Usage::default()
+        }),
+        extensions: non_empty(response.rest),
+        served_by: None,
+    })
+}

@@ -1,0 +1,96 @@
+//! Adapter for Ollama's native API (`/api/chat`, `/api/embed`): the
+//! translation is `request`, `response`, `stream` and `embeddings`; this file
+//! is the transport. A local Ollama needs no key; Ollama's cloud
+//! (`https://ollama.com`) takes one as a bearer token.
+
+mod embeddings;
+mod request;
+mod response;
+mod stream;
+
+use futures::future::BoxFuture;
+use http::header::AUTHORIZATION;
+use reqwest::Url;
+
+use super::http::Upstream;
+use super::{ChunkStream, Provider, chunks_from_payloads, include_usage};
+use crate::config::DeploymentConfig;
+use crate::error::GatewayError;
+use crate::openai_wire::errors::parse_error_body;
+use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
+
+pub const DEFAULT_API_BASE: &str = "http://localhost:11434";
+
+pub struct OllamaAdapter {
+    upstream: Upstream,
+    model: String,
+    chat_url: Option<Url>,
+    embed_url: Option<Url>,
+}
+
+impl OllamaAdapter {
+    pub fn new(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+        let base = config
+            .api_base
+            .as_deref()
+            .unwrap_or(DEFAULT_API_BASE)
+            .trim_end_matches('/');
+        let bearer = |key: &str| (AUTHORIZATION, format!("Bearer {key}"));
+        Self {
+            // Errors are `{"error": "text"}`, which the common parser reads.
+            upstream: Upstream::new("ollama", config, client, bearer, &[], parse_error_body),
+            model: config.model.clone(),
+            chat_url: Url::parse(&format!("{base}/api/chat")).ok(),
+            embed_url: Url::parse(&format!("{base}/api/embed")).ok(),
+        }
+    }
+}
+
+impl Provider for OllamaAdapter {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
+        Box::pin(async move {
+            let body = request::to_json(request, &self.model, false)?;
+            let bytes = self
+                .upstream
+                .post_json_for_body(self.chat_url.as_ref(), &body)
+                .await?;
+            response::from_slice(&bytes).map_err(|e| self.upstream.unreadable("response", e))
+        })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
+        Box::pin(async move {
+            let body = request::to_json(request, &self.model, true)?;
+            let response = self
+                .upstream
+                .post_json(self.chat_url.as_ref(), &body)
+                .await?;
+            let state = stream::StreamState::new(self.upstream.provider, include_usage(request));
+            Ok(chunks_from_payloads(
+                self.upstream.ndjson_lines(response),
+                state,
+            ))
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        request: &'a EmbedRequest,
+    ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
+        Box::pin(async move {
+            let body = embeddings::request_to_json(request, &self.model);
+            let bytes = self
+                .upstream
+                .post_json_for_body(self.embed_url.as_ref(), &body)
+                .await?;
+            embeddings::response_from_slice(&bytes)
+                .map_err(|e| self.upstream.unreadable("embeddings", e))
+        })
+    }
+}
