@@ -91,6 +91,7 @@ pub const ROWS: &[Row] = &[
     row("anthropic", "Anthropic", true),
     row("gemini", "Gemini", true),
     row("ollama", "Ollama", false),
+    row("cohere", "Cohere", false),
 ];
 
 /// How one case went.

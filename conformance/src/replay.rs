@@ -556,7 +556,12 @@ fn split_event_stream(raw: &Bytes) -> Result<Vec<Bytes>, String> {
             .get(..4)
             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
             .filter(|&n| n >= 16 && n <= rest.len())
-            .ok_or_else(|| format!("truncated event-stream message at byte {}", raw.len() - rest.len()))?;
+            .ok_or_else(|| {
+                format!(
+                    "truncated event-stream message at byte {}",
+                    raw.len() - rest.len()
+                )
+            })?;
         messages.push(rest.split_to(length));
     }
     Ok(messages)

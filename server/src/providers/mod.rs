@@ -7,6 +7,7 @@
 //! move bytes. One adapter instance serves one configured deployment.
 
 pub mod anthropic;
+pub mod cohere;
 pub mod gemini;
 pub mod http;
 pub mod mock;
@@ -143,7 +144,10 @@ pub fn generated_id(prefix: &str) -> String {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
     });
-    format!("{prefix}{start:x}{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}{start:x}{:x}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Seconds since the epoch, for `created` when a provider sends none.
@@ -182,6 +186,8 @@ pub enum ProviderKind {
     Gemini,
     /// Ollama's native API (`/api/chat`, `/api/embed`).
     Ollama,
+    /// Cohere's v2 API.
+    Cohere,
     /// A provider speaking the OpenAI chat-completions dialect, with its quirks.
     OpenAiCompatible(&'static Preset),
     /// Offline, deterministic stand-in for demos and load tests.
@@ -196,6 +202,7 @@ impl ProviderKind {
             "azure" => Some(Self::Azure),
             "gemini" => Some(Self::Gemini),
             "ollama" => Some(Self::Ollama),
+            "cohere" => Some(Self::Cohere),
             "mock" => Some(Self::Mock),
             _ => presets::find(name).map(Self::OpenAiCompatible),
         }
@@ -208,13 +215,22 @@ impl ProviderKind {
             Self::Azure => "azure",
             Self::Gemini => "gemini",
             Self::Ollama => "ollama",
+            Self::Cohere => "cohere",
             Self::OpenAiCompatible(preset) => preset.name,
             Self::Mock => "mock",
         }
     }
 
     pub fn known_names() -> Vec<&'static str> {
-        let mut names = vec!["openai", "azure", "anthropic", "gemini", "ollama", "mock"];
+        let mut names = vec![
+            "openai",
+            "azure",
+            "anthropic",
+            "gemini",
+            "cohere",
+            "ollama",
+            "mock",
+        ];
         names.extend(presets::PRESETS.iter().map(|p| p.name));
         names
     }
@@ -227,6 +243,7 @@ impl ProviderKind {
             Self::Azure => None,
             Self::Gemini => Some(gemini::DEFAULT_API_BASE),
             Self::Ollama => Some(ollama::DEFAULT_API_BASE),
+            Self::Cohere => Some(cohere::DEFAULT_API_BASE),
             Self::OpenAiCompatible(preset) => preset.api_base,
             Self::Mock => Some("mock://"),
         }
@@ -241,6 +258,7 @@ impl ProviderKind {
             Self::Gemini => Some("GEMINI_API_KEY"),
             // Ollama's cloud; a local server needs none.
             Self::Ollama => Some("OLLAMA_API_KEY"),
+            Self::Cohere => Some("COHERE_API_KEY"),
             Self::OpenAiCompatible(preset) => preset.api_key_env,
             Self::Mock => None,
         }
@@ -261,6 +279,7 @@ pub fn build(config: &DeploymentConfig, client: &reqwest::Client) -> Box<dyn Pro
         ProviderKind::Azure => Box::new(openai::OpenAiAdapter::azure(config, client.clone())),
         ProviderKind::Gemini => Box::new(gemini::GeminiAdapter::new(config, client.clone())),
         ProviderKind::Ollama => Box::new(ollama::OllamaAdapter::new(config, client.clone())),
+        ProviderKind::Cohere => Box::new(cohere::CohereAdapter::new(config, client.clone())),
         ProviderKind::Anthropic => {
             Box::new(anthropic::AnthropicAdapter::new(config, client.clone()))
         }

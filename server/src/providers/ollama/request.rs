@@ -231,7 +231,10 @@ fn options(request: &ChatRequest) -> Map<String, Value> {
         (!request.stop.is_empty()).then(|| request.stop.clone().into()),
     );
     set("seed", request.seed.map(Value::from));
-    set("presence_penalty", request.presence_penalty.map(Value::from));
+    set(
+        "presence_penalty",
+        request.presence_penalty.map(Value::from),
+    );
     set(
         "frequency_penalty",
         request.frequency_penalty.map(Value::from),
@@ -322,8 +325,10 @@ mod tests {
                 Err(GatewayError::Unsupported { .. })
             ));
         }
-        let url = translate(json!({"model": "m", "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]}));
+        let url = translate(
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]}),
+        );
         assert!(matches!(url, Err(GatewayError::Unsupported { .. })));
     }
 }

@@ -82,7 +82,11 @@ impl ChatLine {
 }
 
 /// Ollama's tool calls with made-up ids (`call_…`), unless Ollama sent ids.
-pub(super) fn tool_calls(calls: Vec<OllamaToolCall>, response_id: &str, first: usize) -> Vec<ToolCall> {
+pub(super) fn tool_calls(
+    calls: Vec<OllamaToolCall>,
+    response_id: &str,
+    first: usize,
+) -> Vec<ToolCall> {
     calls
         .into_iter()
         .zip(first..)
@@ -165,7 +169,14 @@ mod tests {
             ("get_weather", r#"{"city":"Tokyo"}"#)
         );
         let usage = response.usage.expect("usage");
-        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (169, 18, 187));
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens
+            ),
+            (169, 18, 187)
+        );
         let extensions = crate::openai_wire::json_struct::map_from_struct(
             response.extensions.as_ref().expect("timings"),
         );

@@ -130,7 +130,10 @@ mod tests {
             .on_event(r#"{"model":"llama3.2","created_at":"2023-08-04T08:52:19.385406455-07:00","message":{"role":"assistant","content":"The","images":null},"done":false}"#)
             .expect("first");
         let delta = first[0].choices[0].delta.as_ref().expect("delta");
-        assert_eq!((delta.role, delta.content.as_deref()), (Role::Assistant as i32, Some("The")));
+        assert_eq!(
+            (delta.role, delta.content.as_deref()),
+            (Role::Assistant as i32, Some("The"))
+        );
         assert_eq!(first[0].created, 1_691_164_339);
         let last = state
             .on_event(r#"{"model":"llama3.2","created_at":"2023-08-04T19:22:45.499127Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","total_duration":4883583458,"prompt_eval_count":26,"eval_count":282}"#)

@@ -1,0 +1,69 @@
+//! Embeddings through `/v2/embed` (<https://docs.cohere.com/reference/embed>):
+//! `texts`, float vectors, `dimensions` as `output_dimension`. Cohere's
+//! embed v3+ models require `input_type`; OpenAI callers have no such field,
+//! so it defaults to `search_document` (the side that is stored and
+//! searched) unless the request's extensions set it, with `truncate` and
+//! anything else Cohere takes. Usage is the billed input tokens.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::pb::{EmbedRequest, EmbedResponse, Embedding, Usage};
+use crate::providers::{merge_native_fields, non_empty};
+
+pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("model".into(), model.into());
+    body.insert("texts".into(), request.input.clone().into());
+    body.insert("input_type".into(), "search_document".into());
+    body.insert("embedding_types".into(), vec!["float"].into());
+    if let Some(dimensions) = request.dimensions {
+        body.insert("output_dimension".into(), dimensions.into());
+    }
+    merge_native_fields(&mut body, request.extensions.as_ref());
+    body
+}
+
+#[derive(Deserialize)]
+struct EmbedBody {
+    embeddings: Embeddings,
+    #[serde(default)]
+    meta: Value,
+    /// `id`, `response_type`, `texts`…
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Embeddings {
+    float: Vec<Vec<f32>>,
+}
+
+pub fn response_from_slice(body: &[u8], model: &str) -> Result<EmbedResponse, serde_json::Error> {
+    let mut response: EmbedBody = serde_json::from_slice(body)?;
+    // The inputs echoed back add nothing the caller does not have.
+    response.rest.remove("texts");
+    let billed = response.meta["billed_units"]["input_tokens"]
+        .as_u64()
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    if !response.meta.is_null() {
+        response.rest.insert("meta".into(), response.meta);
+    }
+    Ok(EmbedResponse {
+        embeddings: response
+            .embeddings
+            .float
+            .into_iter()
+            .zip(0..)
+            .map(|(values, index)| Embedding { index, values })
+            .collect(),
+        model: model.to_owned(),
+        usage: billed.map(|prompt| Usage {
+            prompt_tokens: prompt,
+            total_tokens: prompt,
+            ..Usage::default()
+        }),
+        extensions: non_empty(response.rest),
+        served_by: None,
+    })
+}

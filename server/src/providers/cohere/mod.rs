@@ -1,0 +1,98 @@
+//! Adapter for Cohere's v2 API (`/v2/chat`, `/v2/embed`): the translation is
+//! `request`, `response`, `stream` and `embeddings`; this file is the
+//! transport (URLs, bearer key).
+
+mod embeddings;
+mod request;
+mod response;
+mod stream;
+
+use futures::future::BoxFuture;
+use http::header::AUTHORIZATION;
+use reqwest::Url;
+
+use super::http::Upstream;
+use super::{ChunkStream, Provider, chunks_from_events, include_usage, unix_now};
+use crate::config::DeploymentConfig;
+use crate::error::GatewayError;
+use crate::openai_wire::errors::parse_error_body;
+use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
+
+pub const DEFAULT_API_BASE: &str = "https://api.cohere.com/v2";
+
+pub struct CohereAdapter {
+    upstream: Upstream,
+    model: String,
+    chat_url: Option<Url>,
+    embed_url: Option<Url>,
+}
+
+impl CohereAdapter {
+    pub fn new(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+        let base = config
+            .api_base
+            .as_deref()
+            .unwrap_or(DEFAULT_API_BASE)
+            .trim_end_matches('/');
+        let bearer = |key: &str| (AUTHORIZATION, format!("Bearer {key}"));
+        Self {
+            // Errors are `{"id": …, "message": …}`, which the common parser reads.
+            upstream: Upstream::new("cohere", config, client, bearer, &[], parse_error_body),
+            model: config.model.clone(),
+            chat_url: Url::parse(&format!("{base}/chat")).ok(),
+            embed_url: Url::parse(&format!("{base}/embed")).ok(),
+        }
+    }
+}
+
+impl Provider for CohereAdapter {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
+        Box::pin(async move {
+            let body = request::to_json(request, &self.model, false)?;
+            let bytes = self
+                .upstream
+                .post_json_for_body(self.chat_url.as_ref(), &body)
+                .await?;
+            response::from_slice(&bytes, &self.model, unix_now())
+                .map_err(|e| self.upstream.unreadable("response", e))
+        })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
+        Box::pin(async move {
+            let body = request::to_json(request, &self.model, true)?;
+            let response = self
+                .upstream
+                .post_json(self.chat_url.as_ref(), &body)
+                .await?;
+            let state = stream::StreamState::new(
+                self.upstream.provider,
+                &self.model,
+                include_usage(request),
+                unix_now(),
+            );
+            Ok(chunks_from_events(self.upstream.events(response), state))
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        request: &'a EmbedRequest,
+    ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
+        Box::pin(async move {
+            let body = embeddings::request_to_json(request, &self.model);
+            let bytes = self
+                .upstream
+                .post_json_for_body(self.embed_url.as_ref(), &body)
+                .await?;
+            embeddings::response_from_slice(&bytes, &self.model)
+                .map_err(|e| self.upstream.unreadable("embeddings", e))
+        })
+    }
+}
