@@ -92,6 +92,7 @@ pub const ROWS: &[Row] = &[
     row("gemini", "Gemini", true),
     row("ollama", "Ollama", false),
     row("cohere", "Cohere", false),
+    row("bedrock", "AWS Bedrock", false),
 ];
 
 /// How one case went.

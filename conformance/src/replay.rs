@@ -452,6 +452,15 @@ async fn fixture_response(
             stream_events(split_sse_events(&bytes), pause),
             "text/event-stream",
         ),
+        // Bedrock streams are AWS event-stream binary, not SSE.
+        BodyKind::ChunksJsonl if provider == "bedrock" => (
+            stream_events(
+                encode_event_stream(&bytes)
+                    .map_err(|e| internal(format!("{provider}/{fixture}: {e}")))?,
+                pause,
+            ),
+            "application/vnd.amazon.eventstream",
+        ),
         BodyKind::ChunksJsonl => (
             stream_events(frame_jsonl(&bytes, provider), pause),
             "text/event-stream",
@@ -563,6 +572,43 @@ fn split_event_stream(raw: &Bytes) -> Result<Vec<Bytes>, String> {
                 )
             })?;
         messages.push(rest.split_to(length));
+    }
+    Ok(messages)
+}
+
+/// Frames decoded Bedrock events stored one per line as `{"<event type>": payload}` (the AWS
+/// SDKs' shape) the way Bedrock sends them: one AWS event-stream message each, with the
+/// `:event-type` header, or `:exception-type` for exceptions (types ending in `Exception`).
+fn encode_event_stream(raw: &[u8]) -> Result<Vec<Bytes>, String> {
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    let mut messages = Vec::new();
+    for line in raw.split(|&b| b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let event: serde_json::Map<String, Value> =
+            serde_json::from_slice(line).map_err(|e| format!("not a JSON object: {e}"))?;
+        let (kind, payload) = event
+            .into_iter()
+            .next()
+            .ok_or("an empty object is no event")?;
+        let (message_type, type_header) = if kind.ends_with("Exception") {
+            ("exception", ":exception-type")
+        } else {
+            ("event", ":event-type")
+        };
+        let string = |s: String| HeaderValue::String(s.into());
+        let message = Message::new(payload.to_string().into_bytes())
+            .add_header(Header::new(type_header, string(kind)))
+            .add_header(Header::new(
+                ":content-type",
+                string("application/json".into()),
+            ))
+            .add_header(Header::new(":message-type", string(message_type.into())));
+        let mut frame = Vec::new();
+        aws_smithy_eventstream::frame::write_message_to(&message, &mut frame)
+            .map_err(|e| e.to_string())?;
+        messages.push(Bytes::from(frame));
     }
     Ok(messages)
 }

@@ -114,6 +114,15 @@ pub struct RawDeploymentParams {
     pub tpm: Option<u64>,
     /// Mock provider only: fixed reply text instead of the generated one.
     pub mock_response: Option<String>,
+    /// Bedrock only (LiteLLM's names): the AWS region, and the access key
+    /// pair (plus session token) that signs requests when no `api_key`
+    /// (Bedrock API key) is set. Each defaults to the AWS environment
+    /// variables (`AWS_REGION` / `AWS_DEFAULT_REGION`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+    pub aws_region_name: Option<String>,
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<String>,
+    pub aws_session_token: Option<String>,
 }
 
 /// A secret read from the config: never printed, never logged.
@@ -165,6 +174,22 @@ pub struct DeploymentConfig {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub mock_response: Option<String>,
+    /// Bedrock only: where and as whom to sign.
+    pub aws: Option<AwsSettings>,
+}
+
+/// A Bedrock deployment's region and, for SigV4 signing, its credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsSettings {
+    pub region: String,
+    pub credentials: Option<AwsCredentials>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
 }
 
 impl Config {
@@ -284,6 +309,7 @@ fn validate_deployment(
             "the model id after the provider is empty",
         ));
     }
+    let aws = aws_settings(&params, provider, &at, env)?;
     let api_base = params
         .api_base
         .map(|v| resolve_plain(&v, &format!("{at}.params.api_base"), env))
@@ -356,7 +382,91 @@ fn validate_deployment(
         rpm: params.rpm,
         tpm: params.tpm,
         mock_response: params.mock_response,
+        aws,
     })
+}
+
+/// Bedrock's region and signing keys, from the params or the AWS
+/// environment variables; other providers may not set them.
+fn aws_settings(
+    params: &RawDeploymentParams,
+    provider: ProviderKind,
+    at: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<AwsSettings>, ConfigError> {
+    let set = [
+        ("aws_region_name", &params.aws_region_name),
+        ("aws_access_key_id", &params.aws_access_key_id),
+        ("aws_secret_access_key", &params.aws_secret_access_key),
+        ("aws_session_token", &params.aws_session_token),
+    ];
+    if provider != ProviderKind::Bedrock {
+        return match set.iter().find(|(_, value)| value.is_some()) {
+            Some((name, _)) => Err(ConfigError::new(
+                format!("{at}.params.{name}"),
+                "is for bedrock deployments only",
+            )),
+            None => Ok(None),
+        };
+    }
+    let plain = |value: &Option<String>, name: &str, vars: &[&str]| match value {
+        Some(v) => resolve_plain(v, &format!("{at}.params.{name}"), env).map(Some),
+        None => Ok(vars.iter().find_map(|var| env(var))),
+    };
+    let region = plain(
+        &params.aws_region_name,
+        "aws_region_name",
+        &["AWS_REGION", "AWS_DEFAULT_REGION"],
+    )?
+    .ok_or_else(|| {
+        ConfigError::new(
+            format!("{at}.params.aws_region_name"),
+            "bedrock needs a region: set aws_region_name or AWS_REGION",
+        )
+    })?;
+    let access_key_id = plain(
+        &params.aws_access_key_id,
+        "aws_access_key_id",
+        &["AWS_ACCESS_KEY_ID"],
+    )?;
+    let secret = |value: &Option<String>, name: &str, var: &str| match value {
+        Some(v) => resolve_secret(v, &format!("{at}.params.{name}"), env).map(Some),
+        None => Ok(env(var).map(Secret::new)),
+    };
+    let secret_access_key = secret(
+        &params.aws_secret_access_key,
+        "aws_secret_access_key",
+        "AWS_SECRET_ACCESS_KEY",
+    )?;
+    let session_token = secret(
+        &params.aws_session_token,
+        "aws_session_token",
+        "AWS_SESSION_TOKEN",
+    )?;
+    let credentials = match (access_key_id, secret_access_key) {
+        (Some(access_key_id), Some(secret_access_key)) => Some(AwsCredentials {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                format!("{at}.params.aws_secret_access_key"),
+                "is missing while aws_access_key_id is set",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                format!("{at}.params.aws_access_key_id"),
+                "is missing while aws_secret_access_key is set",
+            ));
+        }
+    };
+    Ok(Some(AwsSettings {
+        region,
+        credentials,
+    }))
 }
 
 const ENV_PREFIX: &str = "os.environ/";

@@ -51,7 +51,12 @@ pub struct Upstream {
     headers: HeaderMap,
     api_key: Option<String>,
     parse_error: fn(&[u8]) -> ErrorBody,
+    signer: Option<Box<RequestSigner>>,
 }
+
+/// Signs a request that is otherwise ready to send (AWS SigV4), adding
+/// headers computed from its URL, headers and body.
+pub type RequestSigner = dyn Fn(&mut Request) -> Result<(), String> + Send + Sync;
 
 impl Upstream {
     /// `auth` turns the key into the header that carries it
@@ -99,7 +104,14 @@ impl Upstream {
             headers,
             api_key: config.api_key.as_ref().map(|k| k.expose().to_owned()),
             parse_error,
+            signer: None,
         }
+    }
+
+    /// Signs every request just before it is sent.
+    pub fn with_signer(mut self, signer: Box<RequestSigner>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// POSTs a JSON body; `None` is a URL that did not parse at startup.
@@ -119,6 +131,12 @@ impl Upstream {
         let mut request = Request::new(http::Method::POST, url);
         *request.headers_mut() = self.headers.clone();
         *request.body_mut() = Some(body.into());
+        if let Some(sign) = &self.signer {
+            sign(&mut request).map_err(|message| GatewayError::UpstreamUnavailable {
+                provider: self.provider,
+                message: format!("the request cannot be signed: {message}"),
+            })?;
+        }
         let secrets = self.api_key.as_deref();
         send(
             &self.client,
@@ -138,6 +156,11 @@ impl Upstream {
         body: &Map<String, Value>,
     ) -> Result<Bytes, GatewayError> {
         let response = self.post_json(url, body).await?;
+        self.read_body(response).await
+    }
+
+    /// Reads the whole body of a successful response.
+    pub async fn read_body(&self, response: Response) -> Result<Bytes, GatewayError> {
         read_body(response, self.provider, self.timeout).await
     }
 
@@ -295,7 +318,7 @@ fn ndjson_lines(
 /// Ends `stream` with a timeout error when it is silent for longer than
 /// `idle_timeout`, and with an "unavailable" error (ending it) when the
 /// connection breaks.
-fn within_idle_timeout<T, E: std::fmt::Display>(
+pub fn within_idle_timeout<T, E: std::fmt::Display>(
     stream: impl Stream<Item = Result<T, E>> + Send + 'static,
     provider: &'static str,
     idle_timeout: Duration,

@@ -7,6 +7,7 @@
 //! move bytes. One adapter instance serves one configured deployment.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
 pub mod http;
@@ -188,6 +189,8 @@ pub enum ProviderKind {
     Ollama,
     /// Cohere's v2 API.
     Cohere,
+    /// AWS Bedrock (Converse, InvokeModel for embeddings).
+    Bedrock,
     /// A provider speaking the OpenAI chat-completions dialect, with its quirks.
     OpenAiCompatible(&'static Preset),
     /// Offline, deterministic stand-in for demos and load tests.
@@ -203,6 +206,7 @@ impl ProviderKind {
             "gemini" => Some(Self::Gemini),
             "ollama" => Some(Self::Ollama),
             "cohere" => Some(Self::Cohere),
+            "bedrock" => Some(Self::Bedrock),
             "mock" => Some(Self::Mock),
             _ => presets::find(name).map(Self::OpenAiCompatible),
         }
@@ -216,6 +220,7 @@ impl ProviderKind {
             Self::Gemini => "gemini",
             Self::Ollama => "ollama",
             Self::Cohere => "cohere",
+            Self::Bedrock => "bedrock",
             Self::OpenAiCompatible(preset) => preset.name,
             Self::Mock => "mock",
         }
@@ -228,6 +233,7 @@ impl ProviderKind {
             "anthropic",
             "gemini",
             "cohere",
+            "bedrock",
             "ollama",
             "mock",
         ];
@@ -244,6 +250,8 @@ impl ProviderKind {
             Self::Gemini => Some(gemini::DEFAULT_API_BASE),
             Self::Ollama => Some(ollama::DEFAULT_API_BASE),
             Self::Cohere => Some(cohere::DEFAULT_API_BASE),
+            // Built from the deployment's region.
+            Self::Bedrock => Some(bedrock::DEFAULT_API_BASE),
             Self::OpenAiCompatible(preset) => preset.api_base,
             Self::Mock => Some("mock://"),
         }
@@ -259,6 +267,8 @@ impl ProviderKind {
             // Ollama's cloud; a local server needs none.
             Self::Ollama => Some("OLLAMA_API_KEY"),
             Self::Cohere => Some("COHERE_API_KEY"),
+            // A Bedrock API key; without one, requests are SigV4-signed.
+            Self::Bedrock => Some("AWS_BEARER_TOKEN_BEDROCK"),
             Self::OpenAiCompatible(preset) => preset.api_key_env,
             Self::Mock => None,
         }
@@ -280,6 +290,7 @@ pub fn build(config: &DeploymentConfig, client: &reqwest::Client) -> Box<dyn Pro
         ProviderKind::Gemini => Box::new(gemini::GeminiAdapter::new(config, client.clone())),
         ProviderKind::Ollama => Box::new(ollama::OllamaAdapter::new(config, client.clone())),
         ProviderKind::Cohere => Box::new(cohere::CohereAdapter::new(config, client.clone())),
+        ProviderKind::Bedrock => Box::new(bedrock::BedrockAdapter::new(config, client.clone())),
         ProviderKind::Anthropic => {
             Box::new(anthropic::AnthropicAdapter::new(config, client.clone()))
         }

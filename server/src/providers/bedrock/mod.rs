@@ -1,0 +1,179 @@
+//! Adapter for AWS Bedrock: `Converse` / `ConverseStream` for chat and
+//! `InvokeModel` for embeddings. The translation is `request`, `response`,
+//! `stream` and `embeddings`; this file is the transport: URLs (the model id
+//! is one percent-encoded path segment, ARNs included) and authentication —
+//! a Bedrock API key as a bearer token when the deployment has `api_key`
+//! (or `AWS_BEARER_TOKEN_BEDROCK`), otherwise SigV4 with the deployment's
+//! AWS keys (`sigv4`).
+
+mod embeddings;
+mod request;
+mod response;
+mod sigv4;
+mod stream;
+
+use std::time::SystemTime;
+
+use futures::future::{BoxFuture, try_join_all};
+use http::header::AUTHORIZATION;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::{Response, Url};
+
+use super::http::Upstream;
+use super::{ChunkStream, Provider, chunks_from_payloads, generated_id, include_usage, unix_now};
+use crate::config::DeploymentConfig;
+use crate::error::GatewayError;
+use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Usage};
+
+/// The documented default, with the deployment's region in it.
+pub const DEFAULT_API_BASE: &str = "https://bedrock-runtime.{aws_region_name}.amazonaws.com";
+
+/// Everything but RFC 3986's unreserved characters is encoded, so `:` in
+/// `…-v1:0` and `/` in ARNs stay inside the one path segment.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+const INPUT_TOKENS_HEADER: &str = "x-amzn-bedrock-input-token-count";
+
+pub struct BedrockAdapter {
+    upstream: Upstream,
+    model: String,
+    converse_url: Option<Url>,
+    stream_url: Option<Url>,
+    invoke_url: Option<Url>,
+}
+
+impl BedrockAdapter {
+    pub fn new(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+        let region = config.aws.as_ref().map_or("", |aws| aws.region.as_str());
+        let base = config
+            .api_base
+            .clone()
+            .unwrap_or_else(|| DEFAULT_API_BASE.replace("{aws_region_name}", region));
+        let base = base.trim_end_matches('/');
+        let model = utf8_percent_encode(&config.model, PATH_SEGMENT).to_string();
+        let url = |operation: &str| Url::parse(&format!("{base}/model/{model}/{operation}")).ok();
+        let bearer = |key: &str| (AUTHORIZATION, format!("Bearer {key}"));
+        let mut upstream = Upstream::new(
+            "bedrock",
+            config,
+            client,
+            bearer,
+            &[],
+            response::parse_error,
+        );
+        let signing_keys = config.aws.as_ref().and_then(|aws| aws.credentials.as_ref());
+        if let (None, Some(credentials)) = (&config.api_key, signing_keys) {
+            let signer = sigv4::Signer::new(credentials, region, sigv4::SERVICE);
+            upstream = upstream.with_signer(Box::new(move |request: &mut reqwest::Request| {
+                signer.sign(request, SystemTime::now())
+            }));
+        }
+        Self {
+            upstream,
+            model: config.model.clone(),
+            converse_url: url("converse"),
+            stream_url: url("converse-stream"),
+            invoke_url: url("invoke"),
+        }
+    }
+
+    /// The AWS request id of an answer, else a made-up one.
+    fn response_id(response: &Response) -> String {
+        response
+            .headers()
+            .get("x-amzn-requestid")
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| generated_id("chatcmpl-bedrock-"), str::to_owned)
+    }
+}
+
+impl Provider for BedrockAdapter {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
+        Box::pin(async move {
+            let body = request::to_json(request, &self.model)?;
+            let response = self
+                .upstream
+                .post_json(self.converse_url.as_ref(), &body)
+                .await?;
+            let id = Self::response_id(&response);
+            let bytes = self.upstream.read_body(response).await?;
+            response::from_slice(&bytes, id, &self.model, unix_now())
+                .map_err(|e| self.upstream.unreadable("response", e))
+        })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
+        Box::pin(async move {
+            let body = request::to_json(request, &self.model)?;
+            let response = self
+                .upstream
+                .post_json(self.stream_url.as_ref(), &body)
+                .await?;
+            let state = stream::StreamState::new(
+                self.upstream.provider,
+                include_usage(request),
+                Self::response_id(&response),
+                &self.model,
+                unix_now(),
+            );
+            let payloads =
+                stream::event_payloads(response, self.upstream.provider, self.upstream.timeout);
+            Ok(chunks_from_payloads(payloads, state))
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        request: &'a EmbedRequest,
+    ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
+        Box::pin(async move {
+            let family = embeddings::family(&self.model)?;
+            let calls = embeddings::request_bodies(request, &family)
+                .into_iter()
+                .map(|body| async move {
+                    let response = self
+                        .upstream
+                        .post_json(self.invoke_url.as_ref(), &body)
+                        .await?;
+                    let header_tokens = response
+                        .headers()
+                        .get(INPUT_TOKENS_HEADER)
+                        .and_then(|v| v.to_str().ok()?.parse::<u32>().ok());
+                    let bytes = self.upstream.read_body(response).await?;
+                    let vectors = embeddings::vectors(&bytes)
+                        .map_err(|e| self.upstream.unreadable("embeddings", e))?;
+                    let tokens = embeddings::titan_tokens(&bytes).or(header_tokens);
+                    Ok::<_, GatewayError>((vectors, tokens))
+                });
+            let answers = try_join_all(calls).await?;
+            let mut tokens: Option<u32> = None;
+            let mut vectors = Vec::with_capacity(request.input.len());
+            for (answer, answer_tokens) in answers {
+                vectors.extend(answer);
+                if let Some(n) = answer_tokens {
+                    tokens = Some(tokens.unwrap_or(0).saturating_add(n));
+                }
+            }
+            Ok(EmbedResponse {
+                embeddings: embeddings::embeddings(vectors),
+                model: self.model.clone(),
+                usage: tokens.map(|n| Usage {
+                    prompt_tokens: n,
+                    total_tokens: n,
+                    ..Usage::default()
+                }),
+                ..EmbedResponse::default()
+            })
+        })
+    }
+}
