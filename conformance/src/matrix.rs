@@ -93,6 +93,7 @@ pub const ROWS: &[Row] = &[
     row("ollama", "Ollama", false),
     row("cohere", "Cohere", false),
     row("bedrock", "AWS Bedrock", false),
+    row("mistral", "Mistral", false),
 ];
 
 /// How one case went.

@@ -147,6 +147,81 @@ impl FieldReader {
 }
 
 /// Unmodelled fields, or `None` when there are none.
+/// A provider's `content`: OpenAI's string, or the list of typed chunks
+/// Mistral answers with (`text` chunks, and `thinking` chunks from its
+/// reasoning models).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+pub(crate) enum ContentWire {
+    Text(String),
+    Parts(Vec<Map<String, Value>>),
+}
+
+/// Content read from a provider's answer: text, reasoning, and chunks of
+/// other types (kept whole under `content_parts`).
+#[derive(Default)]
+pub(crate) struct ReadContent {
+    pub text: Option<String>,
+    pub reasoning: Option<String>,
+    pub other: Option<Struct>,
+}
+
+impl ContentWire {
+    pub(crate) fn read(self) -> ReadContent {
+        let parts = match self {
+            ContentWire::Text(text) => {
+                return ReadContent {
+                    text: Some(text),
+                    ..ReadContent::default()
+                };
+            }
+            ContentWire::Parts(parts) => parts,
+        };
+        let mut out = ReadContent::default();
+        let mut other = Vec::new();
+        for part in parts {
+            match (
+                part.get("type").and_then(Value::as_str),
+                part.get("text"),
+                part.get("thinking"),
+            ) {
+                (Some("text"), Some(Value::String(text)), _) => {
+                    out.text.get_or_insert_default().push_str(text);
+                }
+                (Some("thinking"), _, Some(thinking)) => {
+                    let reasoning = out.reasoning.get_or_insert_default();
+                    match thinking {
+                        Value::String(text) => reasoning.push_str(text),
+                        // Mistral: a list of text chunks.
+                        Value::Array(chunks) => chunks
+                            .iter()
+                            .filter_map(|c| c.get("text")?.as_str())
+                            .for_each(|text| reasoning.push_str(text)),
+                        _ => {}
+                    }
+                }
+                _ => other.push(Value::Object(part)),
+            }
+        }
+        if !other.is_empty() {
+            let mut fields = Map::new();
+            fields.insert("content_parts".into(), other.into());
+            out.other = Some(json_struct::struct_from_map(fields));
+        }
+        out
+    }
+}
+
+/// Adds `extra` extensions to `target`'s (set while reading a field) without
+/// losing either.
+pub(crate) fn merge_extensions(target: &mut Option<Struct>, extra: Option<Struct>) {
+    match (target.as_mut(), extra) {
+        (Some(existing), Some(extra)) => existing.fields.extend(extra.fields),
+        (None, extra) => *target = extra,
+        (Some(_), None) => {}
+    }
+}
+
 pub(crate) fn take_extensions(rest: Map<String, Value>) -> Option<Struct> {
     (!rest.is_empty()).then(|| json_struct::struct_from_map(rest))
 }

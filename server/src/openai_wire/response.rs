@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::json_struct::{serialize_extensions, struct_from_map};
 use super::request::role_from_str;
-use super::{Wire, WireObject, or_default, wire_list};
+use super::{ContentWire, Wire, WireObject, merge_extensions, or_default, wire_list};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
 
 /// Parses an upstream chat-completion body.
@@ -82,9 +82,15 @@ impl WireObject for Message {
                     .unwrap_or(Role::Assistant) as i32;
             }
             "content" => {
-                self.content = map
-                    .next_value::<Option<String>>()?
-                    .map(message::Content::Text)
+                let content = map
+                    .next_value::<Option<ContentWire>>()?
+                    .map(ContentWire::read)
+                    .unwrap_or_default();
+                self.content = content.text.map(message::Content::Text);
+                if content.reasoning.is_some() {
+                    self.reasoning_content = content.reasoning;
+                }
+                merge_extensions(&mut self.extensions, content.other);
             }
             "name" => self.name = or_default(map)?,
             "tool_calls" => self.tool_calls = wire_list(map)?,
@@ -96,7 +102,7 @@ impl WireObject for Message {
     }
 
     fn set_extensions(&mut self, extensions: Option<Struct>) {
-        self.extensions = extensions;
+        merge_extensions(&mut self.extensions, extensions);
     }
 }
 
@@ -526,5 +532,26 @@ mod tests {
             serde_json::to_value(ResponseJson(&parsed)).unwrap()["choices"][0]["finish_reason"],
             "insufficient_system_resource"
         );
+    }
+
+    /// Mistral's reasoning models answer with a list of chunks: thinking
+    /// becomes reasoning, text the content, other chunks are kept.
+    #[test]
+    fn mistral_content_chunks() {
+        let body = br#"{"id":"x","object":"chat.completion","created":1,"model":"magistral-medium-latest",
+            "choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","tool_calls":null,"content":[
+              {"type":"thinking","thinking":[{"type":"text","text":"Hmm. "},{"type":"text","text":"Rivers."}]},
+              {"type":"text","text":"Cross at a bridge."},
+              {"type":"reference","reference_ids":[1]}]}}]}"#;
+        let response = from_slice(body).expect("parses");
+        let message = response.choices[0].message.as_ref().expect("message");
+        assert_eq!(message.reasoning_content.as_deref(), Some("Hmm. Rivers."));
+        assert_eq!(
+            message.content,
+            Some(message::Content::Text("Cross at a bridge.".into()))
+        );
+        let kept =
+            super::super::json_struct::map_from_struct(message.extensions.as_ref().expect("kept"));
+        assert_eq!(kept["content_parts"][0]["type"], "reference");
     }
 }

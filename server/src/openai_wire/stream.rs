@@ -11,7 +11,7 @@ use super::response::{
     FunctionJson, FunctionWire, Seq, UsageJson, entry_opt, finish_reason_from_str,
     finish_reason_str,
 };
-use super::{Wire, WireObject, or_default, wire_list};
+use super::{ContentWire, Wire, WireObject, merge_extensions, or_default, wire_list};
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta, Usage};
 
 /// Parses one upstream stream chunk.
@@ -83,17 +83,36 @@ impl WireObject for Delta {
                     .and_then(role_from_str)
                     .unwrap_or(Role::Unspecified) as i32;
             }
-            "content" => self.content = map.next_value()?,
+            "content" => {
+                let content = map
+                    .next_value::<Option<ContentWire>>()?
+                    .map(ContentWire::read)
+                    .unwrap_or_default();
+                self.content = content.text;
+                if content.reasoning.is_some() {
+                    self.reasoning_content = content.reasoning;
+                }
+                merge_extensions(&mut self.extensions, content.other);
+            }
             "refusal" => self.refusal = map.next_value()?,
             "reasoning_content" => self.reasoning_content = map.next_value()?,
-            "tool_calls" => self.tool_calls = wire_list(map)?,
+            "tool_calls" => {
+                self.tool_calls = wire_list(map)?;
+                // Mistral sends whole calls without `index`: several calls in
+                // one delta all read as index 0, so their position decides.
+                if self.tool_calls.len() > 1 && self.tool_calls.iter().all(|c| c.index == 0) {
+                    for (position, call) in self.tool_calls.iter_mut().enumerate() {
+                        call.index = position as u32;
+                    }
+                }
+            }
             _ => return Ok(false),
         }
         Ok(true)
     }
 
     fn set_extensions(&mut self, extensions: Option<Struct>) {
-        self.extensions = extensions;
+        merge_extensions(&mut self.extensions, extensions);
     }
 }
 
@@ -300,5 +319,17 @@ mod robustness {
                 }
             }
         }
+    }
+
+    /// Mistral sends whole tool calls without `index`; each keeps its own.
+    #[test]
+    fn index_less_tool_calls_keep_their_position() {
+        let chunk = chunk_from_str(
+            r#"{"id":"b","object":"chat.completion.chunk","created":1,"model":"mistral-small-latest","choices":[{"index":0,"delta":{"content":null,"tool_calls":[
+                {"id":"a1","function":{"name":"w","arguments":"{}"}},{"id":"a2","function":{"name":"w","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#,
+        )
+        .expect("parses");
+        let calls = &chunk.choices[0].delta.as_ref().expect("delta").tool_calls;
+        assert_eq!(calls.iter().map(|c| c.index).collect::<Vec<_>>(), [0, 1]);
     }
 }

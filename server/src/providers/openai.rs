@@ -155,7 +155,8 @@ impl Provider for OpenAiAdapter {
                     param: None,
                 });
             }
-            let payload = embeddings::request_to_json(request, &self.model);
+            let mut payload = embeddings::request_to_json(request, &self.model);
+            rename_fields(&mut payload, self.quirks);
             let bytes = self
                 .upstream
                 .post_json_for_body(self.embeddings_url.as_ref(), &payload)
@@ -239,17 +240,22 @@ fn apply_quirks(
             format!("{provider} does not support response_format `{format}`"),
         ));
     }
-    for (from, to) in quirks.renamed_fields {
-        if let Some(value) = body.remove(*from) {
-            body.insert((*to).to_owned(), value);
-        }
-    }
+    rename_fields(body, quirks);
     if let Some(choice) = body.get_mut("tool_choice")
         && choice == "required"
     {
         *choice = quirks.tool_choice_required.into();
     }
     Ok(())
+}
+
+/// The provider's spelling of renamed request fields (chat and embeddings).
+fn rename_fields(body: &mut Map<String, Value>, quirks: &Quirks) {
+    for (from, to) in quirks.renamed_fields {
+        if let Some(value) = body.remove(*from) {
+            body.insert((*to).to_owned(), value);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 /// How a provider departs from OpenAI's chat-completions API.
 #[derive(Debug, PartialEq)]
 pub struct Quirks {
-    /// Top-level request fields the provider spells differently: (OpenAI, theirs).
+    /// Top-level request fields the provider spells differently, in chat and
+    /// embeddings requests: (OpenAI, theirs).
     pub renamed_fields: &'static [(&'static str, &'static str)],
     /// Top-level request fields the provider rejects. A request that sets one
     /// fails with a clear 400 instead of the field being dropped.
@@ -107,8 +108,11 @@ pub const PRESETS: &[Preset] = &[
         embeddings: true,
         quirks: OPENAI_QUIRKS,
     },
-    // https://docs.mistral.ai/api/: `max_tokens` and `random_seed` instead of
-    // `max_completion_tokens` and `seed`; `tool_choice: "any"` means required.
+    // https://docs.mistral.ai/api/: `max_tokens`, `random_seed` and (for
+    // embeddings) `output_dimension` instead of `max_completion_tokens`,
+    // `seed` and `dimensions`; `tool_choice: "any"` means required. Its
+    // answers' content chunk lists (thinking models) and index-less tool-call
+    // deltas are read by the common OpenAI reader.
     Preset {
         name: "mistral",
         api_base: Some("https://api.mistral.ai/v1"),
@@ -118,6 +122,7 @@ pub const PRESETS: &[Preset] = &[
             renamed_fields: &[
                 ("max_completion_tokens", "max_tokens"),
                 ("seed", "random_seed"),
+                ("dimensions", "output_dimension"),
             ],
             tool_choice_required: "any",
             ..OPENAI_QUIRKS
