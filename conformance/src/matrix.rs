@@ -90,8 +90,8 @@ pub const ROWS: &[Row] = &[
     row("azure", "Azure OpenAI", true),
     row("anthropic", "Anthropic", true),
     row("gemini", "Gemini", true),
-    row("ollama", "Ollama", false),
-    row("cohere", "Cohere", false),
+    row("ollama", "Ollama", true),
+    row("cohere", "Cohere", true),
     row("bedrock", "AWS Bedrock", false),
     row("mistral", "Mistral", false),
 ];

@@ -336,6 +336,14 @@ fn validate_deployment(
             .and_then(env)
             .map(Secret::new),
     };
+    if aws.as_ref().is_some_and(|aws| aws.credentials.is_none()) && api_key.is_none() {
+        return Err(ConfigError::new(
+            format!("{at}.params"),
+            "bedrock needs credentials: api_key (a Bedrock API key, default \
+             AWS_BEARER_TOKEN_BEDROCK) or aws_access_key_id + aws_secret_access_key \
+             (default AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
+        ));
+    }
     let api_version = params
         .api_version
         .map(|v| resolve_plain(&v, &format!("{at}.params.api_version"), env))
@@ -579,6 +587,26 @@ server:
                 "no default base URL",
             ),
             (
+                "model_list: [{model_name: a, params: {model: bedrock/x, api_key: k}}]",
+                "model_list[0].params.aws_region_name",
+                "needs a region",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: bedrock/x, aws_region_name: us-east-1}}]",
+                "model_list[0].params",
+                "needs credentials",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: bedrock/x, aws_region_name: us-east-1, aws_access_key_id: AKID}}]",
+                "model_list[0].params.aws_secret_access_key",
+                "is missing",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: openai/x, aws_region_name: us-east-1}}]",
+                "model_list[0].params.aws_region_name",
+                "bedrock deployments only",
+            ),
+            (
                 "server: {worker_threads: 0}",
                 "server.worker_threads",
                 "greater than 0",
@@ -613,6 +641,30 @@ server:
                 error.message
             );
         }
+    }
+
+    /// Bedrock's region and keys come from the params or the AWS variables.
+    #[test]
+    fn bedrock_settings_from_params_or_environment() {
+        let yaml = "model_list: [{model_name: a, params: {model: bedrock/x}}]";
+        let env = |name: &str| match name {
+            "AWS_DEFAULT_REGION" => Some("eu-west-1".to_owned()),
+            "AWS_ACCESS_KEY_ID" => Some("AKID".to_owned()),
+            "AWS_SECRET_ACCESS_KEY" => Some("secret".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_yaml(yaml, env).expect("loads");
+        let aws = config.deployments[0].aws.clone().expect("bedrock settings");
+        assert_eq!(aws.region, "eu-west-1");
+        let credentials = aws.credentials.expect("keys");
+        assert_eq!(
+            (
+                credentials.access_key_id.as_str(),
+                credentials.secret_access_key.expose()
+            ),
+            ("AKID", "secret")
+        );
+        assert_eq!(credentials.session_token, None);
     }
 
     /// Secrets never show up in Debug output (and so never in logs).

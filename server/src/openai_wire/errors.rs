@@ -52,8 +52,10 @@ pub fn parse_error_body(body: &[u8]) -> ErrorBody {
         Some(error @ Value::Object(_)) => error,
         _ => &json,
     };
+    // The error object's other fields; a body without an `error` member is
+    // the error object itself (Cohere's `id`).
     let extra = match error {
-        Value::Object(fields) if json.get("error").is_some() => fields
+        Value::Object(fields) => fields
             .iter()
             .filter(|(k, _)| !["message", "type", "param", "code"].contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -68,6 +70,17 @@ pub fn parse_error_body(body: &[u8]) -> ErrorBody {
         extra,
         ..ErrorBody::default()
     }
+}
+
+/// Gives an error whose message says the prompt exceeds the model's context
+/// (in one of the provider's `phrases`, lower case) OpenAI's code for it,
+/// `context_length_exceeded`, so callers can handle it one way everywhere.
+pub fn mark_context_length(mut error: ErrorBody, phrases: &[&str]) -> ErrorBody {
+    let message = error.message.to_ascii_lowercase();
+    if error.code.is_none() && phrases.iter().any(|p| message.contains(p)) {
+        error.code = Some("context_length_exceeded".into());
+    }
+    error
 }
 
 /// Writes an OpenAI error body: OpenAI's four fields always (unset ones as

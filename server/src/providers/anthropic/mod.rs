@@ -3,8 +3,8 @@
 //! `anthropic-version`) and nothing else.
 
 mod request;
-mod response;
-mod stream;
+pub(crate) mod response;
+pub(crate) mod stream;
 
 use std::future::ready;
 

@@ -8,9 +8,9 @@
 
 mod embeddings;
 mod request;
-mod response;
+pub(crate) mod response;
 mod sigv4;
-mod stream;
+pub(crate) mod stream;
 
 use std::time::SystemTime;
 

@@ -11,7 +11,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::openai_wire::errors::{ErrorBody, parse_error_body};
+use crate::openai_wire::errors::{ErrorBody, mark_context_length, parse_error_body};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
 use crate::providers::non_empty;
 
@@ -206,17 +206,15 @@ pub(super) fn error_status(kind: &str) -> Option<u16> {
 /// (several wordings, all ValidationException) gets OpenAI's
 /// `context_length_exceeded` code.
 pub fn parse_error(body: &[u8]) -> ErrorBody {
-    let mut error = parse_error_body(body);
-    let message = error.message.to_ascii_lowercase();
-    if error.code.is_none()
-        && (message.contains("input is too long")
-            || message.contains("prompt is too long")
-            || message.contains("too many input tokens")
-            || message.contains("context window"))
-    {
-        error.code = Some("context_length_exceeded".into());
-    }
-    error
+    mark_context_length(
+        parse_error_body(body),
+        &[
+            "input is too long",
+            "prompt is too long",
+            "too many input tokens",
+            "context window",
+        ],
+    )
 }
 
 #[cfg(test)]

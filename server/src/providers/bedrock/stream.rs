@@ -40,31 +40,69 @@ pub fn event_payloads(
         provider,
         idle_timeout,
     ));
-    let state = Some((bytes, BytesMut::new(), MessageFrameDecoder::new(), false));
+    let state = Some((bytes, FrameReader::new(provider)));
     futures::stream::unfold(state, move |state| async move {
-        let (mut bytes, mut buffer, mut decoder, mut in_frame) = state?;
+        let (mut bytes, mut reader) = state?;
         loop {
-            let available = buffer.len();
-            match decoder.decode_frame(&mut buffer) {
-                Ok(DecodedFrame::Complete(message)) => {
-                    let item = payload_of(&message, provider);
-                    let next = item.is_ok().then_some((bytes, buffer, decoder, false));
-                    return Some((item, next));
-                }
-                // With 12 bytes or more the decoder has taken the prelude.
-                Ok(DecodedFrame::Incomplete) => in_frame |= available >= 12,
-                Err(e) => return Some((Err(broken(provider, e)), None)),
+            match reader.next_payload() {
+                Some(Ok(payload)) => return Some((Ok(payload), Some((bytes, reader)))),
+                Some(Err(e)) => return Some((Err(e), None)),
+                None => {}
             }
             match bytes.next().await {
-                Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
+                Some(Ok(chunk)) => reader.push(&chunk),
                 Some(Err(e)) => return Some((Err(e), None)),
-                None if in_frame || !buffer.is_empty() => {
-                    return Some((Err(broken(provider, "ends inside a message")), None));
-                }
-                None => return None,
+                None => return reader.finish().map(|e| (Err(e), None)),
             }
         }
     })
+}
+
+/// Splits event-stream bytes, pushed as they arrive, into message payloads.
+pub struct FrameReader {
+    provider: &'static str,
+    buffer: BytesMut,
+    decoder: MessageFrameDecoder,
+    /// The decoder holds the prelude of a message whose rest is pending.
+    in_frame: bool,
+}
+
+impl FrameReader {
+    pub fn new(provider: &'static str) -> Self {
+        Self {
+            provider,
+            buffer: BytesMut::new(),
+            decoder: MessageFrameDecoder::new(),
+            in_frame: false,
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next complete message's payload, `None` until more bytes arrive.
+    pub fn next_payload(&mut self) -> Option<Result<String, GatewayError>> {
+        let available = self.buffer.len();
+        match self.decoder.decode_frame(&mut self.buffer) {
+            Ok(DecodedFrame::Complete(message)) => {
+                self.in_frame = false;
+                Some(payload_of(&message, self.provider))
+            }
+            // With 12 bytes or more the decoder has taken the prelude.
+            Ok(DecodedFrame::Incomplete) => {
+                self.in_frame |= available >= 12;
+                None
+            }
+            Err(e) => Some(Err(broken(self.provider, e))),
+        }
+    }
+
+    /// The error to end with when the body ends inside a message.
+    pub fn finish(&self) -> Option<GatewayError> {
+        (self.in_frame || !self.buffer.is_empty())
+            .then(|| broken(self.provider, "ends inside a message"))
+    }
 }
 
 fn broken(provider: &'static str, error: impl std::fmt::Display) -> GatewayError {

@@ -4,8 +4,8 @@
 
 mod embeddings;
 mod request;
-mod response;
-mod stream;
+pub(crate) mod response;
+pub(crate) mod stream;
 
 use futures::future::BoxFuture;
 use http::header::AUTHORIZATION;
@@ -15,7 +15,6 @@ use super::http::Upstream;
 use super::{ChunkStream, Provider, chunks_from_events, include_usage, unix_now};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
-use crate::openai_wire::errors::parse_error_body;
 use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 
 pub const DEFAULT_API_BASE: &str = "https://api.cohere.com/v2";
@@ -36,8 +35,7 @@ impl CohereAdapter {
             .trim_end_matches('/');
         let bearer = |key: &str| (AUTHORIZATION, format!("Bearer {key}"));
         Self {
-            // Errors are `{"id": …, "message": …}`, which the common parser reads.
-            upstream: Upstream::new("cohere", config, client, bearer, &[], parse_error_body),
+            upstream: Upstream::new("cohere", config, client, bearer, &[], response::parse_error),
             model: config.model.clone(),
             chat_url: Url::parse(&format!("{base}/chat")).ok(),
             embed_url: Url::parse(&format!("{base}/embed")).ok(),

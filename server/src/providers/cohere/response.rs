@@ -9,6 +9,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::openai_wire::errors::{ErrorBody, mark_context_length, parse_error_body};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
 use crate::providers::non_empty;
 
@@ -60,16 +61,25 @@ pub(super) fn finish_reason(native: &str) -> FinishReason {
 }
 
 /// `tokens` are what the model saw and wrote; `billed_units` (what is
-/// charged) and anything else are kept in the extensions.
+/// charged), other `tokens` counters and anything else are kept in the
+/// extensions.
 pub(super) fn usage_from_json(mut fields: Map<String, Value>) -> Usage {
-    let tokens = fields.remove("tokens").unwrap_or_default();
-    let count = |v: &Value, key: &str| {
-        v.get(key)
-            .and_then(Value::as_u64)
+    let mut tokens = match fields.remove("tokens") {
+        Some(Value::Object(tokens)) => tokens,
+        _ => Map::new(),
+    };
+    let mut count = |key: &str| {
+        tokens
+            .remove(key)
+            .and_then(|v| v.as_u64())
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
     };
-    let prompt = count(&tokens, "input_tokens").unwrap_or(0);
-    let completion = count(&tokens, "output_tokens").unwrap_or(0);
+    let prompt = count("input_tokens").unwrap_or(0);
+    let completion = count("output_tokens").unwrap_or(0);
+    // Other counters (`image_tokens`) stay where Cohere put them.
+    if !tokens.is_empty() {
+        fields.insert("tokens".into(), tokens.into());
+    }
     let cached = fields
         .remove("cached_tokens")
         .and_then(|v| v.as_u64())
@@ -143,6 +153,12 @@ pub fn from_slice(
         extensions: non_empty(response.rest),
         ..ChatResponse::default()
     })
+}
+
+/// Cohere's error body is `{"id": …, "message": …}` (the id is kept); an
+/// over-long prompt ("too many tokens: …") gets `context_length_exceeded`.
+pub fn parse_error(body: &[u8]) -> ErrorBody {
+    mark_context_length(parse_error_body(body), &["too many tokens"])
 }
 
 #[cfg(test)]

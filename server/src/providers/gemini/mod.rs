@@ -5,8 +5,8 @@
 
 mod embeddings;
 mod request;
-mod response;
-mod stream;
+pub(crate) mod response;
+pub(crate) mod stream;
 
 use futures::future::BoxFuture;
 use http::HeaderName;

@@ -5,8 +5,8 @@
 
 mod embeddings;
 mod request;
-mod response;
-mod stream;
+pub(crate) mod response;
+pub(crate) mod stream;
 
 use futures::future::BoxFuture;
 use http::header::AUTHORIZATION;
@@ -16,7 +16,6 @@ use super::http::Upstream;
 use super::{ChunkStream, Provider, chunks_from_payloads, include_usage};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
-use crate::openai_wire::errors::parse_error_body;
 use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 
 pub const DEFAULT_API_BASE: &str = "http://localhost:11434";
@@ -37,8 +36,7 @@ impl OllamaAdapter {
             .trim_end_matches('/');
         let bearer = |key: &str| (AUTHORIZATION, format!("Bearer {key}"));
         Self {
-            // Errors are `{"error": "text"}`, which the common parser reads.
-            upstream: Upstream::new("ollama", config, client, bearer, &[], parse_error_body),
+            upstream: Upstream::new("ollama", config, client, bearer, &[], response::parse_error),
             model: config.model.clone(),
             chat_url: Url::parse(&format!("{base}/api/chat")).ok(),
             embed_url: Url::parse(&format!("{base}/api/embed")).ok(),

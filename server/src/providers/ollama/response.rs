@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::openai_wire::errors::{ErrorBody, mark_context_length, parse_error_body};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
 use crate::providers::{generated_id, non_empty, unix_now};
 
@@ -23,6 +24,8 @@ pub(super) struct ChatLine {
     pub done: bool,
     pub done_reason: Option<String>,
     pub prompt_eval_count: Option<u32>,
+    /// Prompt tokens served from the KV cache (Ollama 0.33.3+).
+    pub prompt_eval_cached_count: Option<u32>,
     pub eval_count: Option<u32>,
     /// Set instead of everything else when the model fails mid-stream.
     pub error: Option<String>,
@@ -71,8 +74,19 @@ impl ChatLine {
             prompt_tokens: prompt,
             completion_tokens: completion,
             total_tokens: prompt.saturating_add(completion),
+            cached_prompt_tokens: self.prompt_eval_cached_count,
             ..Usage::default()
         })
+    }
+
+    /// Why generation ended; a finished answer without `done_reason`
+    /// (older servers, Ollama's cloud) simply stopped.
+    pub fn native_finish_reason(&mut self) -> String {
+        match self.done_reason.take() {
+            Some(reason) => reason,
+            None if self.done => "stop".to_owned(),
+            None => String::new(),
+        }
     }
 
     /// Timings and any field this adapter does not map.
@@ -119,7 +133,7 @@ pub fn from_slice(body: &[u8]) -> Result<ChatResponse, serde_json::Error> {
     let id = generated_id("chatcmpl-ollama-");
     let message = line.message.take().unwrap_or_default();
     let tool_calls = tool_calls(message.tool_calls, &id, 0);
-    let native = line.done_reason.take().unwrap_or_default();
+    let native = line.native_finish_reason();
     let finish = finish_reason(&native, !tool_calls.is_empty());
     Ok(ChatResponse {
         created: line.created(),
@@ -142,6 +156,18 @@ pub fn from_slice(body: &[u8]) -> Result<ChatResponse, serde_json::Error> {
         id,
         ..ChatResponse::default()
     })
+}
+
+/// Ollama's error body is `{"error": "text"}`; a prompt over the context
+/// (with context shift off) gets `context_length_exceeded`.
+pub fn parse_error(body: &[u8]) -> ErrorBody {
+    mark_context_length(
+        parse_error_body(body),
+        &[
+            "longer than the context length",
+            "exceeds the context length",
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ impl EventDecoder for StreamState {
             ));
         }
         if line.done {
-            let native = line.done_reason.take().unwrap_or_default();
+            let native = line.native_finish_reason();
             let extensions = line.extensions();
             chunks.push(chunk(
                 &line,

@@ -1,0 +1,4 @@
+//! Arbitrary bytes through openai's response, stream and error decoders.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| switchboard::providers::fuzzing::openai(data));
