@@ -92,7 +92,7 @@ pub const ROWS: &[Row] = &[
     row("gemini", "Gemini", true),
     row("ollama", "Ollama", true),
     row("cohere", "Cohere", true),
-    row("bedrock", "AWS Bedrock", false),
+    row("bedrock", "AWS Bedrock", true),
     row("mistral", "Mistral", false),
 ];
 

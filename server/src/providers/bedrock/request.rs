@@ -24,7 +24,8 @@
 //! - `reasoning_effort` is model-specific, in `additionalModelRequestFields`:
 //!   Anthropic models get a thinking budget, OpenAI's gpt-oss models
 //!   `reasoning_effort`; other models refuse it;
-//! - what Converse has no field for (`json_object`, `seed`, penalties,
+//! - `strict` on a tool is `toolSpec.strict`;
+//! - what Converse has no field for (`json_object`, `seed`, non-zero penalties,
 //!   `n` > 1, `parallel_tool_calls: false`, `user`) is a clear error.
 //!
 //! The request's extensions are merged last (objects one level deep), so a
@@ -182,10 +183,11 @@ fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
     if request.seed.is_some() {
         return unsupported("seed", "Converse has no seed");
     }
-    if request.presence_penalty.is_some() {
+    // SDKs send zero penalties by default; only a real one is refused.
+    if request.presence_penalty.is_some_and(|p| p != 0.0) {
         return unsupported("presence_penalty", "Converse has no penalties");
     }
-    if request.frequency_penalty.is_some() {
+    if request.frequency_penalty.is_some_and(|p| p != 0.0) {
         return unsupported("frequency_penalty", "Converse has no penalties");
     }
     if request.parallel_tool_calls == Some(false) {
@@ -275,6 +277,9 @@ fn tool_config(
                 .map(map_from_struct)
                 .map_or_else(|| json!({"type": "object"}), Value::Object);
             spec.insert("inputSchema".into(), json!({"json": schema}));
+            if let Some(strict) = tool.strict {
+                spec.insert("strict".into(), strict.into());
+            }
             json!({"toolSpec": spec})
         })
         .collect();

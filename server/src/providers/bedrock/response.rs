@@ -200,14 +200,20 @@ pub(super) fn error_status(kind: &str) -> Option<u16> {
     })
 }
 
-/// Bedrock's error body is `{"message": …}`; its type travels in the
+/// Bedrock's error body is `{"message": …}` (`{"Message": …}` from the API-key
+/// front door); its type travels in the
 /// `x-amzn-errortype` header, which the transport does not pass here, so
 /// the status stands for it. A prompt over the model's context window
 /// (several wordings, all ValidationException) gets OpenAI's
 /// `context_length_exceeded` code.
 pub fn parse_error(body: &[u8]) -> ErrorBody {
+    // A rejected Bedrock API key is answered `{"Message": …}`.
+    let mut error = parse_error_body(body);
+    if let Some(Value::String(message)) = error.extra.remove("Message") {
+        error.message = message;
+    }
     mark_context_length(
-        parse_error_body(body),
+        error,
         &[
             "input is too long",
             "prompt is too long",
