@@ -309,7 +309,7 @@ fn validate_deployment(
             "the model id after the provider is empty",
         ));
     }
-    let aws = aws_settings(&params, provider, &at, env)?;
+    let aws = aws_settings(&params, provider, at, env)?;
     let api_base = params
         .api_base
         .map(|v| resolve_plain(&v, &format!("{at}.params.api_base"), env))
