@@ -93,7 +93,7 @@ pub const ROWS: &[Row] = &[
     row("ollama", "Ollama", true),
     row("cohere", "Cohere", true),
     row("bedrock", "AWS Bedrock", true),
-    row("mistral", "Mistral", false),
+    row("mistral", "Mistral", true),
 ];
 
 /// How one case went.

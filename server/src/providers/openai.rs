@@ -241,12 +241,42 @@ fn apply_quirks(
         ));
     }
     rename_fields(body, quirks);
+    if !quirks.stream_options {
+        body.remove("stream_options");
+    }
+    if quirks.thinking_chunks_in_history
+        && let Some(Value::Array(messages)) = body.get_mut("messages")
+    {
+        messages.iter_mut().for_each(reasoning_as_thinking_chunk);
+    }
     if let Some(choice) = body.get_mut("tool_choice")
         && choice == "required"
     {
         *choice = quirks.tool_choice_required.into();
     }
     Ok(())
+}
+
+/// Moves a history message's `reasoning_content` into its content as a
+/// leading `thinking` chunk, the form Mistral's reasoning models replay.
+fn reasoning_as_thinking_chunk(message: &mut Value) {
+    let Some(Value::String(reasoning)) = message
+        .as_object_mut()
+        .and_then(|m| m.remove("reasoning_content"))
+    else {
+        return;
+    };
+    let thinking =
+        serde_json::json!({"type": "thinking", "thinking": [{"type": "text", "text": reasoning}]});
+    let mut chunks = vec![thinking];
+    match message.get_mut("content").map(Value::take) {
+        Some(Value::String(text)) if !text.is_empty() => {
+            chunks.push(serde_json::json!({"type": "text", "text": text}));
+        }
+        Some(Value::Array(parts)) => chunks.extend(parts),
+        _ => {}
+    }
+    message["content"] = Value::Array(chunks);
 }
 
 /// The provider's spelling of renamed request fields (chat and embeddings).

@@ -16,6 +16,12 @@ pub struct Quirks {
     /// `response_format` types the provider lacks; a request for one fails
     /// with a clear 400 instead of reaching the provider.
     pub unsupported_response_formats: &'static [&'static str],
+    /// Whether the provider takes `stream_options`; without it the field is
+    /// not sent (Mistral refuses it and reports usage on every stream).
+    pub stream_options: bool,
+    /// Whether reasoning in the history goes back as `thinking` content
+    /// chunks (Mistral) instead of OpenAI's `reasoning_content` field.
+    pub thinking_chunks_in_history: bool,
 }
 
 const OPENAI_QUIRKS: Quirks = Quirks {
@@ -23,6 +29,8 @@ const OPENAI_QUIRKS: Quirks = Quirks {
     unsupported_fields: &[],
     tool_choice_required: "required",
     unsupported_response_formats: &[],
+    stream_options: true,
+    thinking_chunks_in_history: false,
 };
 
 /// One provider of the OpenAI-compatible family.
@@ -112,7 +120,9 @@ pub const PRESETS: &[Preset] = &[
     // embeddings) `output_dimension` instead of `max_completion_tokens`,
     // `seed` and `dimensions`; `tool_choice: "any"` means required. Its
     // answers' content chunk lists (thinking models) and index-less tool-call
-    // deltas are read by the common OpenAI reader.
+    // deltas are read by the common OpenAI reader. Mistral refuses
+    // `stream_options` (its streams always end with usage) and
+    // `reasoning_content` in the history, which goes back as thinking chunks.
     Preset {
         name: "mistral",
         api_base: Some("https://api.mistral.ai/v1"),
@@ -125,6 +135,8 @@ pub const PRESETS: &[Preset] = &[
                 ("dimensions", "output_dimension"),
             ],
             tool_choice_required: "any",
+            stream_options: false,
+            thinking_chunks_in_history: true,
             ..OPENAI_QUIRKS
         },
     },
