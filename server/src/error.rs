@@ -110,6 +110,14 @@ impl GatewayError {
         }
     }
 
+    /// A request parameter `provider` has no field for, refused rather than dropped.
+    pub fn not_supported_by(provider: &str, param: &str, why: &str) -> Self {
+        Self::unsupported(
+            param,
+            format!("{provider} does not support `{param}`: {why}"),
+        )
+    }
+
     pub fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
         let param = param.into();
         Self::Unsupported {

@@ -150,11 +150,46 @@ impl FieldReader {
 /// A provider's `content`: OpenAI's string, or the list of typed chunks
 /// Mistral answers with (`text` chunks, and `thinking` chunks from its
 /// reasoning models).
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
 pub(crate) enum ContentWire {
     Text(String),
     Parts(Vec<Map<String, Value>>),
+}
+
+/// Read by the JSON token's kind, not `#[serde(untagged)]`: untagged enums
+/// buffer every value first, and this runs for each streamed token.
+impl<'de> Deserialize<'de> for ContentWire {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ContentVisitor;
+
+        impl<'de> Visitor<'de> for ContentVisitor {
+            type Value = ContentWire;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of content chunks")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ContentWire, E> {
+                Ok(ContentWire::Text(text.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<ContentWire, E> {
+                Ok(ContentWire::Text(text))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ContentWire, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(ContentWire::Parts(parts))
+            }
+        }
+
+        deserializer.deserialize_any(ContentVisitor)
+    }
 }
 
 /// Content read from a provider's answer: text, reasoning, and chunks of

@@ -562,6 +562,14 @@ fn tool_call_to_json(call: &ToolCall) -> Value {
 }
 
 fn tool_to_json(tool: &Tool) -> Value {
+    let mut f = function_json(tool);
+    insert_opt(&mut f, "strict", tool.strict);
+    json!({"type": "function", "function": f})
+}
+
+/// A tool's `function` object without `strict`: name, description and
+/// JSON-schema parameters (also Cohere's and Ollama's shape).
+pub(crate) fn function_json(tool: &Tool) -> Map<String, Value> {
     let mut f = Map::new();
     f.insert("name".into(), tool.name.clone().into());
     if let Some(description) = &tool.description {
@@ -573,8 +581,7 @@ fn tool_to_json(tool: &Tool) -> Value {
             Value::Object(map_from_struct(parameters)),
         );
     }
-    insert_opt(&mut f, "strict", tool.strict);
-    json!({"type": "function", "function": f})
+    f
 }
 
 fn tool_choice_to_json(choice: &tool_choice::Choice) -> Value {

@@ -24,9 +24,9 @@ use super::{ChunkStream, Provider, include_usage, unix_now};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
 use crate::pb::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta, EmbedRequest,
-    EmbedResponse, Embedding, FinishReason, Message, Role, ToolCall, ToolCallDelta, ToolChoiceMode,
-    Usage, content_part, message, tool_choice,
+    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, EmbedRequest, EmbedResponse,
+    Embedding, FinishReason, Message, Role, ToolCall, ToolCallDelta, ToolChoiceMode, Usage,
+    message, tool_choice,
 };
 
 const DEFAULT_DIMENSIONS: u32 = 16;
@@ -278,19 +278,7 @@ fn forced_tool(request: &ChatRequest) -> Option<String> {
 }
 
 fn message_text(message: &Message) -> String {
-    match &message.content {
-        Some(message::Content::Text(text)) => text.clone(),
-        Some(message::Content::Parts(parts)) => parts
-            .parts
-            .iter()
-            .filter_map(|p: &ContentPart| match &p.part {
-                Some(content_part::Part::Text(text)) => Some(text.as_str()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-        None => String::new(),
-    }
+    super::message_texts(message).join(" ")
 }
 
 fn word_count(text: &str) -> usize {

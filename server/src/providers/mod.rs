@@ -32,7 +32,10 @@ use sse_stream::Sse;
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
 use crate::openai_wire::json_struct::{map_from_struct, struct_from_map};
-use crate::pb::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ToolCall};
+use crate::pb::{
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Message, ReasoningEffort,
+    ToolCall, content_part, message,
+};
 use presets::Preset;
 
 /// Canonical chunks as a provider produces them; each is sent on as soon as
@@ -150,6 +153,43 @@ pub fn generated_id(prefix: &str) -> String {
         "{prefix}{start:x}{:x}",
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Token budget per `reasoning_effort` for APIs that take one (Anthropic's
+/// minimum is 1024; Bedrock's Anthropic models and Cohere use the same).
+/// `None` for no reasoning.
+pub fn thinking_budget(effort: ReasoningEffort) -> Option<u32> {
+    match effort {
+        ReasoningEffort::Unspecified | ReasoningEffort::None => None,
+        ReasoningEffort::Minimal | ReasoningEffort::Low => Some(1024),
+        ReasoningEffort::Medium => Some(2048),
+        ReasoningEffort::High => Some(4096),
+        ReasoningEffort::Xhigh => Some(8192),
+    }
+}
+
+/// The text parts of a message, in order (its whole text when it is one
+/// string); images and other parts are skipped.
+pub fn message_texts(message: &Message) -> Vec<&str> {
+    match &message.content {
+        Some(message::Content::Text(text)) => vec![text.as_str()],
+        Some(message::Content::Parts(parts)) => parts
+            .parts
+            .iter()
+            .filter_map(|p| match &p.part {
+                Some(content_part::Part::Text(text)) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Extensions holding one field (`None` when its value is null).
+pub fn extension(key: &str, value: Value) -> Option<Struct> {
+    let mut fields = Map::new();
+    fields.insert(key.to_owned(), value);
+    non_empty(fields)
 }
 
 /// Seconds since the epoch, for `created` when a provider sends none.

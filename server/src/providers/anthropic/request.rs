@@ -28,7 +28,7 @@ use crate::pb::{
     ChatRequest, ContentPart, Image, Message, ReasoningEffort, Role, Tool, ToolCall,
     ToolChoiceMode, content_part, image, message, response_format, tool_choice,
 };
-use crate::providers::{merge_native_fields, tool_arguments};
+use crate::providers::{merge_native_fields, thinking_budget, tool_arguments};
 
 /// `max_tokens` is required by Anthropic; OpenAI callers often omit it.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -37,17 +37,6 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// signatures) so the caller can send them back; the name LiteLLM uses, so
 /// clients moving over keep working.
 pub const THINKING_BLOCKS: &str = "thinking_blocks";
-
-/// Thinking budget per `reasoning_effort` (Anthropic's minimum is 1024).
-fn thinking_budget(effort: ReasoningEffort) -> Option<u32> {
-    match effort {
-        ReasoningEffort::Unspecified | ReasoningEffort::None => None,
-        ReasoningEffort::Minimal | ReasoningEffort::Low => Some(1024),
-        ReasoningEffort::Medium => Some(2048),
-        ReasoningEffort::High => Some(4096),
-        ReasoningEffort::Xhigh => Some(8192),
-    }
-}
 
 /// A message with its index in the request, for error paths.
 type Numbered<'a> = (usize, &'a Message);
@@ -142,12 +131,8 @@ pub fn to_json(
 }
 
 fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
-    let unsupported = |param: &str, why: &str| {
-        Err(GatewayError::unsupported(
-            param,
-            format!("anthropic does not support `{param}`: {why}"),
-        ))
-    };
+    let unsupported =
+        |param: &str, why: &str| Err(GatewayError::not_supported_by("anthropic", param, why));
     if request.seed.is_some() {
         return unsupported("seed", "its sampling cannot be seeded");
     }

@@ -42,20 +42,9 @@ use crate::pb::{
     ChatRequest, ContentPart, Message, ReasoningEffort, Role, ToolChoiceMode, content_part, image,
     message, response_format, tool_choice,
 };
-use crate::providers::{merge_native_fields, tool_arguments};
+use crate::providers::{merge_native_fields, message_texts, thinking_budget, tool_arguments};
 
 const CACHE_CONTROL: &str = "cache_control";
-
-/// Anthropic's thinking budgets, as the Anthropic adapter uses them.
-fn anthropic_budget(effort: ReasoningEffort) -> Option<u32> {
-    match effort {
-        ReasoningEffort::Unspecified | ReasoningEffort::None => None,
-        ReasoningEffort::Minimal | ReasoningEffort::Low => Some(1024),
-        ReasoningEffort::Medium => Some(2048),
-        ReasoningEffort::High => Some(4096),
-        ReasoningEffort::Xhigh => Some(8192),
-    }
-}
 
 pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>, GatewayError> {
     reject_unsupported(request)?;
@@ -84,7 +73,7 @@ pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>,
             }
             Role::Tool => {
                 has_tool_history = true;
-                let text = text_of(m);
+                let text = message_texts(m).concat();
                 let result = json!({"toolResult": {
                     "toolUseId": m.tool_call_id,
                     "content": [{"text": text}],
@@ -171,12 +160,8 @@ pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>,
 }
 
 fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
-    let unsupported = |param: &str, why: &str| {
-        Err(GatewayError::unsupported(
-            param,
-            format!("bedrock does not support `{param}`: {why}"),
-        ))
-    };
+    let unsupported =
+        |param: &str, why: &str| Err(GatewayError::not_supported_by("bedrock", param, why));
     if request.n.is_some_and(|n| n > 1) {
         return unsupported("n", "Converse generates one choice per request");
     }
@@ -217,7 +202,7 @@ fn reasoning_fields(effort: ReasoningEffort, model: &str) -> Result<Option<Value
         return Ok(None);
     }
     if model.contains("anthropic.") {
-        return Ok(anthropic_budget(effort)
+        return Ok(thinking_budget(effort)
             .map(|budget| json!({"thinking": {"type": "enabled", "budget_tokens": budget}})));
     }
     if model.contains("openai.gpt-oss") {
@@ -289,22 +274,6 @@ fn tool_config(
         config.insert("toolChoice".into(), choice);
     }
     Ok(Some(config.into()))
-}
-
-/// A message's text as one string (tool results).
-fn text_of(m: &Message) -> String {
-    match &m.content {
-        Some(message::Content::Text(text)) => text.clone(),
-        Some(message::Content::Parts(parts)) => parts
-            .parts
-            .iter()
-            .filter_map(|p| match &p.part {
-                Some(content_part::Part::Text(t)) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect(),
-        None => String::new(),
-    }
 }
 
 /// A message's content as Converse blocks; empty text is left out

@@ -26,7 +26,7 @@ use super::response::{error_status, finish_reason, parse_error, usage_from_json}
 use crate::error::{GatewayError, UpstreamError};
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
 use crate::providers::http::within_idle_timeout;
-use crate::providers::{EventDecoder, non_empty};
+use crate::providers::{EventDecoder, extension, non_empty};
 
 /// The response's event-stream messages as `{"<event type>": payload}`
 /// JSON, each as soon as its last byte arrives.
@@ -228,17 +228,13 @@ impl StreamState {
             json!({"type": "redacted_thinking", "data": data})
         } else {
             // citation and newer deltas have no canonical home.
-            let mut fields = Map::new();
-            fields.insert("content_block_delta".into(), delta.clone());
             return Delta {
-                extensions: non_empty(fields),
+                extensions: extension("content_block_delta", delta.clone()),
                 ..Delta::default()
             };
         };
-        let mut fields = Map::new();
-        fields.insert("thinking_blocks".into(), json!([finished]));
         Delta {
-            extensions: non_empty(fields),
+            extensions: extension("thinking_blocks", json!([finished])),
             ..Delta::default()
         }
     }

@@ -27,22 +27,19 @@ use serde_json::{Map, Value, json};
 
 use crate::error::GatewayError;
 use crate::openai_wire::json_struct::map_from_struct;
+use crate::openai_wire::request::function_json;
 use crate::pb::{
     ChatRequest, ContentPart, ImageDetail, Message, ReasoningEffort, Role, ToolChoiceMode,
     content_part, image, message, response_format, tool_choice,
 };
-use crate::providers::merge_native_fields;
+use crate::providers::{merge_native_fields, thinking_budget};
 
 fn thinking(effort: ReasoningEffort) -> Option<Value> {
-    let budget = match effort {
-        ReasoningEffort::Unspecified => return None,
-        ReasoningEffort::None => return Some(json!({"type": "disabled"})),
-        ReasoningEffort::Minimal | ReasoningEffort::Low => 1024,
-        ReasoningEffort::Medium => 2048,
-        ReasoningEffort::High => 4096,
-        ReasoningEffort::Xhigh => 8192,
-    };
-    Some(json!({"type": "enabled", "token_budget": budget}))
+    match (effort, thinking_budget(effort)) {
+        (ReasoningEffort::Unspecified, _) => None,
+        (_, None) => Some(json!({"type": "disabled"})),
+        (_, Some(budget)) => Some(json!({"type": "enabled", "token_budget": budget})),
+    }
 }
 
 pub fn to_json(
@@ -71,20 +68,7 @@ pub fn to_json(
             .tools
             .iter()
             .filter(|tool| named.is_none_or(|name| tool.name == name))
-            .map(|tool| {
-                let mut function = Map::new();
-                function.insert("name".into(), tool.name.clone().into());
-                if let Some(description) = &tool.description {
-                    function.insert("description".into(), description.clone().into());
-                }
-                if let Some(parameters) = &tool.parameters {
-                    function.insert(
-                        "parameters".into(),
-                        Value::Object(map_from_struct(parameters)),
-                    );
-                }
-                json!({"type": "function", "function": function})
-            })
+            .map(|tool| json!({"type": "function", "function": function_json(tool)}))
             .collect();
         if tools.is_empty() {
             return Err(GatewayError::invalid(
@@ -163,12 +147,8 @@ pub fn to_json(
 }
 
 fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
-    let unsupported = |param: &str, why: &str| {
-        Err(GatewayError::unsupported(
-            param,
-            format!("cohere does not support `{param}`: {why}"),
-        ))
-    };
+    let unsupported =
+        |param: &str, why: &str| Err(GatewayError::not_supported_by("cohere", param, why));
     if request.n.is_some_and(|n| n > 1) {
         return unsupported("n", "it generates one choice per request");
     }

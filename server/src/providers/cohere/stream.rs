@@ -12,12 +12,12 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::response::{finish_reason, usage_from_json};
 use crate::error::GatewayError;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
-use crate::providers::{EventDecoder, non_empty};
+use crate::providers::{EventDecoder, extension};
 
 pub struct StreamState {
     provider: &'static str,
@@ -71,12 +71,6 @@ impl StreamState {
 
 fn text(value: &Value) -> Option<String> {
     value.as_str().map(str::to_owned)
-}
-
-fn extension(key: &str, value: Value) -> Option<prost_types::Struct> {
-    let mut fields = Map::new();
-    fields.insert(key.to_owned(), value);
-    non_empty(fields)
 }
 
 impl EventDecoder for StreamState {

@@ -33,7 +33,7 @@ use crate::pb::{
     ChatRequest, ContentPart, Message, ReasoningEffort, Role, Tool, ToolCall, ToolChoiceMode,
     content_part, image, message, response_format, tool_choice,
 };
-use crate::providers::{merge_native_fields, tool_arguments};
+use crate::providers::{merge_native_fields, message_texts, tool_arguments};
 
 /// Where a tool call carries Gemini's thought signature, as Google's own
 /// OpenAI-compatible endpoint spells it.
@@ -121,12 +121,8 @@ pub fn to_json(request: &ChatRequest) -> Result<Map<String, Value>, GatewayError
 }
 
 fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
-    let unsupported = |param: &str, why: &str| {
-        Err(GatewayError::unsupported(
-            param,
-            format!("gemini does not support `{param}`: {why}"),
-        ))
-    };
+    let unsupported =
+        |param: &str, why: &str| Err(GatewayError::not_supported_by("gemini", param, why));
     if request.parallel_tool_calls == Some(false) {
         return unsupported(
             "parallel_tool_calls",
@@ -235,18 +231,7 @@ fn thought_signature(extensions: Option<&prost_types::Struct>) -> Option<Value> 
 }
 
 fn tool_response(m: &Message) -> Value {
-    let text = match &m.content {
-        Some(message::Content::Text(text)) => text.clone(),
-        Some(message::Content::Parts(parts)) => parts
-            .parts
-            .iter()
-            .filter_map(|p| match &p.part {
-                Some(content_part::Part::Text(t)) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect(),
-        None => String::new(),
-    };
+    let text = message_texts(m).concat();
     match serde_json::from_str::<Value>(&text) {
         Ok(object @ Value::Object(_)) => object,
         _ => json!({"result": text}),

@@ -28,6 +28,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::GatewayError;
 use crate::openai_wire::json_struct::map_from_struct;
+use crate::openai_wire::request::function_json;
 use crate::pb::{
     ChatRequest, Message, ReasoningEffort, Role, ToolChoiceMode, content_part, image, message,
     response_format, tool_choice,
@@ -86,20 +87,7 @@ pub fn to_json(
         let tools: Vec<Value> = request
             .tools
             .iter()
-            .map(|tool| {
-                let mut function = Map::new();
-                function.insert("name".into(), tool.name.clone().into());
-                if let Some(description) = &tool.description {
-                    function.insert("description".into(), description.clone().into());
-                }
-                if let Some(parameters) = &tool.parameters {
-                    function.insert(
-                        "parameters".into(),
-                        Value::Object(map_from_struct(parameters)),
-                    );
-                }
-                json!({"type": "function", "function": function})
-            })
+            .map(|tool| json!({"type": "function", "function": function_json(tool)}))
             .collect();
         body.insert("tools".into(), tools.into());
     }
@@ -134,12 +122,8 @@ pub fn to_json(
 }
 
 fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
-    let unsupported = |param: &str, why: &str| {
-        Err(GatewayError::unsupported(
-            param,
-            format!("ollama does not support `{param}`: {why}"),
-        ))
-    };
+    let unsupported =
+        |param: &str, why: &str| Err(GatewayError::not_supported_by("ollama", param, why));
     if request.n.is_some_and(|n| n > 1) {
         return unsupported("n", "it generates one choice per request");
     }

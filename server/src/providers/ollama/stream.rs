@@ -50,9 +50,10 @@ impl EventDecoder for StreamState {
                 extra: Default::default(),
             })));
         }
+        let created = line.created();
         let chunk = |line: &ChatLine, choice: ChunkChoice| ChatChunk {
             id: self.id.clone(),
-            created: line.created(),
+            created,
             model: line.model.clone(),
             choices: vec![choice],
             ..ChatChunk::default()
