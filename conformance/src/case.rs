@@ -70,8 +70,13 @@ pub struct CaseSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guards: Vec<String>,
     /// The deployment's `params`, as in the gateway config. `{{replay}}` in a string becomes
-    /// this case's base URL on the replay server; `api_key` defaults to `UPSTREAM_KEY`.
+    /// this case's base URL on the replay server; `api_key` defaults to `UPSTREAM_KEY`; a
+    /// param that is exactly `{{credentials:NAME}}` becomes `fixtures/credentials/NAME.json`.
     pub deployment: Map<String, Value>,
+    /// The OAuth2 token request the gateway makes before calling the provider (Vertex AI,
+    /// Azure with Entra ID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenSpec>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<UpstreamSpec>,
     #[serde(default)]
@@ -104,6 +109,22 @@ pub struct UpstreamSpec {
     #[serde(default = "one")]
     pub calls: usize,
     pub request: RequestSpec,
+    /// The fixture that answers, `{provider}/{fixture}` under `fixtures/upstream/`.
+    pub response: String,
+}
+
+/// A token exchange: the form the gateway must post and the fixture that answers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    /// Token requests over the whole case (both doors): one, since the token is then cached;
+    /// one per door when the token endpoint refuses.
+    #[serde(default = "one")]
+    pub calls: usize,
+    pub request: RequestSpec,
+    /// The form fields, exactly (placeholders allowed); a JWT `assertion` is compared decoded,
+    /// as `{header, claims, signature}`.
+    pub form: Value,
     /// The fixture that answers, `{provider}/{fixture}` under `fixtures/upstream/`.
     pub response: String,
 }
@@ -208,8 +229,19 @@ pub fn load(root: &Path, dir: &Path) -> Result<Case, String> {
         return Err(format!("unknown feature directory {feature:?}"));
     }
     let spec_text = read(&dir.join("case.yaml"))?;
-    let spec: CaseSpec =
+    let mut spec: CaseSpec =
         serde_yaml_ng::from_str(&spec_text).map_err(|e| format!("case.yaml: {e}"))?;
+    for value in spec.deployment.values_mut() {
+        let name = value
+            .as_str()
+            .and_then(|s| s.strip_prefix("{{credentials:")?.strip_suffix("}}"));
+        if let Some(name) = name {
+            let file = root
+                .join("../fixtures/credentials")
+                .join(format!("{name}.json"));
+            *value = read_json(&file)?;
+        }
+    }
     for guard in &spec.guards {
         if !GUARDS.iter().any(|g| g.id == guard) {
             return Err(format!("case.yaml: unknown guard {guard:?}"));

@@ -82,14 +82,15 @@ const fn row(id: &'static str, title: &'static str, complete: bool) -> Row {
 
 pub const ROWS: &[Row] = &[
     row("openai", "OpenAI", true),
-    row("groq", "Groq", false),
-    row("together", "Together", false),
+    row("groq", "Groq", true),
+    row("together", "Together", true),
     row("deepseek", "DeepSeek", true),
     row("openrouter", "OpenRouter", true),
     row("fireworks", "Fireworks", false),
     row("azure", "Azure OpenAI", true),
     row("anthropic", "Anthropic", true),
     row("gemini", "Gemini", true),
+    row("vertex_ai", "Vertex AI", false),
     row("ollama", "Ollama", true),
     row("cohere", "Cohere", true),
     row("bedrock", "AWS Bedrock", true),

@@ -57,8 +57,8 @@ pub struct RecordedRequest {
     pub body: Value,
 }
 
-/// What a conformance case expects upstream: the request the gateway must send, and the
-/// fixture (`{provider}/{fixture}`) that answers it when the request matches.
+/// One exchange a conformance case expects upstream: the request the gateway must send, and
+/// the fixture (`{provider}/{fixture}`) that answers it when the request matches.
 #[derive(Clone, Debug)]
 pub struct Expectation {
     pub request: RequestSpec,
@@ -66,10 +66,21 @@ pub struct Expectation {
     pub response: String,
 }
 
+/// Everything one case expects upstream: its provider call (`None`: it must make none) and,
+/// for providers that authenticate with OAuth2, the token request that comes first.
+#[derive(Clone, Debug, Default)]
+pub struct CaseExpectation {
+    pub call: Option<Expectation>,
+    /// Matched when a request's path is this one's; its form body is compared as a JSON object
+    /// (see [`form_fields`]).
+    pub token: Option<Expectation>,
+}
+
 /// What happened upstream for one case since it was last reset.
 #[derive(Clone, Debug, Default)]
 pub struct CaseLog {
     pub calls: usize,
+    pub token_calls: usize,
     /// Every difference between what was sent and what the case expects, per call.
     pub diffs: Vec<String>,
 }
@@ -77,8 +88,7 @@ pub struct CaseLog {
 struct Shared {
     fixtures_dir: PathBuf,
     requests: Mutex<Vec<RecordedRequest>>,
-    /// Per case; `None` for a case that must not call upstream at all.
-    expectations: Vec<Option<Expectation>>,
+    expectations: Vec<CaseExpectation>,
     case_logs: Mutex<Vec<CaseLog>>,
 }
 
@@ -122,7 +132,7 @@ impl ReplayServer {
     pub async fn start_with_cases(
         addr: SocketAddr,
         fixtures_dir: impl Into<PathBuf>,
-        expectations: Vec<Option<Expectation>>,
+        expectations: Vec<CaseExpectation>,
     ) -> io::Result<ReplayServer> {
         let fixtures_dir = fixtures_dir.into();
         // Fail at start rather than answering every request with "no fixture".
@@ -268,10 +278,43 @@ async fn case_response(
     else {
         return replay_error(StatusCode::NOT_FOUND, format!("no case {case}"));
     };
-    let mut diffs = match expectation {
-        Some(expectation) => request_diff(expectation, &format!("/{rest}"), request),
+    let path = format!("/{rest}");
+    if let Some(token) = expectation
+        .token
+        .as_ref()
+        .filter(|t| t.request.path == path)
+    {
+        let mut token_request = request.clone();
+        token_request.body = form_fields(&request.body);
+        let diffs = request_diff(token, &path, &token_request)
+            .into_iter()
+            .map(|d| format!("token request: {d}"))
+            .collect();
+        return answer_and_log(shared, n, Some(token), diffs, pause, |log| {
+            log.token_calls += 1
+        })
+        .await;
+    }
+    let diffs = match &expectation.call {
+        Some(expectation) => request_diff(expectation, &path, request),
         None => vec!["upstream called, but the case expects no upstream call".to_string()],
     };
+    answer_and_log(shared, n, expectation.call.as_ref(), diffs, pause, |log| {
+        log.calls += 1
+    })
+    .await
+}
+
+/// Answers with the expectation's fixture when nothing differs (else with the differences),
+/// and logs the call and its differences for case `n`.
+async fn answer_and_log(
+    shared: &Shared,
+    n: usize,
+    expectation: Option<&Expectation>,
+    mut diffs: Vec<String>,
+    pause: Option<Duration>,
+    count: impl FnOnce(&mut CaseLog),
+) -> Response {
     let answer = match expectation {
         Some(expectation) if diffs.is_empty() => {
             case_fixture(&shared.fixtures_dir, &expectation.response, pause).await
@@ -285,9 +328,40 @@ async fn case_response(
         replay_error(status, message)
     });
     let mut logs = shared.case_logs();
-    logs[n].calls += 1;
+    count(&mut logs[n]);
     logs[n].diffs.extend(diffs);
     response
+}
+
+/// An `application/x-www-form-urlencoded` body as a JSON object of its fields, with a JWT
+/// `assertion` (RFC 7523) decoded to `{header, claims, signature}` so cases can state the
+/// claims they expect. Anything else stays as it was.
+pub fn form_fields(body: &Value) -> Value {
+    let Value::String(text) = body else {
+        return body.clone();
+    };
+    let fields = form_urlencoded::parse(text.as_bytes())
+        .map(|(name, value)| {
+            let value = match name.as_ref() {
+                "assertion" => decode_jwt(&value).unwrap_or_else(|| value.clone().into()),
+                _ => Value::from(value.as_ref()),
+            };
+            (name.into_owned(), value)
+        })
+        .collect();
+    Value::Object(fields)
+}
+
+fn decode_jwt(jwt: &str) -> Option<Value> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let [header, claims, signature] = jwt.split('.').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let json = |segment: &str| -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).ok()?).ok()
+    };
+    Some(json!({"header": json(header)?, "claims": json(claims)?, "signature": signature}))
 }
 
 /// The fixture `{provider}/{fixture}` as a response.

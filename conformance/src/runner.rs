@@ -23,7 +23,7 @@ use tonic_types::StatusExt;
 use crate::case::{Case, Door, Endpoint, Expected};
 use crate::matcher::{header_diff, json_diff, json_diff_f32};
 use crate::matrix::Outcome;
-use crate::replay::{Expectation, ReplayServer, header_pairs};
+use crate::replay::{CaseExpectation, Expectation, ReplayServer, header_pairs};
 
 /// The gateway's master key in conformance runs.
 pub const MASTER_KEY: &str = "sk-conformance-master";
@@ -37,13 +37,17 @@ pub async fn run<'a>(
 ) -> Result<Vec<Outcome<'a>>, String> {
     let expectations = cases
         .iter()
-        .map(|case| {
-            let upstream = case.spec.upstream.as_ref()?;
-            Some(Expectation {
+        .map(|case| CaseExpectation {
+            call: case.spec.upstream.as_ref().map(|upstream| Expectation {
                 request: upstream.request.clone(),
                 body: case.upstream_body.clone().unwrap_or(Value::Null),
                 response: upstream.response.clone(),
-            })
+            }),
+            token: case.spec.token.as_ref().map(|token| Expectation {
+                request: token.request.clone(),
+                body: token.form.clone(),
+                response: token.response.clone(),
+            }),
         })
         .collect();
     let replay = ReplayServer::start_with_cases(
@@ -59,12 +63,14 @@ pub async fn run<'a>(
     let mut outcomes = Vec::with_capacity(cases.len());
     for (n, case) in cases.iter().enumerate() {
         let mut failures = Vec::new();
+        let mut token_calls = 0;
         for door in &case.spec.doors {
             let (name, result) = match door {
                 Door::Http => ("http", doors.http(case).await),
                 Door::Grpc => ("grpc", doors.grpc(case).await),
             };
             let log = replay.take_case_log(n);
+            token_calls += log.token_calls;
             let mut found = result.err().unwrap_or_default();
             found.extend(log.diffs);
             if log.calls != case.expected_calls() {
@@ -75,6 +81,12 @@ pub async fn run<'a>(
                 ));
             }
             failures.extend(found.into_iter().map(|f| format!("{name}: {f}")));
+        }
+        let expected_token_calls = case.spec.token.as_ref().map_or(0, |t| t.calls);
+        if token_calls != expected_token_calls {
+            failures.push(format!(
+                "token requests: expected {expected_token_calls}, got {token_calls}"
+            ));
         }
         outcomes.push(Outcome { case, failures });
     }

@@ -16,6 +16,7 @@ use sse_stream::{Sse, SseByteStream};
 use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::io::StreamReader;
 
+use super::oauth::TokenSource;
 use crate::config::DeploymentConfig;
 use crate::error::{GatewayError, UpstreamError, redact_secrets, redact_values};
 use crate::openai_wire::errors::ErrorBody;
@@ -52,6 +53,7 @@ pub struct Upstream {
     api_key: Option<String>,
     parse_error: fn(&[u8]) -> ErrorBody,
     signer: Option<Box<RequestSigner>>,
+    tokens: Option<TokenSource>,
 }
 
 /// Signs a request that is otherwise ready to send (AWS SigV4), adding
@@ -100,11 +102,16 @@ impl Upstream {
         Self {
             provider,
             timeout: config.timeout,
-            client,
+            client: client.clone(),
             headers,
             api_key: config.api_key.as_ref().map(|k| k.expose().to_owned()),
             parse_error,
             signer: None,
+            // Vertex AI, and Azure with Entra ID: a bearer token per request.
+            tokens: config
+                .oauth
+                .clone()
+                .map(|oauth| TokenSource::new(provider, oauth, client.clone(), config.timeout)),
         }
     }
 
@@ -137,16 +144,31 @@ impl Upstream {
                 message: format!("the request cannot be signed: {message}"),
             })?;
         }
-        let secrets = self.api_key.as_deref();
-        send(
+        let token = match &self.tokens {
+            Some(tokens) => Some(tokens.authorize(&mut request).await?),
+            None => None,
+        };
+        let secrets: Vec<&str> = self
+            .api_key
+            .iter()
+            .map(String::as_str)
+            .chain(token.as_deref())
+            .collect();
+        let result = send(
             &self.client,
             request,
             self.provider,
             self.timeout,
-            secrets.as_slice(),
+            &secrets,
             self.parse_error,
         )
-        .await
+        .await;
+        if let (Some(tokens), Err(GatewayError::Upstream(error))) = (&self.tokens, &result)
+            && error.status == 401
+        {
+            tokens.invalidate().await;
+        }
+        result
     }
 
     /// POSTs a JSON body and reads the whole answer of a successful response.
@@ -191,7 +213,7 @@ impl Upstream {
 
 /// Sends a request, waiting at most `timeout` for the response headers, and
 /// returns the response if its status is a success.
-async fn send(
+pub(super) async fn send(
     client: &reqwest::Client,
     request: Request,
     provider: &'static str,
@@ -210,7 +232,7 @@ async fn send(
 }
 
 /// Reads the whole body of a successful response, within `timeout`.
-async fn read_body(
+pub(super) async fn read_body(
     response: Response,
     provider: &'static str,
     timeout: Duration,

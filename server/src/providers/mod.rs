@@ -13,9 +13,11 @@ pub mod fuzzing;
 pub mod gemini;
 pub mod http;
 pub mod mock;
+pub mod oauth;
 pub mod ollama;
 pub mod openai;
 pub mod presets;
+pub mod vertex;
 
 use std::future::ready;
 use std::sync::OnceLock;
@@ -226,6 +228,8 @@ pub enum ProviderKind {
     Anthropic,
     /// The Gemini API with an API key.
     Gemini,
+    /// Gemini models on Vertex AI, with Google Cloud credentials.
+    Vertex,
     /// Ollama's native API (`/api/chat`, `/api/embed`).
     Ollama,
     /// Cohere's v2 API.
@@ -245,6 +249,7 @@ impl ProviderKind {
             "anthropic" => Some(Self::Anthropic),
             "azure" => Some(Self::Azure),
             "gemini" => Some(Self::Gemini),
+            "vertex_ai" => Some(Self::Vertex),
             "ollama" => Some(Self::Ollama),
             "cohere" => Some(Self::Cohere),
             "bedrock" => Some(Self::Bedrock),
@@ -259,6 +264,7 @@ impl ProviderKind {
             Self::Anthropic => "anthropic",
             Self::Azure => "azure",
             Self::Gemini => "gemini",
+            Self::Vertex => "vertex_ai",
             Self::Ollama => "ollama",
             Self::Cohere => "cohere",
             Self::Bedrock => "bedrock",
@@ -273,6 +279,7 @@ impl ProviderKind {
             "azure",
             "anthropic",
             "gemini",
+            "vertex_ai",
             "cohere",
             "bedrock",
             "ollama",
@@ -289,6 +296,8 @@ impl ProviderKind {
             // The resource URL is the deployment's own.
             Self::Azure => None,
             Self::Gemini => Some(gemini::DEFAULT_API_BASE),
+            // Built from the deployment's location.
+            Self::Vertex => Some(vertex::DEFAULT_API_BASE),
             Self::Ollama => Some(ollama::DEFAULT_API_BASE),
             Self::Cohere => Some(cohere::DEFAULT_API_BASE),
             // Built from the deployment's region.
@@ -305,6 +314,8 @@ impl ProviderKind {
             Self::Anthropic => Some("ANTHROPIC_API_KEY"),
             Self::Azure => presets::AZURE.api_key_env,
             Self::Gemini => Some("GEMINI_API_KEY"),
+            // Vertex AI takes OAuth2 tokens from Google credentials.
+            Self::Vertex => None,
             // Ollama's cloud; a local server needs none.
             Self::Ollama => Some("OLLAMA_API_KEY"),
             Self::Cohere => Some("COHERE_API_KEY"),
@@ -329,6 +340,7 @@ pub fn build(config: &DeploymentConfig, client: &reqwest::Client) -> Box<dyn Pro
         }
         ProviderKind::Azure => Box::new(openai::OpenAiAdapter::azure(config, client.clone())),
         ProviderKind::Gemini => Box::new(gemini::GeminiAdapter::new(config, client.clone())),
+        ProviderKind::Vertex => Box::new(vertex::VertexAdapter::new(config, client.clone())),
         ProviderKind::Ollama => Box::new(ollama::OllamaAdapter::new(config, client.clone())),
         ProviderKind::Cohere => Box::new(cohere::CohereAdapter::new(config, client.clone())),
         ProviderKind::Bedrock => Box::new(bedrock::BedrockAdapter::new(config, client.clone())),

@@ -4,7 +4,7 @@
 //! the URL, so it cannot leak through logs of URLs.
 
 mod embeddings;
-mod request;
+pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod stream;
 

@@ -22,6 +22,18 @@ pub(super) struct GenerateResponse {
     pub response_id: String,
     /// Why the prompt was blocked, when it was (then there is no candidate).
     pub prompt_feedback: Option<Map<String, Value>>,
+    /// Vertex AI only: when the answer was made (RFC 3339).
+    pub create_time: Option<String>,
+}
+
+impl GenerateResponse {
+    /// Unix seconds of `createTime` (Vertex AI), else `now`.
+    pub fn created(&self, now: i64) -> i64 {
+        self.create_time
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map_or(now, |t| t.as_second())
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -98,8 +110,9 @@ pub(super) fn signature_extension(signature: Value) -> prost_types::Struct {
     struct_from_map(map)
 }
 
-pub fn from_slice(body: &[u8], created: i64) -> Result<ChatResponse, serde_json::Error> {
+pub fn from_slice(body: &[u8], now: i64) -> Result<ChatResponse, serde_json::Error> {
     let response: GenerateResponse = serde_json::from_slice(body)?;
+    let created = response.created(now);
     let mut choices: Vec<Choice> = response
         .candidates
         .into_iter()

@@ -61,6 +61,7 @@ impl EventDecoder for StreamState {
         if self.id.is_empty() {
             self.id = event.response_id.clone();
             self.model = event.model_version.clone();
+            self.created = event.created(self.created);
         }
         if event.usage_metadata.is_some() {
             self.usage = event.usage_metadata;

@@ -17,6 +17,10 @@ use serde::Deserialize;
 
 use crate::providers::ProviderKind;
 
+mod cloud;
+
+pub use cloud::{AwsCredentials, AwsSettings, OAuthGrant, OAuthSettings, VertexSettings};
+
 /// Default listen address: loopback only, so a fresh `serve` exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 /// Default request-body limit (images as base64 make chat bodies large).
@@ -123,6 +127,25 @@ pub struct RawDeploymentParams {
     pub aws_access_key_id: Option<String>,
     pub aws_secret_access_key: Option<String>,
     pub aws_session_token: Option<String>,
+    /// Vertex AI only (LiteLLM's names): the Google Cloud project and
+    /// location, and the credentials: a service-account (or authorized-user)
+    /// JSON file's path, its text, or the same as a mapping. Defaults:
+    /// `VERTEXAI_PROJECT` / `GOOGLE_CLOUD_PROJECT` (else the credentials'
+    /// project), `VERTEXAI_LOCATION` / `GOOGLE_CLOUD_LOCATION` (else
+    /// `us-central1`), `GOOGLE_APPLICATION_CREDENTIALS` (else gcloud's
+    /// application-default credentials).
+    pub vertex_project: Option<String>,
+    pub vertex_location: Option<String>,
+    pub vertex_credentials: Option<serde_json::Value>,
+    /// Azure only: a Microsoft Entra ID app whose tokens replace `api_key`,
+    /// the authority it signs in at (default `https://login.microsoftonline.com`
+    /// or `AZURE_AUTHORITY_HOST`) and the scope it asks for (default
+    /// `https://cognitiveservices.azure.com/.default`).
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub azure_authority_host: Option<String>,
+    pub azure_scope: Option<String>,
 }
 
 /// A secret read from the config: never printed, never logged.
@@ -176,20 +199,10 @@ pub struct DeploymentConfig {
     pub mock_response: Option<String>,
     /// Bedrock only: where and as whom to sign.
     pub aws: Option<AwsSettings>,
-}
-
-/// A Bedrock deployment's region and, for SigV4 signing, its credentials.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AwsSettings {
-    pub region: String,
-    pub credentials: Option<AwsCredentials>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct AwsCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: Secret,
-    pub session_token: Option<Secret>,
+    /// Vertex AI only: the project and location in its URLs.
+    pub vertex: Option<VertexSettings>,
+    /// Vertex AI, and Azure with Entra ID: how to get bearer tokens.
+    pub oauth: Option<OAuthSettings>,
 }
 
 impl Config {
@@ -309,7 +322,11 @@ fn validate_deployment(
             "the model id after the provider is empty",
         ));
     }
-    let aws = aws_settings(&params, provider, at, env)?;
+    let aws = cloud::aws_settings(&params, provider, at, env)?;
+    let (vertex, oauth) = match cloud::vertex_settings(&params, provider, at, env)? {
+        Some((vertex, oauth)) => (Some(vertex), Some(oauth)),
+        None => (None, cloud::entra_settings(&params, provider, at, env)?),
+    };
     let api_base = params
         .api_base
         .map(|v| resolve_plain(&v, &format!("{at}.params.api_base"), env))
@@ -331,6 +348,8 @@ fn validate_deployment(
     }
     let api_key = match params.api_key {
         Some(v) => Some(resolve_secret(&v, &format!("{at}.params.api_key"), env)?),
+        // Tokens authenticate; a key in the environment is for other deployments.
+        None if oauth.is_some() => None,
         None => provider
             .default_api_key_env()
             .and_then(env)
@@ -391,90 +410,9 @@ fn validate_deployment(
         tpm: params.tpm,
         mock_response: params.mock_response,
         aws,
+        vertex,
+        oauth,
     })
-}
-
-/// Bedrock's region and signing keys, from the params or the AWS
-/// environment variables; other providers may not set them.
-fn aws_settings(
-    params: &RawDeploymentParams,
-    provider: ProviderKind,
-    at: &str,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<AwsSettings>, ConfigError> {
-    let set = [
-        ("aws_region_name", &params.aws_region_name),
-        ("aws_access_key_id", &params.aws_access_key_id),
-        ("aws_secret_access_key", &params.aws_secret_access_key),
-        ("aws_session_token", &params.aws_session_token),
-    ];
-    if provider != ProviderKind::Bedrock {
-        return match set.iter().find(|(_, value)| value.is_some()) {
-            Some((name, _)) => Err(ConfigError::new(
-                format!("{at}.params.{name}"),
-                "is for bedrock deployments only",
-            )),
-            None => Ok(None),
-        };
-    }
-    let plain = |value: &Option<String>, name: &str, vars: &[&str]| match value {
-        Some(v) => resolve_plain(v, &format!("{at}.params.{name}"), env).map(Some),
-        None => Ok(vars.iter().find_map(|var| env(var))),
-    };
-    let region = plain(
-        &params.aws_region_name,
-        "aws_region_name",
-        &["AWS_REGION", "AWS_DEFAULT_REGION"],
-    )?
-    .ok_or_else(|| {
-        ConfigError::new(
-            format!("{at}.params.aws_region_name"),
-            "bedrock needs a region: set aws_region_name or AWS_REGION",
-        )
-    })?;
-    let access_key_id = plain(
-        &params.aws_access_key_id,
-        "aws_access_key_id",
-        &["AWS_ACCESS_KEY_ID"],
-    )?;
-    let secret = |value: &Option<String>, name: &str, var: &str| match value {
-        Some(v) => resolve_secret(v, &format!("{at}.params.{name}"), env).map(Some),
-        None => Ok(env(var).map(Secret::new)),
-    };
-    let secret_access_key = secret(
-        &params.aws_secret_access_key,
-        "aws_secret_access_key",
-        "AWS_SECRET_ACCESS_KEY",
-    )?;
-    let session_token = secret(
-        &params.aws_session_token,
-        "aws_session_token",
-        "AWS_SESSION_TOKEN",
-    )?;
-    let credentials = match (access_key_id, secret_access_key) {
-        (Some(access_key_id), Some(secret_access_key)) => Some(AwsCredentials {
-            access_key_id,
-            secret_access_key,
-            session_token,
-        }),
-        (None, None) => None,
-        (Some(_), None) => {
-            return Err(ConfigError::new(
-                format!("{at}.params.aws_secret_access_key"),
-                "is missing while aws_access_key_id is set",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError::new(
-                format!("{at}.params.aws_access_key_id"),
-                "is missing while aws_secret_access_key is set",
-            ));
-        }
-    };
-    Ok(Some(AwsSettings {
-        region,
-        credentials,
-    }))
 }
 
 const ENV_PREFIX: &str = "os.environ/";
@@ -641,30 +579,6 @@ server:
                 error.message
             );
         }
-    }
-
-    /// Bedrock's region and keys come from the params or the AWS variables.
-    #[test]
-    fn bedrock_settings_from_params_or_environment() {
-        let yaml = "model_list: [{model_name: a, params: {model: bedrock/x}}]";
-        let env = |name: &str| match name {
-            "AWS_DEFAULT_REGION" => Some("eu-west-1".to_owned()),
-            "AWS_ACCESS_KEY_ID" => Some("AKID".to_owned()),
-            "AWS_SECRET_ACCESS_KEY" => Some("secret".to_owned()),
-            _ => None,
-        };
-        let config = Config::from_yaml(yaml, env).expect("loads");
-        let aws = config.deployments[0].aws.clone().expect("bedrock settings");
-        assert_eq!(aws.region, "eu-west-1");
-        let credentials = aws.credentials.expect("keys");
-        assert_eq!(
-            (
-                credentials.access_key_id.as_str(),
-                credentials.secret_access_key.expose()
-            ),
-            ("AKID", "secret")
-        );
-        assert_eq!(credentials.session_token, None);
     }
 
     /// Secrets never show up in Debug output (and so never in logs).

@@ -1,0 +1,610 @@
+//! Cloud credentials of the providers that sign or exchange them rather than
+//! send a static key: AWS (Bedrock, SigV4), Google Cloud (Vertex AI,
+//! service-account or authorized-user credentials traded for OAuth2 tokens)
+//! and Microsoft Entra ID (Azure OpenAI, client credentials traded for OAuth2
+//! tokens). Parameter and environment-variable names are LiteLLM's and the
+//! clouds' own SDKs', so existing configs and machines work unchanged.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{ConfigError, RawDeploymentParams, Secret, resolve_plain, resolve_secret};
+use crate::providers::ProviderKind;
+use crate::providers::oauth::SigningKey;
+
+/// A Bedrock deployment's region and, for SigV4 signing, its credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsSettings {
+    pub region: String,
+    pub credentials: Option<AwsCredentials>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+}
+
+/// A Vertex AI deployment's Google Cloud project and location (both are in
+/// its URLs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VertexSettings {
+    pub project: String,
+    pub location: String,
+}
+
+/// Where and with what a deployment gets OAuth2 access tokens.
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    pub token_url: String,
+    pub grant: OAuthGrant,
+}
+
+#[derive(Debug, Clone)]
+pub enum OAuthGrant {
+    /// A Google service account signs a JWT and trades it for a token
+    /// (RFC 7523).
+    ServiceAccount {
+        client_email: String,
+        key_id: Option<String>,
+        key: SigningKey,
+        scope: String,
+    },
+    /// A Google authorized user (`gcloud auth application-default login`)
+    /// trades its refresh token (RFC 6749 section 6).
+    RefreshToken {
+        client_id: String,
+        client_secret: Secret,
+        refresh_token: Secret,
+    },
+    /// An Entra ID app trades its client secret (RFC 6749 section 4.4).
+    ClientCredentials {
+        client_id: String,
+        client_secret: Secret,
+        scope: String,
+    },
+}
+
+/// Google's token endpoint, when the credentials file names none.
+const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// What Vertex AI calls need.
+const GOOGLE_CLOUD_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+/// LiteLLM's default location.
+const DEFAULT_VERTEX_LOCATION: &str = "us-central1";
+const ENTRA_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+/// Azure OpenAI's resource scope.
+const AZURE_OPENAI_SCOPE: &str = "https://cognitiveservices.azure.com/.default";
+
+/// A Google credentials JSON file (`gcloud` and the Cloud console write
+/// them): a service account or an authorized user.
+#[derive(Deserialize)]
+struct GoogleCredentialsFile {
+    #[serde(rename = "type")]
+    kind: String,
+    project_id: Option<String>,
+    token_uri: Option<String>,
+    client_email: Option<String>,
+    private_key_id: Option<String>,
+    private_key: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    refresh_token: Option<String>,
+}
+
+/// Errors for provider-specific params set on another provider's deployment.
+fn only_for(
+    provider: ProviderKind,
+    wanted: ProviderKind,
+    set: &[(&str, bool)],
+    at: &str,
+) -> Result<(), ConfigError> {
+    match set.iter().find(|(_, is_set)| *is_set) {
+        Some((name, _)) if provider != wanted => Err(ConfigError::new(
+            format!("{at}.params.{name}"),
+            format!("is for {} deployments only", wanted.name()),
+        )),
+        _ => Ok(()),
+    }
+}
+/// Bedrock's region and signing keys, from the params or the AWS
+/// environment variables; other providers may not set them.
+pub(super) fn aws_settings(
+    params: &RawDeploymentParams,
+    provider: ProviderKind,
+    at: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<AwsSettings>, ConfigError> {
+    let set = [
+        ("aws_region_name", params.aws_region_name.is_some()),
+        ("aws_access_key_id", params.aws_access_key_id.is_some()),
+        (
+            "aws_secret_access_key",
+            params.aws_secret_access_key.is_some(),
+        ),
+        ("aws_session_token", params.aws_session_token.is_some()),
+    ];
+    only_for(provider, ProviderKind::Bedrock, &set, at)?;
+    if provider != ProviderKind::Bedrock {
+        return Ok(None);
+    }
+    let plain = |value: &Option<String>, name: &str, vars: &[&str]| match value {
+        Some(v) => resolve_plain(v, &format!("{at}.params.{name}"), env).map(Some),
+        None => Ok(vars.iter().find_map(|var| env(var))),
+    };
+    let region = plain(
+        &params.aws_region_name,
+        "aws_region_name",
+        &["AWS_REGION", "AWS_DEFAULT_REGION"],
+    )?
+    .ok_or_else(|| {
+        ConfigError::new(
+            format!("{at}.params.aws_region_name"),
+            "bedrock needs a region: set aws_region_name or AWS_REGION",
+        )
+    })?;
+    let access_key_id = plain(
+        &params.aws_access_key_id,
+        "aws_access_key_id",
+        &["AWS_ACCESS_KEY_ID"],
+    )?;
+    let secret = |value: &Option<String>, name: &str, var: &str| match value {
+        Some(v) => resolve_secret(v, &format!("{at}.params.{name}"), env).map(Some),
+        None => Ok(env(var).map(Secret::new)),
+    };
+    let secret_access_key = secret(
+        &params.aws_secret_access_key,
+        "aws_secret_access_key",
+        "AWS_SECRET_ACCESS_KEY",
+    )?;
+    let session_token = secret(
+        &params.aws_session_token,
+        "aws_session_token",
+        "AWS_SESSION_TOKEN",
+    )?;
+    let credentials = match (access_key_id, secret_access_key) {
+        (Some(access_key_id), Some(secret_access_key)) => Some(AwsCredentials {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                format!("{at}.params.aws_secret_access_key"),
+                "is missing while aws_access_key_id is set",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                format!("{at}.params.aws_access_key_id"),
+                "is missing while aws_secret_access_key is set",
+            ));
+        }
+    };
+    Ok(Some(AwsSettings {
+        region,
+        credentials,
+    }))
+}
+
+/// Vertex AI's project, location and credentials, from the params, the
+/// Google Cloud environment variables, or gcloud's application-default
+/// credentials file.
+pub(super) fn vertex_settings(
+    params: &RawDeploymentParams,
+    provider: ProviderKind,
+    at: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<(VertexSettings, OAuthSettings)>, ConfigError> {
+    let set = [
+        ("vertex_project", params.vertex_project.is_some()),
+        ("vertex_location", params.vertex_location.is_some()),
+        ("vertex_credentials", params.vertex_credentials.is_some()),
+    ];
+    only_for(provider, ProviderKind::Vertex, &set, at)?;
+    if provider != ProviderKind::Vertex {
+        return Ok(None);
+    }
+    let path = |name: &str| format!("{at}.params.{name}");
+    if params.api_key.is_some() {
+        return Err(ConfigError::new(
+            path("api_key"),
+            "vertex_ai authenticates with vertex_credentials, not api_key",
+        ));
+    }
+    let credentials_path = path("vertex_credentials");
+    let (text, source) = match &params.vertex_credentials {
+        Some(Value::String(value)) => {
+            let value = resolve_plain(value, &credentials_path, env)?;
+            if value.trim_start().starts_with('{') {
+                (value, credentials_path.clone())
+            } else {
+                read_file(&value, &credentials_path)?
+            }
+        }
+        Some(Value::Object(fields)) => (
+            Value::Object(fields.clone()).to_string(),
+            credentials_path.clone(),
+        ),
+        Some(_) => {
+            return Err(ConfigError::new(
+                &credentials_path,
+                "must be a file path, JSON text or a mapping",
+            ));
+        }
+        None => {
+            let well_known = env("HOME").map(|home| {
+                PathBuf::from(home).join(".config/gcloud/application_default_credentials.json")
+            });
+            match (env("GOOGLE_APPLICATION_CREDENTIALS"), well_known) {
+                (Some(file), _) => read_file(&file, "GOOGLE_APPLICATION_CREDENTIALS")?,
+                (None, Some(file)) if file.is_file() => {
+                    read_file(&file.to_string_lossy(), &credentials_path)?
+                }
+                _ => {
+                    return Err(ConfigError::new(
+                        &credentials_path,
+                        "vertex_ai needs credentials: vertex_credentials (a service-account \
+                         JSON file, its text, or a mapping), GOOGLE_APPLICATION_CREDENTIALS, \
+                         or `gcloud auth application-default login`",
+                    ));
+                }
+            }
+        }
+    };
+    let file: GoogleCredentialsFile = serde_json::from_str(&text)
+        .map_err(|e| ConfigError::new(&source, format!("not a Google credentials file: {e}")))?;
+    let field = |value: &Option<String>, name: &str| {
+        value.clone().ok_or_else(|| {
+            ConfigError::new(&source, format!("{} credentials lack `{name}`", file.kind))
+        })
+    };
+    let grant = match file.kind.as_str() {
+        "service_account" => OAuthGrant::ServiceAccount {
+            client_email: field(&file.client_email, "client_email")?,
+            key_id: file.private_key_id.clone(),
+            key: SigningKey::from_pem(&field(&file.private_key, "private_key")?)
+                .map_err(|e| ConfigError::new(&source, e))?,
+            scope: GOOGLE_CLOUD_SCOPE.to_owned(),
+        },
+        "authorized_user" => OAuthGrant::RefreshToken {
+            client_id: field(&file.client_id, "client_id")?,
+            client_secret: Secret::new(field(&file.client_secret, "client_secret")?),
+            refresh_token: Secret::new(field(&file.refresh_token, "refresh_token")?),
+        },
+        other => {
+            return Err(ConfigError::new(
+                &source,
+                format!(
+                    "credentials of type `{other}` are not supported; use a service account \
+                     or authorized-user credentials"
+                ),
+            ));
+        }
+    };
+    let plain = |value: &Option<String>, name: &str, vars: &[&str]| match value {
+        Some(v) => resolve_plain(v, &path(name), env).map(Some),
+        None => Ok(vars.iter().find_map(|var| env(var))),
+    };
+    let project = plain(
+        &params.vertex_project,
+        "vertex_project",
+        &["VERTEXAI_PROJECT", "GOOGLE_CLOUD_PROJECT"],
+    )?
+    .or_else(|| file.project_id.clone())
+    .ok_or_else(|| {
+        ConfigError::new(
+            path("vertex_project"),
+            "vertex_ai needs a project: set vertex_project or VERTEXAI_PROJECT",
+        )
+    })?;
+    let location = plain(
+        &params.vertex_location,
+        "vertex_location",
+        &["VERTEXAI_LOCATION", "GOOGLE_CLOUD_LOCATION"],
+    )?
+    .unwrap_or_else(|| DEFAULT_VERTEX_LOCATION.to_owned());
+    let token_url = file
+        .token_uri
+        .unwrap_or_else(|| GOOGLE_TOKEN_URL.to_owned());
+    Ok(Some((
+        VertexSettings { project, location },
+        OAuthSettings { token_url, grant },
+    )))
+}
+
+fn read_file(file: &str, path: &str) -> Result<(String, String), ConfigError> {
+    std::fs::read_to_string(file)
+        .map(|text| (text, file.to_owned()))
+        .map_err(|e| ConfigError::new(path, format!("cannot read {file}: {e}")))
+}
+
+/// Azure OpenAI's Entra ID app (`tenant_id`, `client_id`, `client_secret`),
+/// when the deployment authenticates with tokens instead of `api_key`.
+pub(super) fn entra_settings(
+    params: &RawDeploymentParams,
+    provider: ProviderKind,
+    at: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<OAuthSettings>, ConfigError> {
+    let set = [
+        ("tenant_id", params.tenant_id.is_some()),
+        ("client_id", params.client_id.is_some()),
+        ("client_secret", params.client_secret.is_some()),
+        (
+            "azure_authority_host",
+            params.azure_authority_host.is_some(),
+        ),
+        ("azure_scope", params.azure_scope.is_some()),
+    ];
+    only_for(provider, ProviderKind::Azure, &set, at)?;
+    if !set[..3].iter().any(|(_, is_set)| *is_set) {
+        return Ok(None);
+    }
+    let path = |name: &str| format!("{at}.params.{name}");
+    if params.api_key.is_some() {
+        return Err(ConfigError::new(
+            path("api_key"),
+            "set either api_key or tenant_id + client_id + client_secret (Entra ID), not both",
+        ));
+    }
+    let required = |value: &Option<String>, name: &str| {
+        let value = value.as_deref().ok_or_else(|| {
+            ConfigError::new(
+                path(name),
+                "is missing: Entra ID needs tenant_id, client_id and client_secret",
+            )
+        })?;
+        resolve_plain(value, &path(name), env)
+    };
+    let tenant_id = required(&params.tenant_id, "tenant_id")?;
+    let client_id = required(&params.client_id, "client_id")?;
+    let client_secret = Secret::new(required(&params.client_secret, "client_secret")?);
+    let optional = |value: &Option<String>, name: &str, default: &str| match value {
+        Some(v) => resolve_plain(v, &path(name), env),
+        None => Ok(default.to_owned()),
+    };
+    let authority = optional(
+        &params.azure_authority_host,
+        "azure_authority_host",
+        &env("AZURE_AUTHORITY_HOST").unwrap_or_else(|| ENTRA_AUTHORITY_HOST.to_owned()),
+    )?;
+    let scope = optional(&params.azure_scope, "azure_scope", AZURE_OPENAI_SCOPE)?;
+    let token_url = format!(
+        "{}/{tenant_id}/oauth2/v2.0/token",
+        authority.trim_end_matches('/')
+    );
+    if reqwest::Url::parse(&token_url).is_err() {
+        return Err(ConfigError::new(
+            path("azure_authority_host"),
+            format!("`{authority}` is not a URL"),
+        ));
+    }
+    Ok(Some(OAuthSettings {
+        token_url,
+        grant: OAuthGrant::ClientCredentials {
+            client_id,
+            client_secret,
+            scope,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::OAuthGrant;
+
+    /// Bedrock's region and keys come from the params or the AWS variables.
+    #[test]
+    fn bedrock_settings_from_params_or_environment() {
+        let yaml = "model_list: [{model_name: a, params: {model: bedrock/x}}]";
+        let env = |name: &str| match name {
+            "AWS_DEFAULT_REGION" => Some("eu-west-1".to_owned()),
+            "AWS_ACCESS_KEY_ID" => Some("AKID".to_owned()),
+            "AWS_SECRET_ACCESS_KEY" => Some("secret".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_yaml(yaml, env).expect("loads");
+        let aws = config.deployments[0].aws.clone().expect("bedrock settings");
+        assert_eq!(aws.region, "eu-west-1");
+        let credentials = aws.credentials.expect("keys");
+        assert_eq!(
+            (
+                credentials.access_key_id.as_str(),
+                credentials.secret_access_key.expose()
+            ),
+            ("AKID", "secret")
+        );
+        assert_eq!(credentials.session_token, None);
+    }
+
+    fn service_account(token_uri: &str) -> serde_json::Value {
+        serde_json::json!({
+            "type": "service_account",
+            "project_id": "from-key-file",
+            "private_key_id": "kid-1",
+            "private_key": crate::providers::oauth::tests::TEST_KEY,
+            "client_email": "sa@from-key-file.iam.gserviceaccount.com",
+            "token_uri": token_uri,
+        })
+    }
+
+    fn vertex_yaml(credentials: &serde_json::Value, extra: &str) -> String {
+        format!(
+            "model_list: [{{model_name: a, params: {{model: vertex_ai/gemini-2.0-flash, vertex_credentials: {credentials}{extra}}}}}]"
+        )
+    }
+
+    /// A service-account key file given inline: the project comes from it,
+    /// the location defaults to LiteLLM's, tokens come from its token_uri.
+    #[test]
+    fn vertex_from_service_account() {
+        let yaml = vertex_yaml(&service_account("https://tokens.example/token"), "");
+        let config = Config::from_yaml(&yaml, |_| None).expect("loads");
+        let deployment = &config.deployments[0];
+        let vertex = deployment.vertex.clone().expect("vertex settings");
+        assert_eq!(vertex.project, "from-key-file");
+        assert_eq!(vertex.location, "us-central1");
+        let oauth = deployment.oauth.clone().expect("oauth settings");
+        assert_eq!(oauth.token_url, "https://tokens.example/token");
+        let OAuthGrant::ServiceAccount {
+            client_email,
+            key_id,
+            scope,
+            ..
+        } = oauth.grant
+        else {
+            panic!("a service-account grant expected");
+        };
+        assert_eq!(client_email, "sa@from-key-file.iam.gserviceaccount.com");
+        assert_eq!(key_id.as_deref(), Some("kid-1"));
+        assert_eq!(scope, "https://www.googleapis.com/auth/cloud-platform");
+        assert!(deployment.api_key.is_none());
+    }
+
+    /// Params beat the environment, the environment beats the key file;
+    /// GOOGLE_APPLICATION_CREDENTIALS is read as a path.
+    #[test]
+    fn vertex_from_environment() {
+        let dir = std::env::temp_dir().join(format!("sb-vertex-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("key.json");
+        std::fs::write(
+            &file,
+            service_account("https://t.example/token").to_string(),
+        )
+        .unwrap();
+        let file_name = file.to_string_lossy().into_owned();
+        let env = |name: &str| match name {
+            "GOOGLE_APPLICATION_CREDENTIALS" => Some(file_name.clone()),
+            "VERTEXAI_PROJECT" => Some("from-env".to_owned()),
+            "GOOGLE_CLOUD_LOCATION" => Some("europe-west4".to_owned()),
+            _ => None,
+        };
+        let yaml = "model_list: [{model_name: a, params: {model: vertex_ai/m}}]";
+        let vertex = Config::from_yaml(yaml, env).expect("loads").deployments[0]
+            .vertex
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (vertex.project.as_str(), vertex.location.as_str()),
+            ("from-env", "europe-west4")
+        );
+        let yaml = "model_list: [{model_name: a, params: {model: vertex_ai/m, vertex_project: p, vertex_location: global}}]";
+        let vertex = Config::from_yaml(yaml, env).expect("loads").deployments[0]
+            .vertex
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (vertex.project.as_str(), vertex.location.as_str()),
+            ("p", "global")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An Entra ID app: the token URL is built from the authority and
+    /// tenant, and a key in the environment is not sent alongside.
+    #[test]
+    fn entra_client_credentials() {
+        let yaml = "model_list: [{model_name: a, params: {model: azure/gpt-4o, api_base: 'https://r.openai.azure.com', tenant_id: t-1, client_id: c-1, client_secret: os.environ/SECRET}}]";
+        let env = |name: &str| match name {
+            "SECRET" => Some("s3cret".to_owned()),
+            "AZURE_API_KEY" => Some("key-for-other-deployments".to_owned()),
+            _ => None,
+        };
+        let deployment = &Config::from_yaml(yaml, env).expect("loads").deployments[0];
+        assert!(deployment.api_key.is_none());
+        let oauth = deployment.oauth.clone().expect("entra settings");
+        assert_eq!(
+            oauth.token_url,
+            "https://login.microsoftonline.com/t-1/oauth2/v2.0/token"
+        );
+        let OAuthGrant::ClientCredentials {
+            client_id,
+            client_secret,
+            scope,
+        } = oauth.grant
+        else {
+            panic!("a client-credentials grant expected");
+        };
+        assert_eq!(
+            (client_id.as_str(), client_secret.expose(), scope.as_str()),
+            (
+                "c-1",
+                "s3cret",
+                "https://cognitiveservices.azure.com/.default"
+            )
+        );
+    }
+
+    /// Every rejection names the field that caused it.
+    #[test]
+    fn cloud_errors_carry_the_field_path() {
+        let key = service_account("https://t.example/token");
+        let mut user = key.clone();
+        user["type"] = "external_account".into();
+        let mut bad_key = key.clone();
+        bad_key["private_key"] =
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".into();
+        let cases = [
+            (
+                "model_list: [{model_name: a, params: {model: vertex_ai/m}}]".to_owned(),
+                "model_list[0].params.vertex_credentials",
+                "needs credentials",
+            ),
+            (
+                vertex_yaml(&key, ", api_key: k"),
+                "model_list[0].params.api_key",
+                "not api_key",
+            ),
+            (
+                vertex_yaml(&user, ""),
+                "model_list[0].params.vertex_credentials",
+                "`external_account` are not supported",
+            ),
+            (
+                vertex_yaml(&bad_key, ""),
+                "model_list[0].params.vertex_credentials",
+                "private_key",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: vertex_ai/m, vertex_credentials: /nonexistent/key.json}}]".to_owned(),
+                "model_list[0].params.vertex_credentials",
+                "cannot read /nonexistent/key.json",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: openai/x, vertex_project: p}}]".to_owned(),
+                "model_list[0].params.vertex_project",
+                "vertex_ai deployments only",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: openai/x, tenant_id: t}}]".to_owned(),
+                "model_list[0].params.tenant_id",
+                "azure deployments only",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: azure/x, api_base: 'https://r', tenant_id: t, client_id: c}}]".to_owned(),
+                "model_list[0].params.client_secret",
+                "is missing",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: azure/x, api_base: 'https://r', api_key: k, tenant_id: t, client_id: c, client_secret: s}}]".to_owned(),
+                "model_list[0].params.api_key",
+                "not both",
+            ),
+        ];
+        for (yaml, path, message) in cases {
+            let error = Config::from_yaml(&yaml, |_| None).expect_err("should be rejected");
+            assert_eq!(error.path, path, "for {yaml}");
+            assert!(
+                error.message.contains(message),
+                "`{}` should mention `{message}`",
+                error.message
+            );
+        }
+    }
+}
