@@ -268,6 +268,15 @@ async fn error_from_response(
 ) -> GatewayError {
     let status = response.status().as_u16();
     let header_retry_after = retry_after(response.headers());
+    // AWS names the error in a header (`ThrottlingException:http://…`), its
+    // bodies often only carry a message.
+    let aws_error_type = response
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(':').next())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(Ok(chunk)) = stream.next().await {
@@ -283,7 +292,7 @@ async fn error_from_response(
         status: parsed.status.unwrap_or(status),
         message: redact_secrets(&parsed.message, secrets),
         kind: parsed.kind,
-        code: parsed.code,
+        code: parsed.code.or(aws_error_type),
         param: parsed.param,
         retry_after: header_retry_after.or(parsed.retry_after),
         extra: redact_values(parsed.extra, secrets),

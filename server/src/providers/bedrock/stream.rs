@@ -128,7 +128,7 @@ fn payload_of(
                 status: error_status(kind).unwrap_or(500),
                 message: error.message,
                 kind: None,
-                code: error.code.or_else(|| Some(kind.to_owned())),
+                code: error.code.or_else(|| Some(exception_name(kind))),
                 param: None,
                 retry_after: None,
                 extra: error.extra,
@@ -136,6 +136,17 @@ fn payload_of(
         }
         other => Err(broken(provider, format!("unknown message type {other}"))),
     }
+}
+
+/// An exception's AWS error code: the stream names it in lowerCamelCase
+/// (`throttlingException`), the API's `x-amzn-errortype` header and the AWS
+/// SDKs in UpperCamelCase (`ThrottlingException`); callers get one spelling.
+fn exception_name(kind: &str) -> String {
+    let mut chars = kind.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 pub struct StreamState {
