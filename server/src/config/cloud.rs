@@ -109,6 +109,21 @@ fn only_for(
         _ => Ok(()),
     }
 }
+
+/// A plain param (resolving `os.environ/`), else the first of `vars` set.
+fn param_or_env(
+    value: &Option<String>,
+    name: &str,
+    vars: &[&str],
+    at: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(v) => resolve_plain(v, &format!("{at}.params.{name}"), env).map(Some),
+        None => Ok(vars.iter().find_map(|var| env(var))),
+    }
+}
+
 /// Bedrock's region and signing keys, from the params or the AWS
 /// environment variables; other providers may not set them.
 pub(super) fn aws_settings(
@@ -130,9 +145,8 @@ pub(super) fn aws_settings(
     if provider != ProviderKind::Bedrock {
         return Ok(None);
     }
-    let plain = |value: &Option<String>, name: &str, vars: &[&str]| match value {
-        Some(v) => resolve_plain(v, &format!("{at}.params.{name}"), env).map(Some),
-        None => Ok(vars.iter().find_map(|var| env(var))),
+    let plain = |value: &Option<String>, name: &str, vars: &[&str]| {
+        param_or_env(value, name, vars, at, env)
     };
     let region = plain(
         &params.aws_region_name,
@@ -285,9 +299,8 @@ pub(super) fn vertex_settings(
             ));
         }
     };
-    let plain = |value: &Option<String>, name: &str, vars: &[&str]| match value {
-        Some(v) => resolve_plain(v, &path(name), env).map(Some),
-        None => Ok(vars.iter().find_map(|var| env(var))),
+    let plain = |value: &Option<String>, name: &str, vars: &[&str]| {
+        param_or_env(value, name, vars, at, env)
     };
     let project = plain(
         &params.vertex_project,

@@ -4,7 +4,7 @@
 //! the URL, so it cannot leak through logs of URLs.
 
 mod embeddings;
-pub(crate) mod request;
+mod request;
 pub(crate) mod response;
 pub(crate) mod stream;
 
@@ -37,23 +37,33 @@ impl GeminiAdapter {
             .trim_end_matches('/');
         let model = &config.model;
         let api_key = |key: &str| (HeaderName::from_static("x-goog-api-key"), key.to_owned());
+        let upstream = Upstream::new(
+            "gemini",
+            config,
+            client,
+            api_key,
+            &[],
+            response::parse_error,
+        );
+        Self::at(upstream, model, |method| {
+            Url::parse(&format!("{base}/models/{model}:{method}")).ok()
+        })
+    }
+
+    /// The Gemini API's methods at `url(method)` (Vertex AI serves them at
+    /// its own URLs, with its own authentication).
+    pub(crate) fn at(upstream: Upstream, model: &str, url: impl Fn(&str) -> Option<Url>) -> Self {
         Self {
-            upstream: Upstream::new(
-                "gemini",
-                config,
-                client,
-                api_key,
-                &[],
-                response::parse_error,
-            ),
-            model: model.clone(),
-            embed_url: Url::parse(&format!("{base}/models/{model}:batchEmbedContents")).ok(),
-            generate_url: Url::parse(&format!("{base}/models/{model}:generateContent")).ok(),
-            stream_url: Url::parse(&format!(
-                "{base}/models/{model}:streamGenerateContent?alt=sse"
-            ))
-            .ok(),
+            upstream,
+            model: model.to_owned(),
+            generate_url: url("generateContent"),
+            stream_url: url("streamGenerateContent?alt=sse"),
+            embed_url: url("batchEmbedContents"),
         }
+    }
+
+    pub(crate) fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 }
 

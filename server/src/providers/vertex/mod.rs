@@ -10,9 +10,9 @@ use futures::future::{BoxFuture, try_join_all};
 use http::header::AUTHORIZATION;
 use reqwest::Url;
 
-use super::gemini::{request, response, stream};
+use super::gemini::{GeminiAdapter, response};
 use super::http::Upstream;
-use super::{ChunkStream, Provider, chunks_from_events, include_usage, unix_now};
+use super::{ChunkStream, Provider};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
 use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
@@ -22,10 +22,9 @@ pub const DEFAULT_API_BASE: &str = "https://{vertex_location}-aiplatform.googlea
 const GLOBAL_API_BASE: &str = "https://aiplatform.googleapis.com/v1";
 
 pub struct VertexAdapter {
-    upstream: Upstream,
+    /// Chat is the Gemini API's, at Vertex's URLs.
+    gemini: GeminiAdapter,
     model: String,
-    generate_url: Option<Url>,
-    stream_url: Option<Url>,
     predict_url: Option<Url>,
 }
 
@@ -48,7 +47,8 @@ impl VertexAdapter {
             ))
             .ok()
         };
-        // Never called: config refuses `api_key` for Vertex AI.
+        // Never called: config refuses `api_key` for Vertex AI; the token
+        // source from `config.oauth` authenticates.
         let bearer = |key: &str| (AUTHORIZATION, format!("Bearer {key}"));
         let upstream = Upstream::new(
             "vertex_ai",
@@ -59,10 +59,8 @@ impl VertexAdapter {
             response::parse_error,
         );
         Self {
-            upstream,
+            gemini: GeminiAdapter::at(upstream, model, url),
             model: model.clone(),
-            generate_url: url("generateContent"),
-            stream_url: url("streamGenerateContent?alt=sse"),
             predict_url: url("predict"),
         }
     }
@@ -73,34 +71,14 @@ impl Provider for VertexAdapter {
         &'a self,
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
-        Box::pin(async move {
-            let body = request::to_json(request)?;
-            let bytes = self
-                .upstream
-                .post_json_for_body(self.generate_url.as_ref(), &body)
-                .await?;
-            response::from_slice(&bytes, unix_now())
-                .map_err(|e| self.upstream.unreadable("response", e))
-        })
+        self.gemini.complete(request)
     }
 
     fn stream<'a>(
         &'a self,
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
-        Box::pin(async move {
-            let body = request::to_json(request)?;
-            let response = self
-                .upstream
-                .post_json(self.stream_url.as_ref(), &body)
-                .await?;
-            let state = stream::StreamState::new(
-                self.upstream.provider,
-                include_usage(request),
-                unix_now(),
-            );
-            Ok(chunks_from_events(self.upstream.events(response), state))
-        })
+        self.gemini.stream(request)
     }
 
     fn embed<'a>(
@@ -108,15 +86,15 @@ impl Provider for VertexAdapter {
         request: &'a EmbedRequest,
     ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
         Box::pin(async move {
+            let upstream = self.gemini.upstream();
             let calls = embeddings::request_bodies(request, &self.model)
                 .into_iter()
                 .map(|body| async move {
-                    let bytes = self
-                        .upstream
+                    let bytes = upstream
                         .post_json_for_body(self.predict_url.as_ref(), &body)
                         .await?;
                     embeddings::answer_from_slice(&bytes)
-                        .map_err(|e| self.upstream.unreadable("embeddings", e))
+                        .map_err(|e| upstream.unreadable("embeddings", e))
                 });
             let answers = try_join_all(calls).await?;
             Ok(embeddings::response(answers, &self.model))
