@@ -90,7 +90,7 @@ pub const ROWS: &[Row] = &[
     row("azure", "Azure OpenAI", true),
     row("anthropic", "Anthropic", true),
     row("gemini", "Gemini", true),
-    row("vertex_ai", "Vertex AI", false),
+    row("vertex_ai", "Vertex AI", true),
     row("ollama", "Ollama", true),
     row("cohere", "Cohere", true),
     row("bedrock", "AWS Bedrock", true),

@@ -73,7 +73,7 @@ impl Provider for GeminiAdapter {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
         Box::pin(async move {
-            let body = request::to_json(request)?;
+            let body = request::to_json(request, self.upstream.provider)?;
             let bytes = self
                 .upstream
                 .post_json_for_body(self.generate_url.as_ref(), &body)
@@ -88,7 +88,7 @@ impl Provider for GeminiAdapter {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
         Box::pin(async move {
-            let body = request::to_json(request)?;
+            let body = request::to_json(request, self.upstream.provider)?;
             let response = self
                 .upstream
                 .post_json(self.stream_url.as_ref(), &body)

@@ -49,8 +49,13 @@ fn thinking_budget(effort: ReasoningEffort) -> Option<u32> {
     }
 }
 
-pub fn to_json(request: &ChatRequest) -> Result<Map<String, Value>, GatewayError> {
-    reject_unsupported(request)?;
+/// `provider` names the API in errors (`gemini`, or `vertex_ai`, which
+/// serves the same request body).
+pub fn to_json(
+    request: &ChatRequest,
+    provider: &'static str,
+) -> Result<Map<String, Value>, GatewayError> {
+    reject_unsupported(request, provider)?;
     let mut body = Map::new();
 
     let mut system_parts = Vec::new();
@@ -66,7 +71,11 @@ pub fn to_json(request: &ChatRequest) -> Result<Map<String, Value>, GatewayError
                 let mut parts = parts_of(m, &at)?;
                 for (j, call) in m.tool_calls.iter().enumerate() {
                     call_names.insert(&call.id, &call.name);
-                    parts.push(function_call_part(call, &format!("{at}.tool_calls[{j}]"))?);
+                    parts.push(function_call_part(
+                        call,
+                        &format!("{at}.tool_calls[{j}]"),
+                        provider,
+                    )?);
                 }
                 contents.push(json!({"role": "model", "parts": parts}));
             }
@@ -120,9 +129,9 @@ pub fn to_json(request: &ChatRequest) -> Result<Map<String, Value>, GatewayError
     Ok(body)
 }
 
-fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
+fn reject_unsupported(request: &ChatRequest, provider: &str) -> Result<(), GatewayError> {
     let unsupported =
-        |param: &str, why: &str| Err(GatewayError::not_supported_by("gemini", param, why));
+        |param: &str, why: &str| Err(GatewayError::not_supported_by(provider, param, why));
     if request.parallel_tool_calls == Some(false) {
         return unsupported(
             "parallel_tool_calls",
@@ -211,8 +220,8 @@ fn media_type_from_url(url: &str) -> Option<&'static str> {
     })
 }
 
-fn function_call_part(call: &ToolCall, at: &str) -> Result<Value, GatewayError> {
-    let args = tool_arguments(call, at, "gemini")?;
+fn function_call_part(call: &ToolCall, at: &str, provider: &str) -> Result<Value, GatewayError> {
+    let args = tool_arguments(call, at, provider)?;
     let mut part = json!({"functionCall": {"name": call.name, "args": args}});
     if let Some(signature) = thought_signature(call.extensions.as_ref()) {
         part["thoughtSignature"] = signature;
@@ -331,7 +340,7 @@ mod tests {
         let Value::Object(map) = openai else {
             unreachable!()
         };
-        to_json(&from_json(map)?.request).map(Value::Object)
+        to_json(&from_json(map)?.request, "gemini").map(Value::Object)
     }
 
     /// Parallel calls keep their signature; the results are answered by name
