@@ -8,10 +8,10 @@ seconds="${1:-60}"
 cd "$(dirname "$0")"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 mkdir -p corpus
-for target in openai anthropic gemini cohere ollama bedrock; do
+for target in openai anthropic gemini vertex cohere ollama bedrock; do
     # Seed each target with the recorded provider payloads.
     mkdir -p "corpus/$target"
-    fixtures="../../conformance/fixtures/upstream/$target"
+    fixtures="../../conformance/fixtures/upstream/${target/vertex/vertex_ai}"
     [ -d "$fixtures" ] && find "$fixtures" -name '*.response.*' -exec cp {} "corpus/$target/" \;
     echo "== $target ($seconds s)"
     cargo +nightly fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=2048

@@ -2,7 +2,7 @@
 //! bytes to one provider's response, stream and error decoders. Whatever the
 //! bytes, a decoder must answer with a value or an error, never a panic.
 
-use super::{EventDecoder, anthropic, bedrock, cohere, gemini, ollama};
+use super::{EventDecoder, anthropic, bedrock, cohere, gemini, oauth, ollama, vertex};
 use crate::openai_wire;
 
 /// Feeds each line of `data` to a fresh stream decoder, then ends the stream.
@@ -36,6 +36,16 @@ pub fn gemini(data: &[u8]) {
     let _ = gemini::response::from_slice(data, 0);
     let _ = gemini::response::parse_error(data);
     stream_lines(data, gemini::stream::StreamState::new("gemini", true, 0));
+}
+
+/// Vertex AI's chat decoders are Gemini's; its own are the `:predict`
+/// embeddings answer and the token endpoint's errors.
+pub fn vertex(data: &[u8]) {
+    gemini(data);
+    if let Ok(answer) = vertex::embeddings::answer_from_slice(data) {
+        let _ = vertex::embeddings::response(vec![answer], "model");
+    }
+    let _ = oauth::parse_token_error(data);
 }
 
 pub fn cohere(data: &[u8]) {
@@ -97,6 +107,7 @@ mod tests {
             super::openai(data);
             super::anthropic(data);
             super::gemini(data);
+            super::vertex(data);
             super::cohere(data);
             super::ollama(data);
             super::bedrock(data);

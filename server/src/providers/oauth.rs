@@ -284,7 +284,7 @@ fn service_account_assertion(
 /// could not authenticate upstream), with the endpoint's other fields
 /// (Entra's `error_codes`, `trace_id`, `correlation_id`) kept for whoever
 /// debugs it.
-fn parse_token_error(body: &[u8]) -> ErrorBody {
+pub(crate) fn parse_token_error(body: &[u8]) -> ErrorBody {
     let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
         return crate::openai_wire::errors::parse_error_body(body);
     };

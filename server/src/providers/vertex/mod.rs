@@ -4,7 +4,7 @@
 //! file is the transport: the project/location URLs and an OAuth2 bearer
 //! token from the deployment's Google credentials (`super::oauth`).
 
-mod embeddings;
+pub(crate) mod embeddings;
 
 use futures::future::{BoxFuture, try_join_all};
 use http::header::AUTHORIZATION;
