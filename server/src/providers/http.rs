@@ -148,12 +148,7 @@ impl Upstream {
             Some(tokens) => Some(tokens.authorize(&mut request).await?),
             None => None,
         };
-        let secrets: Vec<&str> = self
-            .api_key
-            .iter()
-            .map(String::as_str)
-            .chain(token.as_deref())
-            .collect();
+        let secrets = [self.api_key.as_deref(), token.as_deref()];
         let result = send(
             &self.client,
             request,
@@ -218,7 +213,7 @@ pub(super) async fn send(
     request: Request,
     provider: &'static str,
     timeout: Duration,
-    secrets: &[&str],
+    secrets: &[Option<&str>],
     parse_error: fn(&[u8]) -> ErrorBody,
 ) -> Result<Response, GatewayError> {
     let response = tokio::time::timeout(timeout, client.execute(request))
@@ -263,9 +258,11 @@ fn transport_error(e: reqwest::Error, provider: &'static str, timeout: Duration)
 async fn error_from_response(
     response: Response,
     provider: &'static str,
-    secrets: &[&str],
+    secrets: &[Option<&str>],
     parse_error: fn(&[u8]) -> ErrorBody,
 ) -> GatewayError {
+    // Collected on the error path only: successful requests pay nothing.
+    let secrets: Vec<&str> = secrets.iter().flatten().copied().collect();
     let status = response.status().as_u16();
     let header_retry_after = retry_after(response.headers());
     // AWS names the error in a header (`ThrottlingException:http://…`), its
@@ -290,12 +287,12 @@ async fn error_from_response(
     GatewayError::Upstream(Box::new(UpstreamError {
         provider,
         status: parsed.status.unwrap_or(status),
-        message: redact_secrets(&parsed.message, secrets),
+        message: redact_secrets(&parsed.message, &secrets),
         kind: parsed.kind,
         code: parsed.code.or(aws_error_type),
         param: parsed.param,
         retry_after: header_retry_after.or(parsed.retry_after),
-        extra: redact_values(parsed.extra, secrets),
+        extra: redact_values(parsed.extra, &secrets),
     }))
 }
 

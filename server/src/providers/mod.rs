@@ -187,6 +187,50 @@ pub fn message_texts(message: &Message) -> Vec<&str> {
     }
 }
 
+/// What a native API calls OpenAI's sampling parameters; `None` for one it
+/// does not take (the adapter refuses or handles it before this is used).
+pub struct SamplingNames {
+    pub temperature: &'static str,
+    pub top_p: &'static str,
+    pub max_tokens: Option<&'static str>,
+    pub stop: &'static str,
+    pub seed: Option<&'static str>,
+    pub presence_penalty: Option<&'static str>,
+    pub frequency_penalty: Option<&'static str>,
+}
+
+/// Copies the sampling parameters the request sets into `target`, under the
+/// provider's names (`max_completion_tokens` wins over `max_tokens`).
+pub fn insert_sampling(
+    target: &mut Map<String, Value>,
+    request: &ChatRequest,
+    names: &SamplingNames,
+) {
+    let mut set = |key: Option<&str>, value: Option<Value>| {
+        if let (Some(key), Some(value)) = (key, value) {
+            target.insert(key.into(), value);
+        }
+    };
+    set(
+        Some(names.temperature),
+        request.temperature.map(Value::from),
+    );
+    set(Some(names.top_p), request.top_p.map(Value::from));
+    let max_tokens = request.max_completion_tokens.or(request.max_tokens);
+    set(names.max_tokens, max_tokens.map(Value::from));
+    let stop = (!request.stop.is_empty()).then(|| request.stop.clone().into());
+    set(Some(names.stop), stop);
+    set(names.seed, request.seed.map(Value::from));
+    set(
+        names.presence_penalty,
+        request.presence_penalty.map(Value::from),
+    );
+    set(
+        names.frequency_penalty,
+        request.frequency_penalty.map(Value::from),
+    );
+}
+
 /// Extensions holding one field (`None` when its value is null).
 pub fn extension(key: &str, value: Value) -> Option<Struct> {
     let mut fields = Map::new();

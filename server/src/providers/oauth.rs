@@ -318,15 +318,17 @@ pub(crate) fn parse_token_error(body: &[u8]) -> ErrorBody {
 
 impl OAuthGrant {
     /// Values that must never appear in an error passed on.
-    fn secrets(&self) -> Vec<&str> {
+    fn secrets(&self) -> [Option<&str>; 2] {
         match self {
-            OAuthGrant::ServiceAccount { .. } => Vec::new(),
+            OAuthGrant::ServiceAccount { .. } => [None, None],
             OAuthGrant::RefreshToken {
                 client_secret,
                 refresh_token,
                 ..
-            } => vec![client_secret.expose(), refresh_token.expose()],
-            OAuthGrant::ClientCredentials { client_secret, .. } => vec![client_secret.expose()],
+            } => [Some(client_secret.expose()), Some(refresh_token.expose())],
+            OAuthGrant::ClientCredentials { client_secret, .. } => {
+                [Some(client_secret.expose()), None]
+            }
         }
     }
 }

@@ -28,7 +28,9 @@ use crate::pb::{
     ChatRequest, ContentPart, Image, Message, ReasoningEffort, Role, Tool, ToolCall,
     ToolChoiceMode, content_part, image, message, response_format, tool_choice,
 };
-use crate::providers::{merge_native_fields, thinking_budget, tool_arguments};
+use crate::providers::{
+    SamplingNames, insert_sampling, merge_native_fields, thinking_budget, tool_arguments,
+};
 
 /// `max_tokens` is required by Anthropic; OpenAI callers often omit it.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -67,17 +69,23 @@ pub fn to_json(
         // The budget is part of max_tokens, so room for the answer is added.
         .unwrap_or(DEFAULT_MAX_TOKENS + budget.unwrap_or(0));
     body.insert("max_tokens".into(), max_tokens.into());
-    if !request.stop.is_empty() {
-        body.insert("stop_sequences".into(), request.stop.clone().into());
-    }
+    // The Messages API has no seed or penalties: a seed or non-zero penalty is
+    // refused by `reject_unsupported`, zero penalties are no-ops.
+    insert_sampling(
+        &mut body,
+        request,
+        &SamplingNames {
+            temperature: "temperature",
+            top_p: "top_p",
+            max_tokens: None,
+            stop: "stop_sequences",
+            seed: None,
+            presence_penalty: None,
+            frequency_penalty: None,
+        },
+    );
     if stream {
         body.insert("stream".into(), true.into());
-    }
-    if let Some(t) = request.temperature {
-        body.insert("temperature".into(), t.into());
-    }
-    if let Some(p) = request.top_p {
-        body.insert("top_p".into(), p.into());
     }
     if !request.user.is_empty() {
         body.insert("metadata".into(), json!({"user_id": request.user}));

@@ -42,7 +42,10 @@ use crate::pb::{
     ChatRequest, ContentPart, Message, ReasoningEffort, Role, ToolChoiceMode, content_part, image,
     message, response_format, tool_choice,
 };
-use crate::providers::{merge_native_fields, message_texts, thinking_budget, tool_arguments};
+use crate::providers::{
+    SamplingNames, insert_sampling, merge_native_fields, message_texts, thinking_budget,
+    tool_arguments,
+};
 
 const CACHE_CONTROL: &str = "cache_control";
 
@@ -102,18 +105,21 @@ pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>,
     }
 
     let mut inference = Map::new();
-    if let Some(max) = request.max_completion_tokens.or(request.max_tokens) {
-        inference.insert("maxTokens".into(), max.into());
-    }
-    if let Some(t) = request.temperature {
-        inference.insert("temperature".into(), t.into());
-    }
-    if let Some(p) = request.top_p {
-        inference.insert("topP".into(), p.into());
-    }
-    if !request.stop.is_empty() {
-        inference.insert("stopSequences".into(), request.stop.clone().into());
-    }
+    // Converse has no seed or penalties: a seed or non-zero penalty is refused
+    // by `reject_unsupported`, zero penalties are no-ops.
+    insert_sampling(
+        &mut inference,
+        request,
+        &SamplingNames {
+            temperature: "temperature",
+            top_p: "topP",
+            max_tokens: Some("maxTokens"),
+            stop: "stopSequences",
+            seed: None,
+            presence_penalty: None,
+            frequency_penalty: None,
+        },
+    );
     if !inference.is_empty() {
         body.insert("inferenceConfig".into(), inference.into());
     }

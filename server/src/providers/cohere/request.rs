@@ -32,7 +32,7 @@ use crate::pb::{
     ChatRequest, ContentPart, ImageDetail, Message, ReasoningEffort, Role, ToolChoiceMode,
     content_part, image, message, response_format, tool_choice,
 };
-use crate::providers::{merge_native_fields, thinking_budget};
+use crate::providers::{SamplingNames, insert_sampling, merge_native_fields, thinking_budget};
 
 fn thinking(effort: ReasoningEffort) -> Option<Value> {
     match (effort, thinking_budget(effort)) {
@@ -112,35 +112,23 @@ pub fn to_json(
         Some(response_format::Format::Text(_)) | None => {}
     }
 
-    let mut set = |key: &str, value: Option<Value>| {
-        if let Some(value) = value {
-            body.insert(key.into(), value);
-        }
-    };
-    set("temperature", request.temperature.map(Value::from));
-    set("p", request.top_p.map(Value::from));
-    set(
-        "max_tokens",
-        request
-            .max_completion_tokens
-            .or(request.max_tokens)
-            .map(Value::from),
+    insert_sampling(
+        &mut body,
+        request,
+        &SamplingNames {
+            temperature: "temperature",
+            top_p: "p",
+            max_tokens: Some("max_tokens"),
+            stop: "stop_sequences",
+            seed: Some("seed"),
+            presence_penalty: Some("presence_penalty"),
+            frequency_penalty: Some("frequency_penalty"),
+        },
     );
-    set(
-        "stop_sequences",
-        (!request.stop.is_empty()).then(|| request.stop.clone().into()),
-    );
-    set("seed", request.seed.map(Value::from));
-    set(
-        "presence_penalty",
-        request.presence_penalty.map(Value::from),
-    );
-    set(
-        "frequency_penalty",
-        request.frequency_penalty.map(Value::from),
-    );
-    set("thinking", thinking(request.reasoning_effort()));
-    set("stream", Some(stream.into()));
+    if let Some(thinking) = thinking(request.reasoning_effort()) {
+        body.insert("thinking".into(), thinking);
+    }
+    body.insert("stream".into(), stream.into());
 
     merge_native_fields(&mut body, request.extensions.as_ref());
     Ok(body)

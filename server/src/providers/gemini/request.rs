@@ -33,7 +33,9 @@ use crate::pb::{
     ChatRequest, ContentPart, Message, ReasoningEffort, Role, Tool, ToolCall, ToolChoiceMode,
     content_part, image, message, response_format, tool_choice,
 };
-use crate::providers::{merge_native_fields, message_texts, tool_arguments};
+use crate::providers::{
+    SamplingNames, insert_sampling, merge_native_fields, message_texts, tool_arguments,
+};
 
 /// Where a tool call carries Gemini's thought signature, as Google's own
 /// OpenAI-compatible endpoint spells it.
@@ -279,30 +281,24 @@ fn tool_config(request: &ChatRequest) -> Option<Value> {
 
 fn generation_config(request: &ChatRequest) -> Map<String, Value> {
     let mut config = Map::new();
+    insert_sampling(
+        &mut config,
+        request,
+        &SamplingNames {
+            temperature: "temperature",
+            top_p: "topP",
+            max_tokens: Some("maxOutputTokens"),
+            stop: "stopSequences",
+            seed: Some("seed"),
+            presence_penalty: Some("presencePenalty"),
+            frequency_penalty: Some("frequencyPenalty"),
+        },
+    );
     let mut set = |key: &str, value: Option<Value>| {
         if let Some(value) = value {
             config.insert(key.into(), value);
         }
     };
-    set("temperature", request.temperature.map(Value::from));
-    set("topP", request.top_p.map(Value::from));
-    set(
-        "maxOutputTokens",
-        request
-            .max_completion_tokens
-            .or(request.max_tokens)
-            .map(Value::from),
-    );
-    set(
-        "stopSequences",
-        (!request.stop.is_empty()).then(|| request.stop.clone().into()),
-    );
-    set("seed", request.seed.map(Value::from));
-    set("presencePenalty", request.presence_penalty.map(Value::from));
-    set(
-        "frequencyPenalty",
-        request.frequency_penalty.map(Value::from),
-    );
     set("candidateCount", request.n.map(Value::from));
     match request
         .response_format

@@ -33,7 +33,7 @@ use crate::pb::{
     ChatRequest, Message, ReasoningEffort, Role, ToolChoiceMode, content_part, image, message,
     response_format, tool_choice,
 };
-use crate::providers::{merge_native_fields, tool_arguments};
+use crate::providers::{SamplingNames, insert_sampling, merge_native_fields, tool_arguments};
 
 pub fn to_json(
     request: &ChatRequest,
@@ -196,32 +196,18 @@ fn content_of(m: &Message, at: &str) -> Result<Map<String, Value>, GatewayError>
 
 fn options(request: &ChatRequest) -> Map<String, Value> {
     let mut options = Map::new();
-    let mut set = |key: &str, value: Option<Value>| {
-        if let Some(value) = value {
-            options.insert(key.into(), value);
-        }
-    };
-    set("temperature", request.temperature.map(Value::from));
-    set("top_p", request.top_p.map(Value::from));
-    set(
-        "num_predict",
-        request
-            .max_completion_tokens
-            .or(request.max_tokens)
-            .map(Value::from),
-    );
-    set(
-        "stop",
-        (!request.stop.is_empty()).then(|| request.stop.clone().into()),
-    );
-    set("seed", request.seed.map(Value::from));
-    set(
-        "presence_penalty",
-        request.presence_penalty.map(Value::from),
-    );
-    set(
-        "frequency_penalty",
-        request.frequency_penalty.map(Value::from),
+    insert_sampling(
+        &mut options,
+        request,
+        &SamplingNames {
+            temperature: "temperature",
+            top_p: "top_p",
+            max_tokens: Some("num_predict"),
+            stop: "stop",
+            seed: Some("seed"),
+            presence_penalty: Some("presence_penalty"),
+            frequency_penalty: Some("frequency_penalty"),
+        },
     );
     options
 }
