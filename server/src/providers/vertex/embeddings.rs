@@ -131,3 +131,35 @@ pub fn response(answers: Vec<PredictResponse>, model: &str) -> EmbedResponse {
         ..EmbedResponse::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch sent as one call per input (Gemini embedding models) comes
+    /// back as one response: vectors in input order, tokens and metadata
+    /// counters summed.
+    #[test]
+    fn answers_of_parallel_calls_merge() {
+        let answer = |values: &str, tokens: u32, characters: u32| {
+            answer_from_slice(format!(r#"{{"predictions": [{{"embeddings": {{"values": {values}, "statistics": {{"token_count": {tokens}, "truncated": false}}}}}}], "metadata": {{"billableCharacterCount": {characters}}}}}"#).as_bytes())
+                .expect("answer")
+        };
+        let response = response(vec![answer("[0.5]", 4, 12), answer("[0.25]", 3, 10)], "m");
+        let vectors: Vec<(u32, Vec<f32>)> = response
+            .embeddings
+            .iter()
+            .map(|e| (e.index, e.values.clone()))
+            .collect();
+        assert_eq!(vectors, [(0, vec![0.5]), (1, vec![0.25])]);
+        let usage = response.usage.expect("usage");
+        assert_eq!((usage.prompt_tokens, usage.total_tokens), (7, 7));
+        let metadata = crate::openai_wire::json_struct::map_from_struct(
+            response.extensions.as_ref().expect("metadata"),
+        );
+        assert_eq!(
+            serde_json::to_string(&metadata["metadata"]).unwrap(),
+            r#"{"billableCharacterCount":22}"#
+        );
+    }
+}
