@@ -1,50 +1,90 @@
 #!/usr/bin/env bash
-# gRPC rows of the overhead benchmark (../shared/bench covers HTTP only).
+# gRPC rows of the overhead benchmark (../shared/bench covers HTTP only):
+# ChatService/Complete against POST /v1/chat/completions, back to back, with
+# one load generator for both doors so the comparison is the gateway's.
 #
-#   server/bench/grpc-bench.sh [CONCS] [REQUESTS]     e.g. server/bench/grpc-bench.sh "1 16 64" 150000
+#   server/bench/grpc-bench.sh [CONCS] [SECONDS]     e.g. server/bench/grpc-bench.sh "1 16 64" 10
 #
-# Starts the release gateway with deploy/examples/bench.yaml on 127.0.0.1:4100
-# (the nginx mock upstream from ../shared/bench must be running: upstream.sh start),
-# then for each concurrency runs ghz (ChatService/Complete, one HTTP/2 connection,
-# as gRPC clients do) for a fixed number of requests (c=1 runs a fifth of them;
-# ghz's duration mode counts the calls it cuts off at the deadline as errors)
-# and prints one Markdown row: rps, p50/p99, and the gateway's CPU per request
-# read from /proc before and after the run.
+# Needs h2load (Debian nghttp2-client), buf (`.ci/test` installs it into
+# target/ci-tools) and the nginx mock upstream from ../shared/bench
+# (upstream.sh start). Starts the release gateway with
+# deploy/examples/bench.yaml on 127.0.0.1:4100. For each concurrency C:
+#   http  h2load --h1, C keep-alive HTTP/1.1 connections (as oha runs it);
+#   grpc  h2load, one HTTP/2 connection with C concurrent streams (as gRPC
+#         clients multiplex).
+# ghz, the usual gRPC load generator, is written in Go and needs far more CPU
+# per call than the gateway; on a 2-core box it measures itself.
+#
+# Every gRPC call must succeed: an error is a trailers-only response with no
+# DATA, so the DATA bytes h2load received must equal the calls it counted
+# times the size of one good answer (taken with curl first).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 concs="${1:-1 16 64}"
-requests="${2:-150000}"
+seconds="${2:-10}"
 port=4100
 bin=target/release/switchboard
-command -v ghz >/dev/null || { echo "ghz missing: go install github.com/bojand/ghz/cmd/ghz@latest" >&2; exit 2; }
+buf=$(command -v buf || echo target/ci-tools/node_modules/.bin/buf)
+command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 2; }
+[[ -x $buf ]] || { echo "buf missing: run .ci/test once, or put buf on PATH" >&2; exit 2; }
 [[ -x $bin ]] || { echo "build first: cargo build --release -p switchboard" >&2; exit 2; }
 curl -sf -o /dev/null http://127.0.0.1:18080/health || { echo "start the mock upstream: ../shared/bench/upstream.sh start" >&2; exit 2; }
 
+work=$(mktemp -d)
 $bin serve --config deploy/examples/bench.yaml --listen 127.0.0.1:$port 2>/dev/null &
 gw=$!
-trap 'kill -TERM $gw 2>/dev/null; wait $gw 2>/dev/null || true' EXIT
+trap 'kill -TERM $gw 2>/dev/null; wait $gw 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:$port/health/readiness && break; sleep 0.1; done
+kill -0 $gw 2>/dev/null || { echo "the gateway did not start (is port $port taken?)" >&2; exit 1; }
 
-data='{"model":"bench-model","messages":[{"role":"ROLE_SYSTEM","text":"You are a helpful assistant. Answer concisely."},{"role":"ROLE_USER","text":"What is the capital of France? Answer in two sentences."}],"max_tokens":64,"temperature":0.2}'
+# The same question through both doors: ../shared/bench/bodies/chat.json,
+# and its ChatRequest in gRPC framing (flag byte, big-endian length, message).
+json_body=../shared/bench/bodies/chat.json
+request='{"model":"bench-model","messages":[{"role":"ROLE_SYSTEM","text":"You are a helpful assistant. Answer concisely."},{"role":"ROLE_USER","text":"What is the capital of France? Answer in two sentences."}],"max_tokens":64,"temperature":0.2}'
+(cd proto && echo "$request" | "$OLDPWD/$buf" convert . --type switchboard.v1.ChatRequest \
+  --from -#format=json --to -#format=binpb) >"$work/message.bin"
+len=$(stat -c %s "$work/message.bin")
+{ printf '\x00'; printf "%08x" "$len" | xxd -r -p; cat "$work/message.bin"; } >"$work/request.grpc"
+grpc_url=http://127.0.0.1:$port/switchboard.v1.ChatService/Complete
+grpc_headers=(-H 'content-type: application/grpc' -H 'te: trailers')
+
+good_answer=$(curl -sf --http2-prior-knowledge --data-binary @"$work/request.grpc" "${grpc_headers[@]}" \
+  -D "$work/headers" "$grpc_url" | wc -c)
+grep -qi '^grpc-status: 0' "$work/headers" || { echo "a single gRPC call failed:" >&2; cat "$work/headers" >&2; exit 1; }
+
+load() { # DOOR CONC SECONDS
+  case $1 in
+    http) h2load --h1 -c "$2" -m 1 -t 1 -D "$3" -d "$json_body" -H 'content-type: application/json' \
+            http://127.0.0.1:$port/v1/chat/completions ;;
+    grpc) h2load -c 1 -m "$2" -t 1 -D "$3" -d "$work/request.grpc" "${grpc_headers[@]}" "$grpc_url" ;;
+  esac
+}
 cpu_ticks() { awk '{print $14 + $15}' /proc/$gw/stat; }
 rss_kb() { awk '/VmHWM/ {print $2}' /proc/$gw/status; }
-ghz_run() {
-  ghz --insecure --call switchboard.v1.ChatService/Complete -d "$data" \
-    --connections 1 -c "$1" -n "$2" --format json 127.0.0.1:$port
-}
-
-ghz_run 4 20000 >/dev/null  # warm-up: connections, reflection, allocator
 hz=$(getconf CLK_TCK)
-echo "| path | conc | rps | p50 ms | p99 ms | errors | gateway CPU ms/req | peak RSS MiB |"
-echo "|---|---|---|---|---|---|---|---|"
+
+load http 4 3 >/dev/null; load grpc 4 3 >/dev/null  # warm-up: connections, allocator
+echo "| door | conc | rps | mean ms | failed | gateway CPU ms/req | peak RSS MiB |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for c in $concs; do
-  before=$(cpu_ticks)
-  n=$requests; [[ $c -eq 1 ]] && n=$((requests / 5))
-  out=$(ghz_run "$c" "$n")
-  after=$(cpu_ticks)
-  echo "$out" | jq -r --argjson c "$c" --argjson ticks "$((after - before))" --argjson hz "$hz" --argjson rss "$(rss_kb)" '
-    (.statusCodeDistribution.OK // 0) as $ok
-    | ([.latencyDistribution[] | select(.percentage == 50) | .latency][0] / 1e6) as $p50
-    | ([.latencyDistribution[] | select(.percentage == 99) | .latency][0] / 1e6) as $p99
-    | "| grpc Complete | \($c) | \(.rps | floor) | \($p50 * 100 | round / 100) | \($p99 * 100 | round / 100) | \(.count - $ok) | \(if $ok > 0 then ($ticks / $hz * 1000 / $ok * 1000 | round / 1000) else "n/a" end) | \($rss / 1024 | floor) |"'
+  for door in http grpc; do
+    before=$(cpu_ticks)
+    out=$(load $door "$c" "$seconds")
+    after=$(cpu_ticks)
+    rps=$(awk '/^finished in/ {print int($4)}' <<<"$out")
+    done_n=$(awk '/^requests:/ {print $8}' <<<"$out")
+    failed=$(awk '/^requests:/ {print $12 + $14 + $16}' <<<"$out")
+    non2xx=$(awk '/^status codes:/ {print $5 + $7 + $9}' <<<"$out")
+    mean=$(awk '/^time for request:/ {print $6}' <<<"$out")
+    if [[ $door == grpc ]]; then
+      # "traffic: 380.96KB (390107) total, 2.96KB (3035) headers (...), 350.59KB (359000) data"
+      data=$(sed -n 's/^traffic:.*(\([0-9]*\)) data$/\1/p' <<<"$out")
+      ok=$(( data / good_answer ))
+      (( data % good_answer == 0 )) || { echo "gRPC DATA bytes ($data) are not whole answers of $good_answer bytes" >&2; exit 1; }
+      failed=$(( failed + done_n - ok ))
+    fi
+    failed=$(( failed + non2xx ))
+    cpu=$(awk -v t="$((after - before))" -v hz="$hz" -v n="$done_n" 'BEGIN {printf "%.3f", t / hz * 1000 / n}')
+    echo "| $door | $c | $rps | $mean | $failed | $cpu | $(( $(rss_kb) / 1024 )) |"
+  done
 done

@@ -5,7 +5,10 @@
 //! representable range is written back as a JSON integer, so `1` does not come
 //! back as `1.0` and upstream bodies stay byte-faithful.
 
+use std::fmt;
+
 use prost_types::{ListValue, Struct, Value, value::Kind};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Number, Value as Json};
@@ -82,6 +85,81 @@ impl Serialize for ProtoJson<'_> {
     }
 }
 
+/// Reads any JSON value straight into a protobuf `Value`, without building a
+/// `serde_json::Value` first (unmodelled fields of provider responses and
+/// stream chunks are read on every request's path).
+pub struct ProtoValue(pub Value);
+
+impl<'de> Deserialize<'de> for ProtoValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ProtoValueVisitor)
+    }
+}
+
+struct ProtoValueVisitor;
+
+impl ProtoValueVisitor {
+    fn value<E>(kind: Kind) -> Result<ProtoValue, E> {
+        Ok(ProtoValue(Value { kind: Some(kind) }))
+    }
+}
+
+impl<'de> Visitor<'de> for ProtoValueVisitor {
+    type Value = ProtoValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<ProtoValue, E> {
+        Self::value(Kind::NullValue(0))
+    }
+
+    fn visit_none<E>(self) -> Result<ProtoValue, E> {
+        Self::value(Kind::NullValue(0))
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<ProtoValue, E> {
+        Self::value(Kind::BoolValue(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<ProtoValue, E> {
+        Self::value(Kind::NumberValue(n as f64))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<ProtoValue, E> {
+        Self::value(Kind::NumberValue(n as f64))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<ProtoValue, E> {
+        Self::value(Kind::NumberValue(n))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<ProtoValue, E> {
+        Self::value(Kind::StringValue(text.to_owned()))
+    }
+
+    fn visit_string<E>(self, text: String) -> Result<ProtoValue, E> {
+        Self::value(Kind::StringValue(text))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ProtoValue, A::Error> {
+        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(ProtoValue(value)) = seq.next_element()? {
+            values.push(value);
+        }
+        Self::value(Kind::ListValue(ListValue { values }))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ProtoValue, A::Error> {
+        let mut fields = Struct::default();
+        while let Some((key, ProtoValue(value))) = map.next_entry::<String, _>()? {
+            fields.fields.insert(key, value);
+        }
+        Self::value(Kind::StructValue(fields))
+    }
+}
+
 /// Writes `extensions` into an object being serialized, skipping keys the
 /// object already wrote (`written`), so the output never repeats a key.
 pub fn serialize_extensions<M: SerializeMap>(
@@ -120,6 +198,16 @@ mod tests {
         let json = json!({"a": [1, 2.5, null, true, "x"], "b": {"c": -3}});
         let value = value_from_json(json.clone());
         assert_eq!(serde_json::to_value(ProtoJson(&value)).unwrap(), json);
+    }
+
+    /// Reading JSON text straight into a protobuf value gives the same value
+    /// as going through `serde_json::Value`.
+    #[test]
+    fn direct_deserialization_matches() {
+        let text = r#"{"a": [1, -2, 2.5, null, true, "x\u00e9"], "b": {"c": {}}, "d": []}"#;
+        let ProtoValue(direct) = serde_json::from_str(text).unwrap();
+        let via_json = value_from_json(serde_json::from_str(text).unwrap());
+        assert_eq!(direct, via_json);
     }
 
     /// JSON survives a trip through Struct unchanged, integers included.

@@ -22,6 +22,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
+use json_struct::ProtoValue;
 
 /// Takes typed fields out of a JSON object, naming the full field path in
 /// every error; what is left over afterwards is the unmodelled rest.
@@ -293,13 +294,14 @@ impl<'de, T: WireObject> Deserialize<'de> for Wire<T> {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire<T>, A::Error> {
                 let mut object = T::default();
-                let mut rest = Map::new();
+                let mut rest = Struct::default();
                 while let Some(Key(key)) = map.next_key()? {
                     if !object.read_field(&key, &mut map)? {
-                        rest.insert(key.into_owned(), map.next_value()?);
+                        let ProtoValue(value) = map.next_value()?;
+                        rest.fields.insert(key.into_owned(), value);
                     }
                 }
-                object.set_extensions(take_extensions(rest));
+                object.set_extensions((!rest.fields.is_empty()).then_some(rest));
                 Ok(Wire(object))
             }
         }
@@ -324,7 +326,7 @@ pub(crate) fn or_default<'de, A: MapAccess<'de>, T: Deserialize<'de> + Default>(
 }
 
 /// An object key, borrowed from the input unless it contains escapes.
-struct Key<'de>(Cow<'de, str>);
+pub(crate) struct Key<'de>(pub Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

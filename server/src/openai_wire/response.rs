@@ -1,15 +1,17 @@
 //! OpenAI chat-completion response JSON <-> canonical `ChatResponse`, and the
 //! usage object shared by responses, stream chunks and embeddings.
 
+use std::fmt;
+
 use prost_types::Struct;
-use serde::de::{IgnoredAny, MapAccess};
+use prost_types::value::Kind;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
-use serde_json::{Map, Value};
 
-use super::json_struct::{serialize_extensions, struct_from_map};
+use super::json_struct::{ProtoValue, serialize_extensions};
 use super::request::role_from_str;
-use super::{ContentWire, Wire, WireObject, merge_extensions, or_default, wire_list};
+use super::{ContentWire, Key, Wire, WireObject, merge_extensions, or_default, wire_list};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
 
 /// Parses an upstream chat-completion body.
@@ -325,21 +327,27 @@ impl WireObject for Usage {
             "completion_tokens" => self.completion_tokens = or_default(map)?,
             "total_tokens" => self.total_tokens = or_default(map)?,
             "prompt_tokens_details" => {
-                let mut details: Map<String, Value> = or_default(map)?;
-                self.cached_prompt_tokens = take_count(&mut details, "cached_tokens");
-                self.cache_write_tokens = take_count(&mut details, "cache_write_tokens");
-                self.prompt_audio_tokens = take_count(&mut details, "audio_tokens");
-                keep_unmodelled(&mut self.extensions, key, details);
+                let rest = map.next_value_seed(TokenDetails(&mut [
+                    ("cached_tokens", &mut self.cached_prompt_tokens),
+                    ("cache_write_tokens", &mut self.cache_write_tokens),
+                    ("audio_tokens", &mut self.prompt_audio_tokens),
+                ]))?;
+                keep_unmodelled(&mut self.extensions, key, rest);
             }
             "completion_tokens_details" => {
-                let mut details: Map<String, Value> = or_default(map)?;
-                self.reasoning_tokens = take_count(&mut details, "reasoning_tokens");
-                self.completion_audio_tokens = take_count(&mut details, "audio_tokens");
-                self.accepted_prediction_tokens =
-                    take_count(&mut details, "accepted_prediction_tokens");
-                self.rejected_prediction_tokens =
-                    take_count(&mut details, "rejected_prediction_tokens");
-                keep_unmodelled(&mut self.extensions, key, details);
+                let rest = map.next_value_seed(TokenDetails(&mut [
+                    ("reasoning_tokens", &mut self.reasoning_tokens),
+                    ("audio_tokens", &mut self.completion_audio_tokens),
+                    (
+                        "accepted_prediction_tokens",
+                        &mut self.accepted_prediction_tokens,
+                    ),
+                    (
+                        "rejected_prediction_tokens",
+                        &mut self.rejected_prediction_tokens,
+                    ),
+                ]))?;
+                keep_unmodelled(&mut self.extensions, key, rest);
             }
             _ => return Ok(false),
         }
@@ -356,7 +364,7 @@ impl WireObject for Usage {
                     .fields
                     .get("prompt_cache_hit_tokens")
                     .and_then(|v| match v.kind {
-                        Some(prost_types::value::Kind::NumberValue(n)) => Some(n as u32),
+                        Some(Kind::NumberValue(n)) => Some(n as u32),
                         _ => None,
                     });
         }
@@ -367,26 +375,69 @@ impl WireObject for Usage {
     }
 }
 
-/// Removes a counter from a details object; a value that is not a count
-/// stays behind, to be kept as an extension.
-fn take_count(details: &mut Map<String, Value>, key: &str) -> Option<u32> {
-    let count = details
-        .get(key)?
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok());
-    if count.is_some() || details[key].is_null() {
-        details.remove(key);
+/// Reads a usage details object (`null` is an empty one): each named count
+/// into its field, and everything else (including a count that is not a
+/// whole number) into the returned rest, to be kept as an extension.
+struct TokenDetails<'a, 'b>(&'a mut [(&'static str, &'b mut Option<u32>)]);
+
+impl<'de> DeserializeSeed<'de> for TokenDetails<'_, '_> {
+    type Value = Struct;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Struct, D::Error> {
+        deserializer.deserialize_option(self)
     }
-    count
+}
+
+impl<'de> Visitor<'de> for TokenDetails<'_, '_> {
+    type Value = Struct;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a token details object")
+    }
+
+    fn visit_none<E>(self) -> Result<Struct, E> {
+        Ok(Struct::default())
+    }
+
+    fn visit_unit<E>(self) -> Result<Struct, E> {
+        Ok(Struct::default())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Struct, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Struct, A::Error> {
+        let mut rest = Struct::default();
+        while let Some(Key(key)) = map.next_key()? {
+            let ProtoValue(value) = map.next_value()?;
+            let Some((_, count)) = self.0.iter_mut().find(|(name, _)| *name == key) else {
+                rest.fields.insert(key.into_owned(), value);
+                continue;
+            };
+            match value.kind {
+                Some(Kind::NullValue(_)) => **count = None,
+                Some(Kind::NumberValue(n))
+                    if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) =>
+                {
+                    **count = Some(n as u32);
+                }
+                _ => {
+                    rest.fields.insert(key.into_owned(), value);
+                }
+            }
+        }
+        Ok(rest)
+    }
 }
 
 /// Keeps a details object's unmodelled fields under its own key.
-fn keep_unmodelled(extensions: &mut Option<Struct>, key: &str, rest: Map<String, Value>) {
-    if rest.is_empty() {
+fn keep_unmodelled(extensions: &mut Option<Struct>, key: &str, rest: Struct) {
+    if rest.fields.is_empty() {
         return;
     }
     let value = prost_types::Value {
-        kind: Some(prost_types::value::Kind::StructValue(struct_from_map(rest))),
+        kind: Some(Kind::StructValue(rest)),
     };
     extensions
         .get_or_insert_with(Struct::default)
@@ -424,7 +475,7 @@ impl Serialize for UsageJson<'_> {
                 .extensions
                 .as_ref()
                 .and_then(|e| match &e.fields.get(key)?.kind {
-                    Some(prost_types::value::Kind::StructValue(rest)) => Some(rest),
+                    Some(Kind::StructValue(rest)) => Some(rest),
                     _ => None,
                 });
             if counts.iter().any(|(_, v)| v.is_some()) || rest.is_some() {

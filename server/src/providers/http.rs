@@ -131,13 +131,15 @@ impl Upstream {
             provider: self.provider,
             message: "api_base is not a valid URL".into(),
         })?;
-        let body = serde_json::to_vec(body).map_err(|e| GatewayError::InvalidRequest {
+        // Sized for a typical chat request, so the buffer rarely regrows.
+        let mut bytes = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut bytes, body).map_err(|e| GatewayError::InvalidRequest {
             message: format!("request cannot be encoded: {e}"),
             param: None,
         })?;
         let mut request = Request::new(http::Method::POST, url);
         *request.headers_mut() = self.headers.clone();
-        *request.body_mut() = Some(body.into());
+        *request.body_mut() = Some(bytes.into());
         if let Some(sign) = &self.signer {
             sign(&mut request).map_err(|message| GatewayError::UpstreamUnavailable {
                 provider: self.provider,

@@ -24,7 +24,10 @@ pub async fn completions(
     let parsed = request::from_json(read_json(body, gateway.max_body_bytes).await?)?;
     if !parsed.stream {
         let completion = gateway.complete(&caller, parsed.request).await?;
-        let json = serde_json::to_vec(&response::ResponseJson(&completion)).unwrap_or_default();
+        // Sized for a typical completion, so the buffer rarely regrows.
+        let mut json = Vec::with_capacity(1024);
+        // Plain data with string keys: serialization cannot fail.
+        let _ = serde_json::to_writer(&mut json, &response::ResponseJson(&completion));
         return Ok(respond(
             "application/json",
             json.into(),
