@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::response::Response;
 use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderValue, header};
 
 use super::error::error_body;
 use super::{HttpError, authorization, read_json, respond};
@@ -16,11 +16,12 @@ use crate::providers::ChunkStream;
 
 pub async fn completions(
     State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Body,
+    incoming: Request,
 ) -> Result<Response, HttpError> {
+    // Taken apart rather than extracted: axum's `HeaderMap` extractor clones.
+    let (parts, body) = incoming.into_parts();
     // Authenticate before reading the body: strangers get no parsing work.
-    let caller = gateway.authenticate(authorization(&headers))?;
+    let caller = gateway.authenticate(authorization(&parts.headers))?;
     let parsed = request::from_json(read_json(body, gateway.max_body_bytes).await?)?;
     if !parsed.stream {
         let completion = gateway.complete(&caller, parsed.request).await?;

@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::response::Response;
-use http::HeaderMap;
 
 use super::{HttpError, authorization, read_json, respond};
 use crate::gateway::Gateway;
@@ -13,10 +11,11 @@ use crate::openai_wire::embeddings;
 
 pub async fn create(
     State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Body,
+    incoming: Request,
 ) -> Result<Response, HttpError> {
-    let caller = gateway.authenticate(authorization(&headers))?;
+    // Taken apart rather than extracted: axum's `HeaderMap` extractor clones.
+    let (parts, body) = incoming.into_parts();
+    let caller = gateway.authenticate(authorization(&parts.headers))?;
     let (request, format) =
         embeddings::request_from_json(read_json(body, gateway.max_body_bytes).await?)?;
     let result = gateway.embed(&caller, request).await?;
