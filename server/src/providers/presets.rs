@@ -123,6 +123,10 @@ pub const PRESETS: &[Preset] = &[
     // deltas are read by the common OpenAI reader. Mistral refuses
     // `stream_options` (its streams always end with usage) and
     // `reasoning_content` in the history, which goes back as thinking chunks.
+    // Its request schema (mistralai/client-python,
+    // src/mistralai/client/models/chatcompletionrequest.py) has no `user`,
+    // `store`, `logprobs`, `top_logprobs`, `logit_bias` or `service_tier`, and
+    // the API answers 422 `extra_forbidden` to fields outside it.
     Preset {
         name: "mistral",
         api_base: Some("https://api.mistral.ai/v1"),
@@ -133,6 +137,14 @@ pub const PRESETS: &[Preset] = &[
                 ("max_completion_tokens", "max_tokens"),
                 ("seed", "random_seed"),
                 ("dimensions", "output_dimension"),
+            ],
+            unsupported_fields: &[
+                "user",
+                "store",
+                "logprobs",
+                "top_logprobs",
+                "logit_bias",
+                "service_tier",
             ],
             tool_choice_required: "any",
             stream_options: false,
