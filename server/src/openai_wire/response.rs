@@ -9,7 +9,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::json_struct::{ProtoValue, serialize_extensions};
+use super::json_struct::{ProtoJson, ProtoValue, serialize_extensions};
 use super::request::role_from_str;
 use super::{ContentWire, Key, Wire, WireObject, merge_extensions, or_default, wire_list};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
@@ -507,8 +507,13 @@ impl Serialize for Counts<'_> {
                 m.serialize_entry(key, value)?;
             }
         }
-        let keys: Vec<&str> = self.0.iter().map(|(k, _)| *k).collect();
-        serialize_extensions(&mut m, self.1, &keys)?;
+        // A field kept because it was not a count (`2.5`) is written back
+        // under its own name; only counts already written are skipped.
+        for (key, value) in self.1.into_iter().flat_map(|rest| &rest.fields) {
+            if !self.0.iter().any(|(k, v)| k == key && v.is_some()) {
+                m.serialize_entry(key, &ProtoJson(value))?;
+            }
+        }
         m.end()
     }
 }
@@ -533,6 +538,26 @@ mod tests {
         let mut expected = usage;
         expected["prompt_tokens_details"] = json!({"cached_tokens": 8, "text_tokens": 4});
         assert_eq!(written["usage"], expected);
+    }
+
+    /// A `null` details object reads as empty, and a count that is not a
+    /// whole number stays as sent instead of being dropped or truncated.
+    #[test]
+    fn odd_usage_details_are_kept() {
+        let usage = json!({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+            "prompt_tokens_details": null,
+            "completion_tokens_details": {"reasoning_tokens": 2.5, "audio_tokens": 1}});
+        let body = json!({"id": "x", "choices": [], "usage": usage});
+        let parsed = from_slice(body.to_string().as_bytes()).unwrap();
+        let parsed_usage = parsed.usage.as_ref().unwrap();
+        assert_eq!(parsed_usage.reasoning_tokens, None);
+        assert_eq!(parsed_usage.completion_audio_tokens, Some(1));
+        let written = serde_json::to_value(ResponseJson(&parsed)).unwrap();
+        assert_eq!(
+            written["usage"],
+            json!({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+                "completion_tokens_details": {"reasoning_tokens": 2.5, "audio_tokens": 1}})
+        );
     }
 
     /// A recorded OpenAI response survives parse + write unchanged.
