@@ -109,8 +109,7 @@ impl Gateway {
     }
 }
 
-/// Checks what the proto cannot express (the HTTP facade's parser already
-/// enforces the same for JSON callers).
+/// Checks what the proto cannot express; the one check for both doors.
 fn validate_chat(request: &ChatRequest) -> Result<(), GatewayError> {
     if request.messages.is_empty() {
         return Err(GatewayError::invalid(

@@ -32,10 +32,10 @@ pub(crate) struct FieldReader {
 }
 
 impl FieldReader {
-    pub(crate) fn new(map: Map<String, Value>, prefix: &str) -> Self {
+    pub(crate) fn new(map: Map<String, Value>, prefix: impl Into<String>) -> Self {
         Self {
             map,
-            prefix: prefix.to_owned(),
+            prefix: prefix.into(),
         }
     }
 

@@ -128,12 +128,6 @@ pub fn from_json(body: Map<String, Value>) -> Result<ParsedChatRequest, GatewayE
         },
         extensions: take_extensions(r.into_rest()),
     };
-    if request.messages.is_empty() {
-        return Err(GatewayError::invalid(
-            "messages",
-            "must contain at least one message",
-        ));
-    }
     Ok(ParsedChatRequest { request, stream })
 }
 
@@ -141,7 +135,7 @@ fn message_from_json(value: Value, at: &str) -> Result<Message, GatewayError> {
     let Value::Object(map) = value else {
         return Err(GatewayError::invalid(at, "must be an object"));
     };
-    let mut r = FieldReader::new(map, &format!("{at}."));
+    let mut r = FieldReader::new(map, format!("{at}."));
     let role_text = r.required_string("role")?;
     let role = role_from_str(&role_text).ok_or_else(|| {
         GatewayError::invalid(
@@ -188,7 +182,7 @@ fn part_from_json(value: Value, at: &str) -> Result<ContentPart, GatewayError> {
     let Value::Object(map) = value else {
         return Err(GatewayError::invalid(at, "must be an object"));
     };
-    let mut r = FieldReader::new(map, &format!("{at}."));
+    let mut r = FieldReader::new(map, format!("{at}."));
     let kind = r.required_string("type")?;
     let part = match kind.as_str() {
         "text" => content_part::Part::Text(r.required_string("text")?),
@@ -257,7 +251,7 @@ fn tool_call_from_json(value: Value, at: &str) -> Result<ToolCall, GatewayError>
     let Value::Object(map) = value else {
         return Err(GatewayError::invalid(at, "must be an object"));
     };
-    let mut r = FieldReader::new(map, &format!("{at}."));
+    let mut r = FieldReader::new(map, format!("{at}."));
     if let Some(kind) = r.string("type")?
         && kind != "function"
     {
@@ -287,7 +281,7 @@ fn tool_from_json(value: Value, at: &str) -> Result<Tool, GatewayError> {
     let Value::Object(map) = value else {
         return Err(GatewayError::invalid(at, "must be an object"));
     };
-    let mut r = FieldReader::new(map, &format!("{at}."));
+    let mut r = FieldReader::new(map, format!("{at}."));
     let kind = r.required_string("type")?;
     if kind != "function" {
         return Err(GatewayError::unsupported(

@@ -368,10 +368,7 @@ impl WireObject for Usage {
                         _ => None,
                     });
         }
-        self.extensions
-            .get_or_insert_with(Struct::default)
-            .fields
-            .extend(extensions.fields);
+        merge_extensions(&mut self.extensions, Some(extensions));
     }
 }
 

@@ -127,10 +127,12 @@ impl Upstream {
         url: Option<&Url>,
         body: &Map<String, Value>,
     ) -> Result<Response, GatewayError> {
-        let url = url.cloned().ok_or(GatewayError::UpstreamUnavailable {
-            provider: self.provider,
-            message: "api_base is not a valid URL".into(),
-        })?;
+        let url = url
+            .cloned()
+            .ok_or_else(|| GatewayError::UpstreamUnavailable {
+                provider: self.provider,
+                message: "api_base is not a valid URL".into(),
+            })?;
         // Sized for a typical chat request, so the buffer rarely regrows.
         let mut bytes = Vec::with_capacity(1024);
         serde_json::to_writer(&mut bytes, body).map_err(|e| GatewayError::InvalidRequest {
@@ -185,10 +187,7 @@ impl Upstream {
 
     /// The provider answered with something that is not its documented format.
     pub fn unreadable(&self, what: &str, error: impl std::fmt::Display) -> GatewayError {
-        GatewayError::UpstreamProtocol {
-            provider: self.provider,
-            message: format!("unreadable {what}: {error}"),
-        }
+        unreadable(self.provider, what, error)
     }
 
     /// The response's server-sent events, each as soon as it is complete.
@@ -205,6 +204,19 @@ impl Upstream {
         response: Response,
     ) -> impl Stream<Item = Result<String, GatewayError>> + Send + 'static {
         ndjson_lines(response, self.provider, self.timeout)
+    }
+}
+
+/// `provider` answered with something that is not its documented format
+/// (for decoders that hold the provider's name but not its `Upstream`).
+pub fn unreadable(
+    provider: &'static str,
+    what: &str,
+    error: impl std::fmt::Display,
+) -> GatewayError {
+    GatewayError::UpstreamProtocol {
+        provider,
+        message: format!("unreadable {what}: {error}"),
     }
 }
 

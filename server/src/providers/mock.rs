@@ -65,7 +65,8 @@ impl MockProvider {
         let prompt_tokens: usize = request
             .messages
             .iter()
-            .map(|m| word_count(&message_text(m)))
+            .flat_map(super::message_texts)
+            .map(word_count)
             .sum();
         let tool_call = forced_tool(request).map(|name| ToolCall {
             id: format!("call_mock_{}", self.next_id.load(Ordering::Relaxed)),

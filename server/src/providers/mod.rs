@@ -35,8 +35,8 @@ use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
 use crate::openai_wire::json_struct::{map_from_struct, struct_from_map};
 use crate::pb::{
-    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Message, ReasoningEffort,
-    ToolCall, content_part, message,
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Embedding, Message,
+    ReasoningEffort, ToolCall, Usage, content_part, message,
 };
 use presets::Preset;
 
@@ -82,15 +82,17 @@ pub fn chunks_from_payloads(
             if *failed {
                 return ready(None);
             }
-            let results: Vec<Result<ChatChunk, GatewayError>> = match payload {
-                None => decoder.on_end().into_iter().map(Ok).collect(),
-                Some(Err(e)) => vec![Err(e)],
-                Some(Ok(data)) => match decoder.on_event(&data) {
-                    Ok(chunks) => chunks.into_iter().map(Ok).collect(),
-                    Err(e) => vec![Err(e)],
-                },
+            let decoded = match payload {
+                None => Ok(decoder.on_end()),
+                Some(Ok(data)) => decoder.on_event(&data),
+                Some(Err(e)) => Err(e),
             };
-            *failed = results.iter().any(Result::is_err);
+            *failed = decoded.is_err();
+            let (chunks, error) = match decoded {
+                Ok(chunks) => (chunks, None),
+                Err(e) => (Vec::new(), Some(e)),
+            };
+            let results = chunks.into_iter().map(Ok).chain(error.map(Err));
             ready(Some(futures::stream::iter(results)))
         })
         .flatten()
@@ -132,6 +134,53 @@ pub fn tool_arguments(call: &ToolCall, at: &str, provider: &str) -> Result<Value
             format!("must be a JSON object to send to {provider}: {e}"),
         )
     })
+}
+
+/// Where an assistant message keeps Anthropic-style thinking blocks (with
+/// their signatures; Anthropic and Bedrock) so the caller can send them back;
+/// the name LiteLLM uses, so clients moving over keep working.
+pub const THINKING_BLOCKS: &str = "thinking_blocks";
+
+/// Extensions of an assistant message: signed reasoning blocks, and content
+/// blocks nothing canonical models (server tools, citations…).
+pub fn message_extensions(thinking_blocks: Vec<Value>, other_blocks: Vec<Value>) -> Option<Struct> {
+    let mut fields = Map::new();
+    if !thinking_blocks.is_empty() {
+        fields.insert(THINKING_BLOCKS.into(), thinking_blocks.into());
+    }
+    if !other_blocks.is_empty() {
+        fields.insert("content_blocks".into(), other_blocks.into());
+    }
+    non_empty(fields)
+}
+
+/// Vectors in input order, numbered as OpenAI numbers them.
+pub fn numbered_embeddings(vectors: impl IntoIterator<Item = Vec<f32>>) -> Vec<Embedding> {
+    vectors
+        .into_iter()
+        .zip(0..)
+        .map(|(values, index)| Embedding { index, values })
+        .collect()
+}
+
+/// The usage of an embeddings call: prompt tokens are all there is.
+pub fn embed_usage(prompt_tokens: u32) -> Usage {
+    Usage {
+        prompt_tokens,
+        total_tokens: prompt_tokens,
+        ..Usage::default()
+    }
+}
+
+/// A provider's token count (saturating at `u32::MAX`); anything but a
+/// non-negative integer is no count.
+pub fn token_count(value: &Value) -> Option<u32> {
+    value.as_u64().map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Removes a token counter from a provider's usage object.
+pub fn take_token_count(fields: &mut Map<String, Value>, key: &str) -> Option<u32> {
+    fields.remove(key).as_ref().and_then(token_count)
 }
 
 /// Provider fields without a canonical home, as extensions; nulls dropped,
@@ -264,8 +313,6 @@ pub trait Provider: Send + Sync {
 /// The provider named before the `/` in a deployment's `model`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ProviderKind {
-    /// api.openai.com (or any server that is exactly OpenAI's API).
-    OpenAi,
     /// Azure OpenAI: OpenAI's dialect at Azure's URLs.
     Azure,
     /// Anthropic's Messages API.
@@ -280,7 +327,8 @@ pub enum ProviderKind {
     Cohere,
     /// AWS Bedrock (Converse, InvokeModel for embeddings).
     Bedrock,
-    /// A provider speaking the OpenAI chat-completions dialect, with its quirks.
+    /// OpenAI itself (`presets::OPENAI`), or a provider speaking its
+    /// chat-completions dialect, with its quirks.
     OpenAiCompatible(&'static Preset),
     /// Offline, deterministic stand-in for demos and load tests.
     Mock,
@@ -289,7 +337,7 @@ pub enum ProviderKind {
 impl ProviderKind {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
-            "openai" => Some(Self::OpenAi),
+            "openai" => Some(Self::OpenAiCompatible(&presets::OPENAI)),
             "anthropic" => Some(Self::Anthropic),
             "azure" => Some(Self::Azure),
             "gemini" => Some(Self::Gemini),
@@ -304,7 +352,6 @@ impl ProviderKind {
 
     pub fn name(&self) -> &'static str {
         match self {
-            Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
             Self::Azure => "azure",
             Self::Gemini => "gemini",
@@ -335,7 +382,6 @@ impl ProviderKind {
 
     pub fn default_api_base(&self) -> Option<&'static str> {
         match self {
-            Self::OpenAi => Some("https://api.openai.com/v1"),
             Self::Anthropic => Some(anthropic::DEFAULT_API_BASE),
             // The resource URL is the deployment's own.
             Self::Azure => None,
@@ -354,7 +400,6 @@ impl ProviderKind {
     /// Environment variable holding the key when a deployment sets none.
     pub fn default_api_key_env(&self) -> Option<&'static str> {
         match self {
-            Self::OpenAi => Some("OPENAI_API_KEY"),
             Self::Anthropic => Some("ANTHROPIC_API_KEY"),
             Self::Azure => presets::AZURE.api_key_env,
             Self::Gemini => Some("GEMINI_API_KEY"),
@@ -374,11 +419,6 @@ impl ProviderKind {
 /// Builds the adapter for one deployment.
 pub fn build(config: &DeploymentConfig, client: &reqwest::Client) -> Box<dyn Provider> {
     match config.provider {
-        ProviderKind::OpenAi => Box::new(openai::OpenAiAdapter::new(
-            config,
-            client.clone(),
-            &presets::OPENAI,
-        )),
         ProviderKind::OpenAiCompatible(preset) => {
             Box::new(openai::OpenAiAdapter::new(config, client.clone(), preset))
         }

@@ -26,6 +26,7 @@ use tokio::sync::Mutex;
 use crate::config::{OAuthGrant, OAuthSettings};
 use crate::error::GatewayError;
 use crate::openai_wire::errors::ErrorBody;
+use crate::providers::http::unreadable;
 
 /// How long before its expiry a token is replaced: requests in flight with
 /// the old one still finish, and clocks may disagree a little.
@@ -172,11 +173,8 @@ impl TokenSource {
         )
         .await?;
         let body = super::http::read_body(response, self.provider, self.timeout).await?;
-        let answer: TokenResponse =
-            serde_json::from_slice(&body).map_err(|e| GatewayError::UpstreamProtocol {
-                provider: self.provider,
-                message: format!("unreadable token response: {e}"),
-            })?;
+        let answer: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| unreadable(self.provider, "token response", e))?;
         let lifetime = match answer.expires_in {
             Some(Value::Number(n)) => n.as_u64(),
             Some(Value::String(s)) => s.parse().ok(),

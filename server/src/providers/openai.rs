@@ -11,7 +11,7 @@ use http::{HeaderName, header};
 use reqwest::Url;
 use serde_json::{Map, Value};
 
-use super::http::Upstream;
+use super::http::{Upstream, unreadable};
 use super::presets::{self, Preset, Quirks};
 use super::{ChunkStream, Provider};
 use crate::config::DeploymentConfig;
@@ -180,10 +180,8 @@ fn chunk_from_event(
     data: &str,
     provider: &'static str,
 ) -> Result<ChatChunk, GatewayError> {
-    let chunk = stream::chunk_from_str(data).map_err(|e| GatewayError::UpstreamProtocol {
-        provider,
-        message: format!("unreadable stream event: {e}"),
-    })?;
+    let chunk =
+        stream::chunk_from_str(data).map_err(|e| unreadable(provider, "stream event", e))?;
     let has_error = chunk
         .extensions
         .as_ref()

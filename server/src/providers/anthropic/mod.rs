@@ -18,8 +18,6 @@ use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
 use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 
-pub use request::{DEFAULT_MAX_TOKENS, THINKING_BLOCKS};
-
 pub const DEFAULT_API_BASE: &str = "https://api.anthropic.com/v1";
 
 /// The API version sent unless the deployment's `api_version` says otherwise

@@ -29,16 +29,12 @@ use crate::pb::{
     ToolChoiceMode, content_part, image, message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, insert_sampling, merge_native_fields, thinking_budget, tool_arguments,
+    SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields, thinking_budget,
+    tool_arguments,
 };
 
 /// `max_tokens` is required by Anthropic; OpenAI callers often omit it.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
-
-/// Where an assistant message keeps Anthropic's thinking blocks (with their
-/// signatures) so the caller can send them back; the name LiteLLM uses, so
-/// clients moving over keep working.
-pub const THINKING_BLOCKS: &str = "thinking_blocks";
 
 /// A message with its index in the request, for error paths.
 type Numbered<'a> = (usize, &'a Message);

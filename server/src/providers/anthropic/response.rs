@@ -4,10 +4,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::request::THINKING_BLOCKS;
 use crate::openai_wire::errors::{ErrorBody, parse_error_body};
-use crate::openai_wire::json_struct::struct_from_map;
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
+use crate::providers::{message_extensions, non_empty, take_token_count};
 
 /// A non-streamed Messages response. Unknown top-level fields are kept.
 #[derive(Deserialize)]
@@ -38,7 +37,6 @@ pub fn from_slice(body: &[u8], created: i64) -> Result<ChatResponse, serde_json:
     for known in ["type", "role"] {
         rest.remove(known);
     }
-    rest.retain(|_, v| !v.is_null());
     let native = response.stop_reason.unwrap_or_default();
     Ok(ChatResponse {
         id: response.id,
@@ -52,7 +50,7 @@ pub fn from_slice(body: &[u8], created: i64) -> Result<ChatResponse, serde_json:
             extensions: stop_extensions(response.stop_sequence, response.stop_details),
         }],
         usage: Some(usage_from_json(response.usage)),
-        extensions: (!rest.is_empty()).then(|| struct_from_map(rest)),
+        extensions: non_empty(rest),
         ..ChatResponse::default()
     })
 }
@@ -100,7 +98,7 @@ impl AssistantContent {
                     name,
                     arguments: input.to_string(),
                     // e.g. `caller`; kept so nothing the provider said is lost.
-                    extensions: (!block.is_empty()).then(|| struct_from_map(block)),
+                    extensions: non_empty(block),
                 });
             }
             // Server tool blocks and future types.
@@ -109,19 +107,12 @@ impl AssistantContent {
     }
 
     fn into_message(self) -> Message {
-        let mut extensions = Map::new();
-        if !self.thinking_blocks.is_empty() {
-            extensions.insert(THINKING_BLOCKS.into(), self.thinking_blocks.into());
-        }
-        if !self.other_blocks.is_empty() {
-            extensions.insert("content_blocks".into(), self.other_blocks.into());
-        }
         Message {
             role: Role::Assistant as i32,
             content: self.text.map(message::Content::Text),
             tool_calls: self.tool_calls,
             reasoning_content: self.reasoning,
-            extensions: (!extensions.is_empty()).then(|| struct_from_map(extensions)),
+            extensions: message_extensions(self.thinking_blocks, self.other_blocks),
             ..Message::default()
         }
     }
@@ -140,7 +131,7 @@ pub(super) fn stop_extensions(
     if let Some(details) = stop_details.filter(|d| !d.is_null()) {
         map.insert("stop_details".into(), details);
     }
-    (!map.is_empty()).then(|| struct_from_map(map))
+    non_empty(map)
 }
 
 /// <https://docs.anthropic.com/en/api/handling-stop-reasons>
@@ -160,12 +151,7 @@ pub(super) fn finish_reason(native: &str) -> FinishReason {
 /// `prompt_tokens` includes cache reads and writes (as OpenAI's does), which
 /// are also reported on their own. Every other counter is kept as sent.
 pub(super) fn usage_from_json(mut fields: Map<String, Value>) -> Usage {
-    let mut count = |key: &str| {
-        fields
-            .remove(key)
-            .and_then(|v| v.as_u64())
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-    };
+    let mut count = |key: &str| take_token_count(&mut fields, key);
     let input = count("input_tokens").unwrap_or(0);
     let output = count("output_tokens").unwrap_or(0);
     let cache_read = count("cache_read_input_tokens");
@@ -173,14 +159,13 @@ pub(super) fn usage_from_json(mut fields: Map<String, Value>) -> Usage {
     let prompt = input
         .saturating_add(cache_read.unwrap_or(0))
         .saturating_add(cache_write.unwrap_or(0));
-    fields.retain(|_, v| !v.is_null());
     Usage {
         prompt_tokens: prompt,
         completion_tokens: output,
         total_tokens: prompt.saturating_add(output),
         cached_prompt_tokens: cache_read,
         cache_write_tokens: cache_write,
-        extensions: (!fields.is_empty()).then(|| struct_from_map(fields)),
+        extensions: non_empty(fields),
         ..Usage::default()
     }
 }

@@ -16,14 +16,13 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::request::THINKING_BLOCKS;
 use super::response::{
     context_length_code, error_status, finish_reason, stop_extensions, usage_from_json,
 };
 use crate::error::{GatewayError, UpstreamError};
-use crate::openai_wire::json_struct::struct_from_map;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
-use crate::providers::EventDecoder;
+use crate::providers::http::unreadable;
+use crate::providers::{EventDecoder, THINKING_BLOCKS, extension};
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -118,10 +117,7 @@ impl StreamState {
 impl EventDecoder for StreamState {
     fn on_event(&mut self, data: &str) -> Result<Vec<ChatChunk>, GatewayError> {
         let event: Event =
-            serde_json::from_str(data).map_err(|e| GatewayError::UpstreamProtocol {
-                provider: self.provider,
-                message: format!("unreadable stream event: {e}"),
-            })?;
+            serde_json::from_str(data).map_err(|e| unreadable(self.provider, "stream event", e))?;
         let chunk = match event {
             Event::MessageStart { message } => {
                 self.id = message.id;
@@ -312,10 +308,8 @@ impl StreamState {
     }
 
     fn extension_chunk(&self, key: &str, value: Value) -> ChatChunk {
-        let mut fields = Map::new();
-        fields.insert(key.to_owned(), Value::Array(vec![value]));
         self.chunk(Delta {
-            extensions: Some(struct_from_map(fields)),
+            extensions: extension(key, Value::Array(vec![value])),
             ..Delta::default()
         })
     }

@@ -14,8 +14,8 @@
 use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
-use crate::pb::{EmbedRequest, Embedding};
-use crate::providers::merge_native_fields;
+use crate::pb::EmbedRequest;
+use crate::providers::{merge_native_fields, token_count};
 
 pub enum Family {
     Titan,
@@ -69,10 +69,12 @@ pub fn request_bodies(request: &EmbedRequest, family: &Family) -> Vec<Map<String
     }
 }
 
-/// The vectors of one InvokeModel answer: Titan's `embedding`, Cohere's
-/// `embeddings` (by type, or a bare list from older models).
-pub fn vectors(body: &[u8]) -> Result<Vec<Vec<f32>>, serde_json::Error> {
+/// The vectors of one InvokeModel answer (Titan's `embedding`, Cohere's
+/// `embeddings` by type, or a bare list from older models) and Titan's own
+/// token count.
+pub fn vectors(body: &[u8]) -> Result<(Vec<Vec<f32>>, Option<u32>), serde_json::Error> {
     let mut value: Map<String, Value> = serde_json::from_slice(body)?;
+    let tokens = value.get("inputTextTokenCount").and_then(token_count);
     let vectors = if let Some(embedding) = value.remove("embedding") {
         vec![serde_json::from_value(embedding)?]
     } else {
@@ -84,21 +86,5 @@ pub fn vectors(body: &[u8]) -> Result<Vec<Vec<f32>>, serde_json::Error> {
             None => Vec::new(),
         }
     };
-    Ok(vectors)
-}
-
-/// Titan's own token count.
-pub fn titan_tokens(body: &[u8]) -> Option<u32> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    value["inputTextTokenCount"]
-        .as_u64()
-        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-pub fn embeddings(vectors: Vec<Vec<f32>>) -> Vec<Embedding> {
-    vectors
-        .into_iter()
-        .zip(0..)
-        .map(|(values, index)| Embedding { index, values })
-        .collect()
+    Ok((vectors, tokens))
 }

@@ -20,10 +20,13 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Response, Url};
 
 use super::http::Upstream;
-use super::{ChunkStream, Provider, chunks_from_payloads, generated_id, include_usage, unix_now};
+use super::{
+    ChunkStream, Provider, chunks_from_payloads, embed_usage, generated_id, include_usage,
+    numbered_embeddings, unix_now,
+};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
-use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Usage};
+use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 
 /// The documented default, with the deployment's region in it.
 pub const DEFAULT_API_BASE: &str = "https://bedrock-runtime.{aws_region_name}.amazonaws.com";
@@ -150,10 +153,9 @@ impl Provider for BedrockAdapter {
                         .get(INPUT_TOKENS_HEADER)
                         .and_then(|v| v.to_str().ok()?.parse::<u32>().ok());
                     let bytes = self.upstream.read_body(response).await?;
-                    let vectors = embeddings::vectors(&bytes)
+                    let (vectors, tokens) = embeddings::vectors(&bytes)
                         .map_err(|e| self.upstream.unreadable("embeddings", e))?;
-                    let tokens = embeddings::titan_tokens(&bytes).or(header_tokens);
-                    Ok::<_, GatewayError>((vectors, tokens))
+                    Ok::<_, GatewayError>((vectors, tokens.or(header_tokens)))
                 });
             let answers = try_join_all(calls).await?;
             let mut tokens: Option<u32> = None;
@@ -165,13 +167,9 @@ impl Provider for BedrockAdapter {
                 }
             }
             Ok(EmbedResponse {
-                embeddings: embeddings::embeddings(vectors),
+                embeddings: numbered_embeddings(vectors),
                 model: self.model.clone(),
-                usage: tokens.map(|n| Usage {
-                    prompt_tokens: n,
-                    total_tokens: n,
-                    ..Usage::default()
-                }),
+                usage: tokens.map(embed_usage),
                 ..EmbedResponse::default()
             })
         })

@@ -37,14 +37,14 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
 use crate::error::GatewayError;
-use crate::openai_wire::json_struct::map_from_struct;
+use crate::openai_wire::json_struct::{json_from_value, map_from_struct};
 use crate::pb::{
     ChatRequest, ContentPart, Message, ReasoningEffort, Role, ToolChoiceMode, content_part, image,
     message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, insert_sampling, merge_native_fields, message_texts, thinking_budget,
-    tool_arguments,
+    SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields, message_texts,
+    thinking_budget, tool_arguments,
 };
 
 const CACHE_CONTROL: &str = "cache_control";
@@ -365,8 +365,8 @@ fn reasoning_blocks(m: &Message) -> Vec<Value> {
     let kept = m
         .extensions
         .as_ref()
-        .map(map_from_struct)
-        .and_then(|mut e| e.remove("thinking_blocks"));
+        .and_then(|e| e.fields.get(THINKING_BLOCKS))
+        .map(json_from_value);
     if let Some(Value::Array(blocks)) = kept {
         return blocks
             .into_iter()

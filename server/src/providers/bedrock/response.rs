@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::openai_wire::errors::{ErrorBody, mark_context_length, parse_error_body};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
-use crate::providers::non_empty;
+use crate::providers::{message_extensions, non_empty, take_token_count};
 
 #[derive(Deserialize)]
 struct ConverseBody {
@@ -107,12 +107,7 @@ pub(super) fn finish_reason(native: &str) -> FinishReason {
 /// `inputTokens` excludes the prompt tokens read from or written to the
 /// cache; OpenAI's `prompt_tokens` includes both. Every other counter is kept.
 pub(super) fn usage_from_json(mut fields: Map<String, Value>) -> Usage {
-    let mut count = |key: &str| {
-        fields
-            .remove(key)
-            .and_then(|v| v.as_u64())
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-    };
+    let mut count = |key: &str| take_token_count(&mut fields, key);
     let input = count("inputTokens").unwrap_or(0);
     let output = count("outputTokens").unwrap_or(0);
     let total = count("totalTokens");
@@ -130,21 +125,6 @@ pub(super) fn usage_from_json(mut fields: Map<String, Value>) -> Usage {
         extensions: non_empty(fields),
         ..Usage::default()
     }
-}
-
-/// Extensions of an assistant message: signed reasoning and unknown blocks.
-pub(super) fn message_extensions(
-    thinking_blocks: Vec<Value>,
-    other: Vec<Value>,
-) -> Option<prost_types::Struct> {
-    let mut fields = Map::new();
-    if !thinking_blocks.is_empty() {
-        fields.insert("thinking_blocks".into(), thinking_blocks.into());
-    }
-    if !other.is_empty() {
-        fields.insert("content_blocks".into(), other.into());
-    }
-    non_empty(fields)
 }
 
 pub fn from_slice(

@@ -25,8 +25,8 @@ use serde_json::{Map, Value, json};
 use super::response::{error_status, finish_reason, parse_error, usage_from_json};
 use crate::error::{GatewayError, UpstreamError};
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
-use crate::providers::http::within_idle_timeout;
-use crate::providers::{EventDecoder, extension, non_empty};
+use crate::providers::http::{unreadable, within_idle_timeout};
+use crate::providers::{EventDecoder, THINKING_BLOCKS, extension, non_empty};
 
 /// The response's event-stream messages as `{"<event type>": payload}`
 /// JSON, each as soon as its last byte arrives.
@@ -106,10 +106,7 @@ impl FrameReader {
 }
 
 fn broken(provider: &'static str, error: impl std::fmt::Display) -> GatewayError {
-    GatewayError::UpstreamProtocol {
-        provider,
-        message: format!("unreadable event stream: {error}"),
-    }
+    unreadable(provider, "event stream", error)
 }
 
 fn payload_of(
@@ -245,7 +242,7 @@ impl StreamState {
             };
         };
         Delta {
-            extensions: extension("thinking_blocks", json!([finished])),
+            extensions: extension(THINKING_BLOCKS, json!([finished])),
             ..Delta::default()
         }
     }

@@ -8,8 +8,10 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::pb::{EmbedRequest, EmbedResponse, Embedding, Usage};
-use crate::providers::{merge_native_fields, non_empty};
+use crate::pb::{EmbedRequest, EmbedResponse};
+use crate::providers::{
+    embed_usage, merge_native_fields, non_empty, numbered_embeddings, token_count,
+};
 
 pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
     let mut body = Map::new();
@@ -43,26 +45,14 @@ pub fn response_from_slice(body: &[u8], model: &str) -> Result<EmbedResponse, se
     let mut response: EmbedBody = serde_json::from_slice(body)?;
     // The inputs echoed back add nothing the caller does not have.
     response.rest.remove("texts");
-    let billed = response.meta["billed_units"]["input_tokens"]
-        .as_u64()
-        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    let billed = token_count(&response.meta["billed_units"]["input_tokens"]);
     if !response.meta.is_null() {
         response.rest.insert("meta".into(), response.meta);
     }
     Ok(EmbedResponse {
-        embeddings: response
-            .embeddings
-            .float
-            .into_iter()
-            .zip(0..)
-            .map(|(values, index)| Embedding { index, values })
-            .collect(),
+        embeddings: numbered_embeddings(response.embeddings.float),
         model: model.to_owned(),
-        usage: billed.map(|prompt| Usage {
-            prompt_tokens: prompt,
-            total_tokens: prompt,
-            ..Usage::default()
-        }),
+        usage: billed.map(embed_usage),
         extensions: non_empty(response.rest),
         served_by: None,
     })

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::openai_wire::errors::{ErrorBody, mark_context_length, parse_error_body};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
-use crate::providers::non_empty;
+use crate::providers::{non_empty, take_token_count};
 
 #[derive(Deserialize)]
 struct ChatBody {
@@ -68,22 +68,14 @@ pub(super) fn usage_from_json(mut fields: Map<String, Value>) -> Usage {
         Some(Value::Object(tokens)) => tokens,
         _ => Map::new(),
     };
-    let mut count = |key: &str| {
-        tokens
-            .remove(key)
-            .and_then(|v| v.as_u64())
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-    };
+    let mut count = |key: &str| take_token_count(&mut tokens, key);
     let prompt = count("input_tokens").unwrap_or(0);
     let completion = count("output_tokens").unwrap_or(0);
     // Other counters (`image_tokens`) stay where Cohere put them.
     if !tokens.is_empty() {
         fields.insert("tokens".into(), tokens.into());
     }
-    let cached = fields
-        .remove("cached_tokens")
-        .and_then(|v| v.as_u64())
-        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    let cached = take_token_count(&mut fields, "cached_tokens");
     Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,

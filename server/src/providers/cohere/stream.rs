@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::response::{finish_reason, usage_from_json};
 use crate::error::GatewayError;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
+use crate::providers::http::unreadable;
 use crate::providers::{EventDecoder, extension};
 
 pub struct StreamState {
@@ -76,10 +77,7 @@ fn text(value: &Value) -> Option<String> {
 impl EventDecoder for StreamState {
     fn on_event(&mut self, data: &str) -> Result<Vec<ChatChunk>, GatewayError> {
         let event: Event =
-            serde_json::from_str(data).map_err(|e| GatewayError::UpstreamProtocol {
-                provider: self.provider,
-                message: format!("unreadable stream event: {e}"),
-            })?;
+            serde_json::from_str(data).map_err(|e| unreadable(self.provider, "stream event", e))?;
         let message = &event.delta["message"];
         let delta = match event.kind.as_str() {
             "message-start" => {

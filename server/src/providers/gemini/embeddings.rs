@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::openai_wire::json_struct::map_from_struct;
-use crate::pb::{EmbedRequest, EmbedResponse, Embedding};
+use crate::pb::{EmbedRequest, EmbedResponse};
+use crate::providers::numbered_embeddings;
 
 pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
     let extensions = request
@@ -17,12 +18,13 @@ pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value
         .as_ref()
         .map(map_from_struct)
         .unwrap_or_default();
+    let model = format!("models/{model}");
     let items: Vec<Value> = request
         .input
         .iter()
         .map(|text| {
             let mut item = Map::new();
-            item.insert("model".into(), format!("models/{model}").into());
+            item.insert("model".into(), model.clone().into());
             item.insert("content".into(), json!({"parts": [{"text": text}]}));
             if let Some(dimensions) = request.dimensions {
                 item.insert("outputDimensionality".into(), dimensions.into());
@@ -52,15 +54,7 @@ struct Values {
 pub fn response_from_slice(body: &[u8], model: &str) -> Result<EmbedResponse, serde_json::Error> {
     let response: BatchResponse = serde_json::from_slice(body)?;
     Ok(EmbedResponse {
-        embeddings: response
-            .embeddings
-            .into_iter()
-            .zip(0..)
-            .map(|(e, index)| Embedding {
-                index,
-                values: e.values,
-            })
-            .collect(),
+        embeddings: numbered_embeddings(response.embeddings.into_iter().map(|e| e.values)),
         model: model.to_owned(),
         // Embeddings have no completion side: total = prompt.
         usage: response.usage_metadata.map(|fields| {

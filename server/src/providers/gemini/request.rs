@@ -28,7 +28,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
 use crate::error::GatewayError;
-use crate::openai_wire::json_struct::map_from_struct;
+use crate::openai_wire::json_struct::{json_from_value, map_from_struct};
+use crate::openai_wire::request::function_json;
 use crate::pb::{
     ChatRequest, ContentPart, Message, ReasoningEffort, Role, Tool, ToolCall, ToolChoiceMode,
     content_part, image, message, response_format, tool_choice,
@@ -233,12 +234,10 @@ fn function_call_part(call: &ToolCall, at: &str, provider: &str) -> Result<Value
 
 /// `extra_content.google.thought_signature` from a message or tool call.
 fn thought_signature(extensions: Option<&prost_types::Struct>) -> Option<Value> {
-    let fields = map_from_struct(extensions?);
-    fields
-        .get(EXTRA_CONTENT)?
-        .get("google")?
-        .get("thought_signature")
-        .cloned()
+    json_from_value(extensions?.fields.get(EXTRA_CONTENT)?)
+        .get_mut("google")?
+        .get_mut("thought_signature")
+        .map(Value::take)
 }
 
 fn tool_response(m: &Message) -> Value {
@@ -249,19 +248,13 @@ fn tool_response(m: &Message) -> Value {
     }
 }
 
+/// OpenAI's function definition, with the schema under Gemini's name.
 fn tool_to_json(tool: &Tool) -> Value {
-    let mut t = Map::new();
-    t.insert("name".into(), tool.name.clone().into());
-    if let Some(description) = &tool.description {
-        t.insert("description".into(), description.clone().into());
+    let mut function = function_json(tool);
+    if let Some(parameters) = function.remove("parameters") {
+        function.insert("parametersJsonSchema".into(), parameters);
     }
-    if let Some(parameters) = &tool.parameters {
-        t.insert(
-            "parametersJsonSchema".into(),
-            Value::Object(map_from_struct(parameters)),
-        );
-    }
-    Value::Object(t)
+    Value::Object(function)
 }
 
 fn tool_config(request: &ChatRequest) -> Option<Value> {

@@ -10,7 +10,7 @@ use super::request::EXTRA_CONTENT;
 use crate::openai_wire::errors::ErrorBody;
 use crate::openai_wire::json_struct::struct_from_map;
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
-use crate::providers::non_empty;
+use crate::providers::{non_empty, take_token_count};
 
 /// One response, or one streamed chunk of it (the same shape).
 #[derive(Deserialize, Default)]
@@ -187,12 +187,7 @@ pub(super) fn finish_reason(native: &str, called_tools: bool) -> FinishReason {
 /// excludes thoughts, which OpenAI counts as completion tokens, so they are
 /// added (and reported as reasoning tokens). Every other counter is kept.
 pub(super) fn usage_from_json(mut fields: Map<String, Value>) -> Usage {
-    let mut count = |key: &str| {
-        fields
-            .remove(key)
-            .and_then(|v| v.as_u64())
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-    };
+    let mut count = |key: &str| take_token_count(&mut fields, key);
     let prompt = count("promptTokenCount").unwrap_or(0);
     let candidates = count("candidatesTokenCount").unwrap_or(0);
     let thoughts = count("thoughtsTokenCount");

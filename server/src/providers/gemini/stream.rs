@@ -14,6 +14,7 @@ use super::response::{
 };
 use crate::error::GatewayError;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
+use crate::providers::http::unreadable;
 use crate::providers::{EventDecoder, non_empty};
 
 pub struct StreamState {
@@ -54,10 +55,7 @@ impl StreamState {
 impl EventDecoder for StreamState {
     fn on_event(&mut self, data: &str) -> Result<Vec<ChatChunk>, GatewayError> {
         let event: GenerateResponse =
-            serde_json::from_str(data).map_err(|e| GatewayError::UpstreamProtocol {
-                provider: self.provider,
-                message: format!("unreadable stream event: {e}"),
-            })?;
+            serde_json::from_str(data).map_err(|e| unreadable(self.provider, "stream event", e))?;
         if self.id.is_empty() {
             self.id = event.response_id.clone();
             self.model = event.model_version.clone();

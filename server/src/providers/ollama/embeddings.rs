@@ -6,8 +6,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::pb::{EmbedRequest, EmbedResponse, Embedding, Usage};
-use crate::providers::{merge_native_fields, non_empty};
+use crate::pb::{EmbedRequest, EmbedResponse};
+use crate::providers::{embed_usage, merge_native_fields, non_empty, numbered_embeddings};
 
 pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
     let mut body = Map::new();
@@ -32,18 +32,9 @@ struct EmbedBody {
 pub fn response_from_slice(body: &[u8]) -> Result<EmbedResponse, serde_json::Error> {
     let response: EmbedBody = serde_json::from_slice(body)?;
     Ok(EmbedResponse {
-        embeddings: response
-            .embeddings
-            .into_iter()
-            .zip(0..)
-            .map(|(values, index)| Embedding { index, values })
-            .collect(),
+        embeddings: numbered_embeddings(response.embeddings),
         model: response.model,
-        usage: response.prompt_eval_count.map(|prompt| Usage {
-            prompt_tokens: prompt,
-            total_tokens: prompt,
-            ..Usage::default()
-        }),
+        usage: response.prompt_eval_count.map(embed_usage),
         extensions: non_empty(response.rest),
         served_by: None,
     })

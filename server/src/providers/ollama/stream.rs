@@ -8,6 +8,7 @@
 use super::response::{ChatLine, finish_reason, tool_calls};
 use crate::error::{GatewayError, UpstreamError};
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
+use crate::providers::http::unreadable;
 use crate::providers::{EventDecoder, generated_id};
 
 pub struct StreamState {
@@ -33,10 +34,7 @@ impl StreamState {
 impl EventDecoder for StreamState {
     fn on_event(&mut self, data: &str) -> Result<Vec<ChatChunk>, GatewayError> {
         let mut line: ChatLine =
-            serde_json::from_str(data).map_err(|e| GatewayError::UpstreamProtocol {
-                provider: self.provider,
-                message: format!("unreadable stream line: {e}"),
-            })?;
+            serde_json::from_str(data).map_err(|e| unreadable(self.provider, "stream line", e))?;
         if let Some(message) = line.error.take() {
             // Ollama documents this as the model failing: a server error.
             return Err(GatewayError::Upstream(Box::new(UpstreamError {

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::openai_wire::json_struct::map_from_struct;
-use crate::pb::{EmbedRequest, EmbedResponse, Embedding, Usage};
-use crate::providers::extension;
+use crate::pb::{EmbedRequest, EmbedResponse};
+use crate::providers::{embed_usage, extension, numbered_embeddings};
 
 /// Extensions that are request-wide `parameters`, not instance fields.
 const PARAMETERS: [&str; 1] = ["autoTruncate"];
@@ -48,7 +48,7 @@ pub fn request_bodies(request: &EmbedRequest, model: &str) -> Vec<Map<String, Va
             Value::Object(instance)
         })
         .collect();
-    let body = |instances: &[Value]| {
+    let body = |instances: Vec<Value>| {
         let mut body = Map::new();
         body.insert("instances".into(), instances.into());
         if !parameters.is_empty() {
@@ -57,9 +57,9 @@ pub fn request_bodies(request: &EmbedRequest, model: &str) -> Vec<Map<String, Va
         body
     };
     if model.starts_with("gemini-embedding") {
-        instances.chunks(1).map(body).collect()
+        instances.into_iter().map(|i| body(vec![i])).collect()
     } else {
-        vec![body(&instances)]
+        vec![body(instances)]
     }
 }
 
@@ -114,17 +114,11 @@ pub fn response(answers: Vec<PredictResponse>, model: &str) -> EmbedResponse {
             values.push(prediction.embeddings.values);
         }
     }
-    let usage = tokens.filter(|_| !values.is_empty()).map(|tokens| Usage {
-        prompt_tokens: tokens as u32,
-        total_tokens: tokens as u32,
-        ..Usage::default()
-    });
+    let usage = tokens
+        .filter(|_| !values.is_empty())
+        .map(|tokens| embed_usage(tokens as u32));
     EmbedResponse {
-        embeddings: values
-            .into_iter()
-            .zip(0..)
-            .map(|(values, index)| Embedding { index, values })
-            .collect(),
+        embeddings: numbered_embeddings(values),
         model: model.to_owned(),
         usage,
         extensions: metadata.and_then(|fields| extension("metadata", Value::Object(fields))),
