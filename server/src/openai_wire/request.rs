@@ -264,7 +264,7 @@ fn tool_call_from_json(value: Value, at: &str) -> Result<ToolCall, GatewayError>
     let mut f = FieldReader::new(
         r.object("function")?
             .ok_or_else(|| GatewayError::invalid(format!("{at}.function"), "is required"))?,
-        &format!("{at}.function."),
+        format!("{at}.function."),
     );
     let call = ToolCall {
         id,
@@ -292,7 +292,7 @@ fn tool_from_json(value: Value, at: &str) -> Result<Tool, GatewayError> {
     let mut f = FieldReader::new(
         r.object("function")?
             .ok_or_else(|| GatewayError::invalid(format!("{at}.function"), "is required"))?,
-        &format!("{at}.function."),
+        format!("{at}.function."),
     );
     let tool = Tool {
         name: f.required_string("name")?,
