@@ -29,7 +29,6 @@ pub struct Case {
     pub id: String,
     pub provider: String,
     pub feature: String,
-    pub dir: PathBuf,
     pub spec: CaseSpec,
     pub client_request: Map<String, Value>,
     /// The body the gateway must send upstream; `None` when no upstream call is expected.
@@ -95,6 +94,15 @@ pub enum Endpoint {
 pub enum Door {
     Http,
     Grpc,
+}
+
+impl Door {
+    pub fn name(self) -> &'static str {
+        match self {
+            Door::Http => "http",
+            Door::Grpc => "grpc",
+        }
+    }
 }
 
 fn both_doors() -> Vec<Door> {
@@ -269,7 +277,6 @@ pub fn load(root: &Path, dir: &Path) -> Result<Case, String> {
         id: id.clone(),
         provider: provider.to_string(),
         feature: feature.to_string(),
-        dir: dir.to_path_buf(),
         spec,
         client_request,
         upstream_body,
@@ -302,7 +309,7 @@ fn expected(dir: &Path) -> Result<Expected, String> {
     }
 }
 
-fn read(path: &Path) -> Result<String, String> {
+pub(crate) fn read(path: &Path) -> Result<String, String> {
     fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 

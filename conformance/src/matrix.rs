@@ -113,6 +113,15 @@ pub enum Cell {
 }
 
 impl Cell {
+    /// One case's own result.
+    fn of(outcome: &Outcome<'_>) -> Cell {
+        match (outcome.failures.is_empty(), outcome.case.spec.unsupported) {
+            (false, _) => Cell::Fail,
+            (true, true) => Cell::Unsupported,
+            (true, false) => Cell::Pass,
+        }
+    }
+
     fn symbol(self) -> &'static str {
         match self {
             Cell::Pass => "pass",
@@ -126,21 +135,16 @@ impl Cell {
 /// The cell of `row` x `feature`: failing if any case fails, `unsupported` if every case is an
 /// `unsupported` case, otherwise pass.
 pub fn cell(outcomes: &[Outcome<'_>], row: &str, feature: &str) -> Cell {
-    let mut cases = outcomes
+    let cells: Vec<Cell> = outcomes
         .iter()
         .filter(|o| o.case.provider == row && o.case.feature == feature)
-        .peekable();
-    if cases.peek().is_none() {
-        return Cell::NoCase;
-    }
-    let mut all_unsupported = true;
-    for outcome in cases {
-        if !outcome.failures.is_empty() {
-            return Cell::Fail;
-        }
-        all_unsupported &= outcome.case.spec.unsupported;
-    }
-    if all_unsupported {
+        .map(Cell::of)
+        .collect();
+    if cells.is_empty() {
+        Cell::NoCase
+    } else if cells.contains(&Cell::Fail) {
+        Cell::Fail
+    } else if cells.iter().all(|c| *c == Cell::Unsupported) {
         Cell::Unsupported
     } else {
         Cell::Pass
@@ -221,25 +225,13 @@ pub fn render(outcomes: &[Outcome<'_>], sources: impl Fn(&Case) -> String) -> St
     md.push_str("\n## Cases\n\n| case | doors | result | what it proves | source |\n|---|---|---|---|---|\n");
     for outcome in outcomes {
         let case = outcome.case;
-        let doors: Vec<&str> = case
-            .spec
-            .doors
-            .iter()
-            .map(|d| match d {
-                crate::case::Door::Http => "http",
-                crate::case::Door::Grpc => "grpc",
-            })
-            .collect();
-        let result = match (outcome.failures.is_empty(), case.spec.unsupported) {
-            (false, _) => "**FAIL**",
-            (true, true) => "unsupported",
-            (true, false) => "pass",
-        };
+        let doors: Vec<&str> = case.spec.doors.iter().map(|d| d.name()).collect();
         let _ = writeln!(
             md,
-            "| `{}` | {} | {result} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} |",
             case.id,
             doors.join(" + "),
+            Cell::of(outcome).symbol(),
             case.spec.description.replace('|', "\\|"),
             sources(case).replace('|', "\\|")
         );

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
-use crate::case::{CaseSpec, RequestSpec, UpstreamSpec};
+use crate::case::{CaseSpec, RequestSpec, UpstreamSpec, read};
 use crate::replay::header_pairs;
 use crate::runner::{MASTER_KEY, UPSTREAM_KEY, gateway_config_for, sse_chunks, start_gateway};
 
@@ -144,7 +144,8 @@ pub async fn record(options: &RecordOptions) -> Result<Vec<PathBuf>, String> {
     } else {
         "/v1/chat/completions"
     };
-    let reply = switchboard::providers::http::client()
+    let reply = proxy
+        .client
         .post(format!("http://{gateway}{path}"))
         .bearer_auth(MASTER_KEY)
         .json(&body)
@@ -218,10 +219,10 @@ pub async fn record(options: &RecordOptions) -> Result<Vec<PathBuf>, String> {
         "headers": recorded_headers,
         "source": {
             "recorded_by": "switchboard-conformance record",
-            "url": format!("{}{req_path}{query_suffix}", options.upstream.trim_end_matches('/')),
+            "url": format!("{}{req_path}{query_suffix}", proxy.upstream),
             "frames": frames.len(),
         },
-        "request": {"method": method, "url": format!("{}{req_path}", options.upstream.trim_end_matches('/'))},
+        "request": {"method": method, "url": format!("{}{req_path}", proxy.upstream)},
         "fidelity": {
             "request_body": "as sent by the gateway (key replaced)",
             "response_body": "raw bytes as received (key replaced)",
@@ -366,10 +367,6 @@ fn pretty(value: &Value) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
     text.push('\n');
     text
-}
-
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn write(path: &Path, text: &str, written: &mut Vec<PathBuf>) -> Result<(), String> {

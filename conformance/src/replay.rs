@@ -336,7 +336,7 @@ async fn answer_and_log(
 /// An `application/x-www-form-urlencoded` body as a JSON object of its fields, with a JWT
 /// `assertion` (RFC 7523) decoded to `{header, claims, signature}` so cases can state the
 /// claims they expect. Anything else stays as it was.
-pub fn form_fields(body: &Value) -> Value {
+fn form_fields(body: &Value) -> Value {
     let Value::String(text) = body else {
         return body.clone();
     };

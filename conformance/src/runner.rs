@@ -65,10 +65,11 @@ pub async fn run<'a>(
         let mut failures = Vec::new();
         let mut token_calls = 0;
         for door in &case.spec.doors {
-            let (name, result) = match door {
-                Door::Http => ("http", doors.http(case).await),
-                Door::Grpc => ("grpc", doors.grpc(case).await),
+            let result = match door {
+                Door::Http => doors.http(case).await,
+                Door::Grpc => doors.grpc(case).await,
             };
+            let name = door.name();
             let log = replay.take_case_log(n);
             token_calls += log.token_calls;
             let mut found = result.err().unwrap_or_default();

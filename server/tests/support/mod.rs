@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use switchboard_conformance::PAUSE_HEADER;
+
 pub use switchboard_conformance::{ReplayServer, fixtures_dir};
 
 pub const MASTER_KEY: &str = "sk-master-test";
@@ -72,7 +74,7 @@ impl Gateway {
             ));
             if let Some(ms) = m.pause_ms {
                 yaml.push_str(&format!(
-                    "      extra_headers: {{x-replay-pause-ms: \"{ms}\"}}\n"
+                    "      extra_headers: {{{PAUSE_HEADER}: \"{ms}\"}}\n"
                 ));
             }
         }
