@@ -29,6 +29,15 @@ pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/upstream"))
 }
 
+/// A reqwest builder for the tests' HTTP clients. The workspace builds
+/// reqwest without a bundled crypto provider (the gateway ships ring), so
+/// ring is made the process default first.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    // Installing twice only reports that one is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// Absolute path of the cases shipped with this crate (`conformance/cases`).
 pub fn cases_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/cases"))

@@ -100,7 +100,7 @@ struct ReceivedResponse {
 
 struct Proxy {
     upstream: String,
-    client: reqwest::Client,
+    client: switchboard::providers::http::Client,
     capture: Mutex<Capture>,
 }
 
@@ -120,7 +120,7 @@ pub async fn record(options: &RecordOptions) -> Result<Vec<PathBuf>, String> {
 
     let proxy = Arc::new(Proxy {
         upstream: options.upstream.trim_end_matches('/').to_string(),
-        client: switchboard::providers::http::client(),
+        client: switchboard::providers::http::Client::new(),
         capture: Mutex::default(),
     });
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -144,8 +144,9 @@ pub async fn record(options: &RecordOptions) -> Result<Vec<PathBuf>, String> {
     } else {
         "/v1/chat/completions"
     };
-    let reply = proxy
-        .client
+    let reply = crate::http_client_builder()
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?
         .post(format!("http://{gateway}{path}"))
         .bearer_auth(MASTER_KEY)
         .json(&body)
@@ -291,6 +292,12 @@ pub async fn record(options: &RecordOptions) -> Result<Vec<PathBuf>, String> {
 
 /// Forwards one request to the real provider and captures both directions, streaming the
 /// answer through frame by frame so the recorded chunk boundaries are the provider's.
+fn bad_gateway(message: String) -> Response {
+    let mut response = Response::new(Body::from(message));
+    *response.status_mut() = http::StatusCode::BAD_GATEWAY;
+    response
+}
+
 async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
@@ -304,13 +311,15 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         url.push('?');
         url.push_str(&query);
     }
-    let mut upstream = proxy
-        .client
-        .request(parts.method.clone(), url)
-        .body(body.clone());
-    for (name, value) in &headers {
+    let mut upstream = http::Request::new(body.clone());
+    *upstream.method_mut() = parts.method.clone();
+    match url.parse() {
+        Ok(url) => *upstream.uri_mut() = url,
+        Err(e) => return bad_gateway(format!("recording proxy: {url}: {e}")),
+    }
+    for (name, value) in &parts.headers {
         if !["host", "content-length", "connection"].contains(&name.as_str()) {
-            upstream = upstream.header(name, value);
+            upstream.headers_mut().append(name, value.clone());
         }
     }
     proxy
@@ -324,18 +333,13 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         headers,
         body,
     });
-    let reply = match upstream.send().await {
+    let reply = match proxy.client.send(upstream).await {
         Ok(reply) => reply,
-        Err(e) => {
-            let mut response = Response::new(Body::from(format!("recording proxy: {e}")));
-            *response.status_mut() = http::StatusCode::BAD_GATEWAY;
-            return response;
-        }
+        Err(e) => return bad_gateway(format!("recording proxy: {e}")),
     };
     let status = reply.status();
     let reply_headers = reply.headers().clone();
-    let frames: Vec<Bytes> = reply
-        .bytes_stream()
+    let frames: Vec<Bytes> = switchboard::providers::http::body_bytes(reply)
         .filter_map(|frame| async move { frame.ok() })
         .collect()
         .await;

@@ -181,7 +181,9 @@ impl Doors {
             .await
             .map_err(|e| format!("gRPC connect: {e}"))?;
         Ok(Doors {
-            http: reqwest::Client::new(),
+            http: crate::http_client_builder()
+                .build()
+                .map_err(|e| format!("HTTP client: {e}"))?,
             chat: ChatServiceClient::new(channel.clone()),
             embedding: EmbeddingServiceClient::new(channel),
             base,

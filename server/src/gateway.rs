@@ -27,7 +27,7 @@ impl Gateway {
     pub fn new(config: &Config) -> Self {
         Self {
             auth: Authenticator::new(config.master_key.clone()),
-            router: Router::new(&config.deployments, &http::client()),
+            router: Router::new(&config.deployments, &http::Client::new()),
             max_body_bytes: config.max_body_bytes,
             draining: AtomicBool::new(false),
         }

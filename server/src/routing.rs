@@ -40,7 +40,7 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(deployments: &[DeploymentConfig], client: &reqwest::Client) -> Self {
+    pub fn new(deployments: &[DeploymentConfig], client: &providers::http::Client) -> Self {
         let mut groups: HashMap<String, ModelGroup> = HashMap::new();
         let mut order = Vec::new();
         for config in deployments {
@@ -103,7 +103,7 @@ mod tests {
             |_| None,
         )
         .expect("valid");
-        let router = Router::new(&config.deployments, &crate::providers::http::client());
+        let router = Router::new(&config.deployments, &crate::providers::http::Client::new());
         let picks: Vec<String> = (0..4)
             .map(|_| router.pick("m").unwrap().config.id.clone())
             .collect();

@@ -143,7 +143,7 @@ async fn upstream_errors_keep_meaning_and_leak_no_secret() {
 #[tokio::test]
 async fn facade_speaks_h2c() {
     let gateway = gateway().await;
-    let client = reqwest::Client::builder()
+    let client = switchboard_conformance::http_client_builder()
         .http2_prior_knowledge()
         .build()
         .expect("h2c client");

@@ -22,7 +22,12 @@ async fn token_source() -> (ReplayServer, Arc<TokenSource>) {
             scope: "https://cognitiveservices.azure.com/.default".into(),
         },
     };
-    let tokens = TokenSource::new("azure", settings, http::client(), Duration::from_secs(5));
+    let tokens = TokenSource::new(
+        "azure",
+        settings,
+        http::Client::new(),
+        Duration::from_secs(5),
+    );
     (replay, Arc::new(tokens))
 }
 

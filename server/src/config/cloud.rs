@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::{ConfigError, RawDeploymentParams, Secret, resolve_plain, resolve_secret};
 use crate::providers::ProviderKind;
+use crate::providers::http::endpoint;
 use crate::providers::oauth::SigningKey;
 
 /// A Bedrock deployment's region and, for SigV4 signing, its credentials.
@@ -390,7 +391,7 @@ pub(super) fn entra_settings(
         "{}/{tenant_id}/oauth2/v2.0/token",
         authority.trim_end_matches('/')
     );
-    if reqwest::Url::parse(&token_url).is_err() {
+    if endpoint(&token_url).is_none() {
         return Err(ConfigError::new(
             path("azure_authority_host"),
             format!("`{authority}` is not a URL"),

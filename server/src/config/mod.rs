@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::providers::ProviderKind;
+use crate::providers::http::endpoint;
 
 mod cloud;
 
@@ -332,9 +333,7 @@ fn validate_deployment(
         .map(|v| resolve_plain(&v, &format!("{at}.params.api_base"), env))
         .transpose()?
         .map(|base| base.trim_end_matches('/').to_owned());
-    if let Some(base) = api_base.as_ref().filter(|b| {
-        !(b.starts_with("http://") || b.starts_with("https://")) || reqwest::Url::parse(b).is_err()
-    }) {
+    if let Some(base) = api_base.as_ref().filter(|b| endpoint(b).is_none()) {
         return Err(ConfigError::new(
             format!("{at}.params.api_base"),
             format!("`{base}` must be an http:// or https:// URL"),

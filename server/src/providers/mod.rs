@@ -417,7 +417,7 @@ impl ProviderKind {
 }
 
 /// Builds the adapter for one deployment.
-pub fn build(config: &DeploymentConfig, client: &reqwest::Client) -> Box<dyn Provider> {
+pub fn build(config: &DeploymentConfig, client: &http::Client) -> Box<dyn Provider> {
     match config.provider {
         ProviderKind::OpenAiCompatible(preset) => {
             Box::new(openai::OpenAiAdapter::new(config, client.clone(), preset))

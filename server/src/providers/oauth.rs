@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
-use http::{HeaderValue, header};
-use reqwest::Request;
+use http::{HeaderValue, Method, header};
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rustls_pki_types::PrivatePkcs8KeyDer;
@@ -26,7 +25,7 @@ use tokio::sync::Mutex;
 use crate::config::{OAuthGrant, OAuthSettings};
 use crate::error::GatewayError;
 use crate::openai_wire::errors::ErrorBody;
-use crate::providers::http::unreadable;
+use crate::providers::http::{Client, Request, endpoint, unreadable};
 
 /// How long before its expiry a token is replaced: requests in flight with
 /// the old one still finish, and clocks may disagree a little.
@@ -84,7 +83,7 @@ impl std::fmt::Debug for SigningKey {
 pub struct TokenSource {
     provider: &'static str,
     settings: OAuthSettings,
-    client: reqwest::Client,
+    client: Client,
     timeout: Duration,
     cached: Mutex<Option<Token>>,
 }
@@ -112,7 +111,7 @@ impl TokenSource {
     pub fn new(
         provider: &'static str,
         settings: OAuthSettings,
-        client: reqwest::Client,
+        client: Client,
         timeout: Duration,
     ) -> Self {
         Self {
@@ -153,14 +152,18 @@ impl TokenSource {
 
     async fn fetch(&self) -> Result<Token, GatewayError> {
         let form = self.form().map_err(|message| self.unavailable(message))?;
-        let url = reqwest::Url::parse(&self.settings.token_url)
-            .map_err(|e| self.unavailable(format!("token_uri is not a URL: {e}")))?;
-        let request = self
-            .client
-            .post(url)
-            .form(&form)
-            .build()
-            .map_err(|e| self.unavailable(e.to_string()))?;
+        let url = endpoint(&self.settings.token_url)
+            .ok_or_else(|| self.unavailable("token_uri is not a URL".into()))?;
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&form)
+            .finish();
+        let mut request = Request::new(body.into());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = url;
+        request.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         let secrets = self.settings.grant.secrets();
         let started = Instant::now();
         let response = super::http::send(

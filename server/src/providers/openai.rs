@@ -7,11 +7,11 @@ use std::future::ready;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use http::Uri;
 use http::{HeaderName, header};
-use reqwest::Url;
 use serde_json::{Map, Value};
 
-use super::http::{Upstream, unreadable};
+use super::http::{Client, Upstream, endpoint, unreadable};
 use super::presets::{self, Preset, Quirks};
 use super::{ChunkStream, Provider};
 use crate::config::DeploymentConfig;
@@ -24,16 +24,12 @@ pub struct OpenAiAdapter {
     quirks: &'static Quirks,
     model: String,
     /// Parsed once: URL parsing (with IDNA) is measurable per request.
-    chat_url: Option<Url>,
-    embeddings_url: Option<Url>,
+    chat_url: Option<Uri>,
+    embeddings_url: Option<Uri>,
 }
 
 impl OpenAiAdapter {
-    pub fn new(
-        config: &DeploymentConfig,
-        client: reqwest::Client,
-        preset: &'static Preset,
-    ) -> Self {
+    pub fn new(config: &DeploymentConfig, client: Client, preset: &'static Preset) -> Self {
         let base = config
             .api_base
             .as_deref()
@@ -51,7 +47,7 @@ impl OpenAiAdapter {
     /// `{api_base}/openai/v1/...` with the deployment name as `model`; with a
     /// dated `api_version`, the classic
     /// `{api_base}/openai/deployments/{deployment}/...?api-version=...`.
-    pub fn azure(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+    pub fn azure(config: &DeploymentConfig, client: Client) -> Self {
         let base = config
             .api_base
             .as_deref()
@@ -80,10 +76,10 @@ impl OpenAiAdapter {
             quirks: &preset.quirks,
             model: config.model.clone(),
             // `api_base` was parsed at config load, so these parse.
-            chat_url: Url::parse(&url("chat/completions")).ok(),
+            chat_url: endpoint(&url("chat/completions")),
             embeddings_url: preset
                 .embeddings
-                .then(|| Url::parse(&url("embeddings")).ok())
+                .then(|| endpoint(&url("embeddings")))
                 .flatten(),
         }
     }

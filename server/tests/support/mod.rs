@@ -24,6 +24,8 @@ pub struct Model<'a> {
     pub model_id: &'a str,
     /// Milliseconds the replay server waits between stream events.
     pub pause_ms: Option<u64>,
+    /// Reached at the replay server itself, whatever `Setup::origin` says.
+    pub direct: bool,
 }
 
 impl<'a> Model<'a> {
@@ -34,12 +36,54 @@ impl<'a> Model<'a> {
             fixture,
             model_id,
             pause_ms: None,
+            direct: false,
         }
+    }
+
+    pub fn direct(mut self) -> Self {
+        self.direct = true;
+        self
     }
 
     pub fn paused(mut self, ms: u64) -> Self {
         self.pause_ms = Some(ms);
         self
+    }
+}
+
+/// Variables the gateway reads its upstream proxies from; unset for every
+/// test gateway unless its `Setup` sets them, so the machine's own proxy
+/// settings cannot change a result.
+const PROXY_VARIABLES: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// How a test gateway reaches its upstream.
+#[derive(Default)]
+pub struct Setup {
+    /// Replaces `http://{replay address}` in every deployment's `api_base`
+    /// (`Model::direct` ones excepted), e.g. with a TLS front's origin.
+    pub origin: Option<String>,
+    /// Extra environment of the gateway process.
+    pub env: Vec<(String, String)>,
+}
+
+impl Setup {
+    fn base_url(&self, replay: &ReplayServer, model: &Model) -> String {
+        let url = replay.base_url(model.provider, model.fixture);
+        match &self.origin {
+            Some(origin) if !model.direct => {
+                url.replacen(&format!("http://{}", replay.addr()), origin, 1)
+            }
+            _ => url,
+        }
     }
 }
 
@@ -59,6 +103,12 @@ impl Gateway {
         let replay = ReplayServer::start(fixtures_dir())
             .await
             .expect("replay server");
+        Self::start_with(replay, models, &Setup::default()).await
+    }
+
+    /// Starts a gateway serving `models` from `replay`, reached as `setup`
+    /// says.
+    pub async fn start_with(replay: ReplayServer, models: &[Model<'_>], setup: &Setup) -> Gateway {
         let mut yaml = format!(
             // One worker thread selects the current-thread runtime; the SDK
             // suite runs the default multi-thread one, so both are covered.
@@ -70,7 +120,7 @@ impl Gateway {
                 m.name,
                 m.provider,
                 m.model_id,
-                replay.base_url(m.provider, m.fixture)
+                setup.base_url(&replay, m)
             ));
             if let Some(ms) = m.pause_ms {
                 yaml.push_str(&format!(
@@ -85,11 +135,16 @@ impl Gateway {
         let log = std::fs::File::create(&log_path).expect("log file");
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        for name in PROXY_VARIABLES {
+            command.env_remove(name);
+        }
+        let child = command
             .args(["serve", "--config"])
             .arg(&config)
             .args(["--listen", &addr])
             .env("RUST_LOG", "debug")
+            .envs(setup.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -165,11 +220,9 @@ impl Drop for Gateway {
     }
 }
 
-/// A plain HTTP/1.1 client (the gateway's own client installs the TLS
-/// provider reqwest needs before anything is built).
+/// A plain HTTP/1.1 client.
 pub fn http_client() -> reqwest::Client {
-    drop(switchboard::providers::http::client());
-    reqwest::Client::builder()
+    switchboard_conformance::http_client_builder()
         .http1_only()
         .build()
         .expect("client")
@@ -181,7 +234,7 @@ pub fn sigterm(pid: u32) {
         .status();
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -10,9 +10,9 @@ use std::future::ready;
 
 use futures::future::BoxFuture;
 use http::HeaderName;
-use reqwest::Url;
+use http::Uri;
 
-use super::http::Upstream;
+use super::http::{Client, Upstream, endpoint};
 use super::{ChunkStream, Provider, chunks_from_events, include_usage, unix_now};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
@@ -27,11 +27,11 @@ pub const DEFAULT_VERSION: &str = "2023-06-01";
 pub struct AnthropicAdapter {
     upstream: Upstream,
     model: String,
-    messages_url: Option<Url>,
+    messages_url: Option<Uri>,
 }
 
 impl AnthropicAdapter {
-    pub fn new(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+    pub fn new(config: &DeploymentConfig, client: Client) -> Self {
         let base = config
             .api_base
             .as_deref()
@@ -50,7 +50,7 @@ impl AnthropicAdapter {
                 response::parse_error,
             ),
             model: config.model.clone(),
-            messages_url: Url::parse(&format!("{base}/messages")).ok(),
+            messages_url: endpoint(&format!("{base}/messages")),
         }
     }
 }

@@ -15,11 +15,11 @@ pub(crate) mod stream;
 use std::time::SystemTime;
 
 use futures::future::{BoxFuture, try_join_all};
+use http::Uri;
 use http::header::AUTHORIZATION;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::{Response, Url};
 
-use super::http::Upstream;
+use super::http::{Client, Request, Response, Upstream, body_bytes, endpoint};
 use super::{
     ChunkStream, Provider, chunks_from_payloads, embed_usage, generated_id, include_usage,
     numbered_embeddings, unix_now,
@@ -44,13 +44,13 @@ const INPUT_TOKENS_HEADER: &str = "x-amzn-bedrock-input-token-count";
 pub struct BedrockAdapter {
     upstream: Upstream,
     model: String,
-    converse_url: Option<Url>,
-    stream_url: Option<Url>,
-    invoke_url: Option<Url>,
+    converse_url: Option<Uri>,
+    stream_url: Option<Uri>,
+    invoke_url: Option<Uri>,
 }
 
 impl BedrockAdapter {
-    pub fn new(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+    pub fn new(config: &DeploymentConfig, client: Client) -> Self {
         let region = config.aws.as_ref().map_or("", |aws| aws.region.as_str());
         let base = config
             .api_base
@@ -58,7 +58,7 @@ impl BedrockAdapter {
             .unwrap_or_else(|| DEFAULT_API_BASE.replace("{aws_region_name}", region));
         let base = base.trim_end_matches('/');
         let model = utf8_percent_encode(&config.model, PATH_SEGMENT).to_string();
-        let url = |operation: &str| Url::parse(&format!("{base}/model/{model}/{operation}")).ok();
+        let url = |operation: &str| endpoint(&format!("{base}/model/{model}/{operation}"));
         let bearer = |key: &str| (AUTHORIZATION, format!("Bearer {key}"));
         let mut upstream = Upstream::new(
             "bedrock",
@@ -71,7 +71,7 @@ impl BedrockAdapter {
         let signing_keys = config.aws.as_ref().and_then(|aws| aws.credentials.as_ref());
         if let (None, Some(credentials)) = (&config.api_key, signing_keys) {
             let signer = sigv4::Signer::new(credentials, region, sigv4::SERVICE);
-            upstream = upstream.with_signer(Box::new(move |request: &mut reqwest::Request| {
+            upstream = upstream.with_signer(Box::new(move |request: &mut Request| {
                 signer.sign(request, SystemTime::now())
             }));
         }
@@ -129,8 +129,11 @@ impl Provider for BedrockAdapter {
                 &self.model,
                 unix_now(),
             );
-            let payloads =
-                stream::event_payloads(response, self.upstream.provider, self.upstream.timeout);
+            let payloads = stream::event_payloads(
+                body_bytes(response),
+                self.upstream.provider,
+                self.upstream.timeout,
+            );
             Ok(chunks_from_payloads(payloads, state))
         })
     }

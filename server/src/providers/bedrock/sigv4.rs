@@ -12,6 +12,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use http::{HeaderName, HeaderValue};
 
 use crate::config::AwsCredentials;
+use crate::providers::http::Request;
 
 /// Bedrock's signing name (its host is `bedrock-runtime.…`, the name is not).
 pub const SERVICE: &str = "bedrock";
@@ -43,7 +44,7 @@ impl Signer {
 
     /// Adds `x-amz-date`, `authorization` and (with a session token)
     /// `x-amz-security-token` to `request`.
-    pub fn sign(&self, request: &mut reqwest::Request, time: SystemTime) -> Result<(), String> {
+    pub fn sign(&self, request: &mut Request, time: SystemTime) -> Result<(), String> {
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region(&self.region)
@@ -58,15 +59,12 @@ impl Signer {
             .iter()
             .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
             .collect();
-        let body = request
-            .body()
-            .and_then(|b| b.as_bytes())
-            .map_or(SignableBody::Bytes(&[]), SignableBody::Bytes);
+        let url = request.uri().to_string();
         let signable = SignableRequest::new(
             request.method().as_str(),
-            request.url().as_str(),
+            &url,
             headers.into_iter(),
-            body,
+            SignableBody::Bytes(request.body()),
         )
         .map_err(|e| e.to_string())?;
         let (instructions, _signature) = sign(signable, &params)
@@ -107,20 +105,20 @@ mod tests {
         )
     }
 
-    fn authorization(signer: &Signer, method: &str, url: &str, body: &[u8]) -> reqwest::Request {
-        let mut request =
-            reqwest::Request::new(method.parse().expect("method"), url.parse().expect("url"));
+    fn authorization(signer: &Signer, method: &str, url: &str, body: &[u8]) -> Request {
+        let mut request = Request::new(bytes::Bytes::copy_from_slice(body));
+        *request.method_mut() = method.parse().expect("method");
+        *request.uri_mut() = url.parse().expect("url");
         if !body.is_empty() {
             request
                 .headers_mut()
                 .insert("content-type", HeaderValue::from_static("application/json"));
-            *request.body_mut() = Some(body.to_vec().into());
         }
         signer.sign(&mut request, suite_time()).expect("signs");
         request
     }
 
-    fn header<'a>(request: &'a reqwest::Request, name: &str) -> &'a str {
+    fn header<'a>(request: &'a Request, name: &str) -> &'a str {
         request.headers()[name].to_str().expect("ascii")
     }
 
@@ -186,7 +184,7 @@ mod tests {
              Signature=46225d53490c73691ffc46cb1c3c85714917c0d4d8e1b7b642d78c6ae8219e3a"
         );
         assert_eq!(
-            request.url().path(),
+            request.uri().path(),
             "/model/us.amazon.nova-micro-v1%3A0/converse",
             "the URL is sent as signed"
         );

@@ -17,9 +17,8 @@ use std::collections::HashMap;
 
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_eventstream::smithy::parse_response_headers;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use reqwest::Response;
 use serde_json::{Map, Value, json};
 
 use super::response::{error_status, finish_reason, parse_error, usage_from_json};
@@ -30,16 +29,12 @@ use crate::providers::{EventDecoder, THINKING_BLOCKS, extension, non_empty};
 
 /// The response's event-stream messages as `{"<event type>": payload}`
 /// JSON, each as soon as its last byte arrives.
-pub fn event_payloads(
-    response: Response,
+pub fn event_payloads<E: std::fmt::Display>(
+    bytes: impl Stream<Item = Result<Bytes, E>> + Send + 'static,
     provider: &'static str,
     idle_timeout: std::time::Duration,
 ) -> impl Stream<Item = Result<String, GatewayError>> + Send + 'static {
-    let bytes = Box::pin(within_idle_timeout(
-        response.bytes_stream(),
-        provider,
-        idle_timeout,
-    ));
+    let bytes = Box::pin(within_idle_timeout(bytes, provider, idle_timeout));
     let state = Some((bytes, FrameReader::new(provider)));
     futures::stream::unfold(state, move |state| async move {
         let (mut bytes, mut reader) = state?;
@@ -350,10 +345,9 @@ mod tests {
                 .chunks(size)
                 .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
                 .collect();
-            let body = reqwest::Body::wrap_stream(futures::stream::iter(pieces));
-            let response = Response::from(http::Response::new(body));
+            let bytes = futures::stream::iter(pieces);
             let events: Vec<String> =
-                event_payloads(response, "bedrock", std::time::Duration::from_secs(5))
+                event_payloads(bytes, "bedrock", std::time::Duration::from_secs(5))
                     .map(|e| e.expect("event"))
                     .collect()
                     .await;

@@ -8,10 +8,10 @@ pub(crate) mod response;
 pub(crate) mod stream;
 
 use futures::future::BoxFuture;
+use http::Uri;
 use http::header::AUTHORIZATION;
-use reqwest::Url;
 
-use super::http::Upstream;
+use super::http::{Client, Upstream, endpoint};
 use super::{ChunkStream, Provider, chunks_from_events, include_usage, unix_now};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
@@ -22,12 +22,12 @@ pub const DEFAULT_API_BASE: &str = "https://api.cohere.com/v2";
 pub struct CohereAdapter {
     upstream: Upstream,
     model: String,
-    chat_url: Option<Url>,
-    embed_url: Option<Url>,
+    chat_url: Option<Uri>,
+    embed_url: Option<Uri>,
 }
 
 impl CohereAdapter {
-    pub fn new(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+    pub fn new(config: &DeploymentConfig, client: Client) -> Self {
         let base = config
             .api_base
             .as_deref()
@@ -37,8 +37,8 @@ impl CohereAdapter {
         Self {
             upstream: Upstream::new("cohere", config, client, bearer, &[], response::parse_error),
             model: config.model.clone(),
-            chat_url: Url::parse(&format!("{base}/chat")).ok(),
-            embed_url: Url::parse(&format!("{base}/embed")).ok(),
+            chat_url: endpoint(&format!("{base}/chat")),
+            embed_url: endpoint(&format!("{base}/embed")),
         }
     }
 }

@@ -10,9 +10,9 @@ pub(crate) mod stream;
 
 use futures::future::BoxFuture;
 use http::HeaderName;
-use reqwest::Url;
+use http::Uri;
 
-use super::http::Upstream;
+use super::http::{Client, Upstream, endpoint};
 use super::{ChunkStream, Provider, chunks_from_events, include_usage, unix_now};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
@@ -23,13 +23,13 @@ pub const DEFAULT_API_BASE: &str = "https://generativelanguage.googleapis.com/v1
 pub struct GeminiAdapter {
     upstream: Upstream,
     model: String,
-    generate_url: Option<Url>,
-    stream_url: Option<Url>,
-    embed_url: Option<Url>,
+    generate_url: Option<Uri>,
+    stream_url: Option<Uri>,
+    embed_url: Option<Uri>,
 }
 
 impl GeminiAdapter {
-    pub fn new(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+    pub fn new(config: &DeploymentConfig, client: Client) -> Self {
         let base = config
             .api_base
             .as_deref()
@@ -46,13 +46,13 @@ impl GeminiAdapter {
             response::parse_error,
         );
         Self::at(upstream, model, |method| {
-            Url::parse(&format!("{base}/models/{model}:{method}")).ok()
+            endpoint(&format!("{base}/models/{model}:{method}"))
         })
     }
 
     /// The Gemini API's methods at `url(method)` (Vertex AI serves them at
     /// its own URLs, with its own authentication).
-    pub(crate) fn at(upstream: Upstream, model: &str, url: impl Fn(&str) -> Option<Url>) -> Self {
+    pub(crate) fn at(upstream: Upstream, model: &str, url: impl Fn(&str) -> Option<Uri>) -> Self {
         Self {
             upstream,
             model: model.to_owned(),

@@ -9,10 +9,10 @@ pub(crate) mod response;
 pub(crate) mod stream;
 
 use futures::future::BoxFuture;
+use http::Uri;
 use http::header::AUTHORIZATION;
-use reqwest::Url;
 
-use super::http::Upstream;
+use super::http::{Client, Upstream, endpoint};
 use super::{ChunkStream, Provider, chunks_from_payloads, include_usage};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
@@ -23,12 +23,12 @@ pub const DEFAULT_API_BASE: &str = "http://localhost:11434";
 pub struct OllamaAdapter {
     upstream: Upstream,
     model: String,
-    chat_url: Option<Url>,
-    embed_url: Option<Url>,
+    chat_url: Option<Uri>,
+    embed_url: Option<Uri>,
 }
 
 impl OllamaAdapter {
-    pub fn new(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+    pub fn new(config: &DeploymentConfig, client: Client) -> Self {
         let base = config
             .api_base
             .as_deref()
@@ -38,8 +38,8 @@ impl OllamaAdapter {
         Self {
             upstream: Upstream::new("ollama", config, client, bearer, &[], response::parse_error),
             model: config.model.clone(),
-            chat_url: Url::parse(&format!("{base}/api/chat")).ok(),
-            embed_url: Url::parse(&format!("{base}/api/embed")).ok(),
+            chat_url: endpoint(&format!("{base}/api/chat")),
+            embed_url: endpoint(&format!("{base}/api/embed")),
         }
     }
 }

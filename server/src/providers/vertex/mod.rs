@@ -7,11 +7,11 @@
 pub(crate) mod embeddings;
 
 use futures::future::{BoxFuture, try_join_all};
+use http::Uri;
 use http::header::AUTHORIZATION;
-use reqwest::Url;
 
 use super::gemini::{GeminiAdapter, response};
-use super::http::Upstream;
+use super::http::{Client, Upstream, endpoint};
 use super::{ChunkStream, Provider};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
@@ -25,11 +25,11 @@ pub struct VertexAdapter {
     /// Chat is the Gemini API's, at Vertex's URLs.
     gemini: GeminiAdapter,
     model: String,
-    predict_url: Option<Url>,
+    predict_url: Option<Uri>,
 }
 
 impl VertexAdapter {
-    pub fn new(config: &DeploymentConfig, client: reqwest::Client) -> Self {
+    pub fn new(config: &DeploymentConfig, client: Client) -> Self {
         let (project, location) = config
             .vertex
             .as_ref()
@@ -42,10 +42,9 @@ impl VertexAdapter {
         let base = base.trim_end_matches('/');
         let model = &config.model;
         let url = |method: &str| {
-            Url::parse(&format!(
+            endpoint(&format!(
                 "{base}/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}"
             ))
-            .ok()
         };
         // Never called: config refuses `api_key` for Vertex AI; the token
         // source from `config.oauth` authenticates.

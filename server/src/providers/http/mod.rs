@@ -3,18 +3,22 @@
 //! `GatewayError`s (keeping `retry-after`), and read server-sent events as
 //! they arrive.
 
+mod client;
+
 use std::future::ready;
 use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use http::{HeaderMap, HeaderName, HeaderValue, header};
-use reqwest::{Request, Response, Url};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
+use http_body_util::{BodyDataStream, BodyExt};
 use serde_json::{Map, Value};
 use sse_stream::{Sse, SseByteStream};
 use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::io::StreamReader;
+
+pub use client::{Client, Request, Response, endpoint};
 
 use super::oauth::TokenSource;
 use crate::config::DeploymentConfig;
@@ -25,30 +29,13 @@ use crate::openai_wire::errors::ErrorBody;
 /// misbehaving upstream must not make us buffer without bound.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// One HTTP client for every deployment: connection pools are per host, so
-/// sharing costs nothing and keeps idle sockets bounded.
-pub fn client() -> reqwest::Client {
-    // reqwest is built without a default TLS provider; ring is the one we
-    // ship. Installing is idempotent (a second install just reports failure).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .connect_timeout(Duration::from_secs(10))
-        // A redirect from a provider is an error to surface, never a hop to
-        // follow with the provider key attached.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|e| panic!("the HTTP client cannot be built: {e}"))
-}
-
 /// One deployment's way to its provider: the headers every request carries,
 /// the timeout, the key (kept only to redact it from anything the provider
 /// echoes) and how the provider spells its error bodies.
 pub struct Upstream {
     pub provider: &'static str,
     pub timeout: Duration,
-    client: reqwest::Client,
+    client: Client,
     headers: HeaderMap,
     api_key: Option<String>,
     parse_error: fn(&[u8]) -> ErrorBody,
@@ -68,7 +55,7 @@ impl Upstream {
     pub fn new(
         provider: &'static str,
         config: &DeploymentConfig,
-        client: reqwest::Client,
+        client: Client,
         auth: impl FnOnce(&str) -> (HeaderName, String),
         fixed: &[(HeaderName, &str)],
         parse_error: fn(&[u8]) -> ErrorBody,
@@ -124,7 +111,7 @@ impl Upstream {
     /// POSTs a JSON body; `None` is a URL that did not parse at startup.
     pub async fn post_json(
         &self,
-        url: Option<&Url>,
+        url: Option<&Uri>,
         body: &Map<String, Value>,
     ) -> Result<Response, GatewayError> {
         let url = url
@@ -139,9 +126,10 @@ impl Upstream {
             message: format!("request cannot be encoded: {e}"),
             param: None,
         })?;
-        let mut request = Request::new(http::Method::POST, url);
+        let mut request = Request::new(bytes.into());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = url;
         *request.headers_mut() = self.headers.clone();
-        *request.body_mut() = Some(bytes.into());
         if let Some(sign) = &self.signer {
             sign(&mut request).map_err(|message| GatewayError::UpstreamUnavailable {
                 provider: self.provider,
@@ -173,7 +161,7 @@ impl Upstream {
     /// POSTs a JSON body and reads the whole answer of a successful response.
     pub async fn post_json_for_body(
         &self,
-        url: Option<&Url>,
+        url: Option<&Uri>,
         body: &Map<String, Value>,
     ) -> Result<Bytes, GatewayError> {
         let response = self.post_json(url, body).await?;
@@ -195,7 +183,7 @@ impl Upstream {
         &self,
         response: Response,
     ) -> impl Stream<Item = Result<Sse, GatewayError>> + Send + 'static {
-        events(response, self.provider, self.timeout)
+        events(body_bytes(response), self.provider, self.timeout)
     }
 
     /// The response's newline-delimited JSON lines, each as soon as it is complete.
@@ -203,7 +191,7 @@ impl Upstream {
         &self,
         response: Response,
     ) -> impl Stream<Item = Result<String, GatewayError>> + Send + 'static {
-        ndjson_lines(response, self.provider, self.timeout)
+        ndjson_lines(body_bytes(response), self.provider, self.timeout)
     }
 }
 
@@ -223,17 +211,17 @@ pub fn unreadable(
 /// Sends a request, waiting at most `timeout` for the response headers, and
 /// returns the response if its status is a success.
 pub(super) async fn send(
-    client: &reqwest::Client,
+    client: &Client,
     request: Request,
     provider: &'static str,
     timeout: Duration,
     secrets: &[Option<&str>],
     parse_error: fn(&[u8]) -> ErrorBody,
 ) -> Result<Response, GatewayError> {
-    let response = tokio::time::timeout(timeout, client.execute(request))
+    let response = tokio::time::timeout(timeout, client.send(request))
         .await
         .map_err(|_| GatewayError::UpstreamTimeout { provider, timeout })?
-        .map_err(|e| transport_error(e, provider, timeout))?;
+        .map_err(|e| transport_error(&e, provider))?;
     if response.status().is_success() {
         return Ok(response);
     }
@@ -246,21 +234,26 @@ pub(super) async fn read_body(
     provider: &'static str,
     timeout: Duration,
 ) -> Result<Bytes, GatewayError> {
-    tokio::time::timeout(timeout, response.bytes())
+    tokio::time::timeout(timeout, response.into_body().collect())
         .await
         .map_err(|_| GatewayError::UpstreamTimeout { provider, timeout })?
-        .map_err(|e| transport_error(e, provider, timeout))
+        .map(|body| body.to_bytes())
+        .map_err(|e| transport_error(&e, provider))
 }
 
-fn transport_error(e: reqwest::Error, provider: &'static str, timeout: Duration) -> GatewayError {
-    if e.is_timeout() {
-        return GatewayError::UpstreamTimeout { provider, timeout };
-    }
-    // reqwest's Display omits the cause ("error sending request"); the source
+/// The body of a response as a stream of byte chunks, as they arrive.
+pub fn body_bytes(
+    response: Response,
+) -> impl Stream<Item = Result<Bytes, hyper::Error>> + Send + 'static {
+    BodyDataStream::new(response.into_body())
+}
+
+fn transport_error(e: &dyn std::error::Error, provider: &'static str) -> GatewayError {
+    // hyper's Display names the stage ("client error (Connect)"); the source
     // chain says what actually failed (refused, reset, DNS...). URLs carry no
     // secrets here: keys travel in headers.
     let mut message = e.to_string();
-    let mut source = std::error::Error::source(&e);
+    let mut source = e.source();
     while let Some(cause) = source {
         message.push_str(": ");
         message.push_str(&cause.to_string());
@@ -289,7 +282,7 @@ async fn error_from_response(
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
     let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
+    let mut stream = body_bytes(response);
     while let Some(Ok(chunk)) = stream.next().await {
         body.extend_from_slice(&chunk);
         if body.len() >= MAX_ERROR_BODY {
@@ -325,16 +318,15 @@ pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 /// Server-sent events from a streaming response, each yielded as soon as its
 /// terminating blank line arrives. A gap longer than `idle_timeout` between
 /// bytes ends the stream with a timeout error.
-fn events(
-    response: Response,
+fn events<E>(
+    bytes: impl Stream<Item = Result<Bytes, E>> + Send + 'static,
     provider: &'static str,
     idle_timeout: Duration,
-) -> impl Stream<Item = Result<Sse, GatewayError>> + Send + 'static {
-    within_idle_timeout(
-        SseByteStream::new(response.bytes_stream()),
-        provider,
-        idle_timeout,
-    )
+) -> impl Stream<Item = Result<Sse, GatewayError>> + Send + 'static
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    within_idle_timeout(SseByteStream::new(bytes), provider, idle_timeout)
 }
 
 /// Longest NDJSON line accepted; a stream chunk is far smaller, and an
@@ -343,12 +335,15 @@ const MAX_NDJSON_LINE: usize = 16 * 1024 * 1024;
 
 /// The lines of a newline-delimited JSON stream (Ollama), each yielded as
 /// soon as its newline arrives; blank lines are skipped.
-fn ndjson_lines(
-    response: Response,
+fn ndjson_lines<E>(
+    bytes: impl Stream<Item = Result<Bytes, E>> + Send + 'static,
     provider: &'static str,
     idle_timeout: Duration,
-) -> impl Stream<Item = Result<String, GatewayError>> + Send + 'static {
-    let bytes = response.bytes_stream().map(|r| r.map_err(io::Error::other));
+) -> impl Stream<Item = Result<String, GatewayError>> + Send + 'static
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let bytes = bytes.map(|r| r.map_err(io::Error::other));
     let lines = FramedRead::new(
         StreamReader::new(bytes),
         LinesCodec::new_with_max_length(MAX_NDJSON_LINE),
@@ -406,9 +401,8 @@ mod tests {
                 .chunks(size)
                 .map(|c| Ok(Bytes::copy_from_slice(c)))
                 .collect();
-            let body = reqwest::Body::wrap_stream(futures::stream::iter(pieces));
-            let response = Response::from(http::Response::new(body));
-            let parsed: Vec<Sse> = events(response, "test", Duration::from_secs(5))
+            let bytes = futures::stream::iter(pieces);
+            let parsed: Vec<Sse> = events(bytes, "test", Duration::from_secs(5))
                 .map(|e| e.expect("event"))
                 .collect()
                 .await;

@@ -1,0 +1,336 @@
+//! The upstream transport, black-box: HTTPS to the provider with the
+//! certificate checked against the machine's trust store and HTTP/2 agreed by
+//! ALPN, and proxies from the environment (a real tinyproxy: CONNECT tunnels
+//! for HTTPS, forwarding for plain HTTP, both with Basic credentials, and
+//! `NO_PROXY`).
+//!
+//! The provider is the replay server behind a TLS front that this file runs
+//! with a test CA, handed to the gateway as `SSL_CERT_FILE` (which the
+//! platform verifier reads on Linux).
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::{Value, json};
+use support::{
+    Gateway, MASTER_KEY, Model, ReplayServer, Setup, TempDir, fixtures_dir, http_client,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+
+const CHAT_FIXTURE: &str = "system__gpt-4o-system-prompt";
+const STREAM_FIXTURE: &str = "stream__gpt-4o-text-include-usage";
+
+/// A TLS listener in front of the replay server, serving a certificate for
+/// `localhost` issued by a CA of its own. It records the protocol each
+/// connection agreed by ALPN.
+struct TlsFront {
+    origin: String,
+    ca_file: PathBuf,
+    alpn: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TlsFront {
+    async fn start(backend: SocketAddr, dir: &Path) -> TlsFront {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Switchboard test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
+            .expect("CA certificate");
+        let key = KeyPair::generate().expect("key");
+        let certificate = CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .signed_by(&key, &ca)
+            .expect("certificate");
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).expect("write CA");
+
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+        let mut config = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(certificate.der().to_vec())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .expect("server config");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let alpn = Arc::new(Mutex::new(Vec::new()));
+        let seen = alpn.clone();
+        // Each connection is decrypted and piped to the replay server, which
+        // speaks HTTP/1.1 and h2c alike.
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (acceptor, seen) = (acceptor.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let protocol = tls.get_ref().1.alpn_protocol().unwrap_or_default();
+                    seen.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(protocol).into_owned());
+                    if let Ok(mut plain) = TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    }
+                });
+            }
+        });
+        TlsFront {
+            origin: format!("https://localhost:{port}"),
+            ca_file,
+            alpn,
+            task,
+        }
+    }
+
+    fn protocols(&self) -> Vec<String> {
+        self.alpn.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A tinyproxy (Debian package `tinyproxy`) on 127.0.0.1 asking for Basic
+/// credentials, logging every request it serves.
+struct Proxy {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Proxy {
+    const USER: &str = "switchboard";
+    const PASSWORD: &str = "proxy-secret";
+
+    fn start(dir: &Path) -> Proxy {
+        let port = support::free_port();
+        let log = dir.join("tinyproxy.log");
+        let config = dir.join("tinyproxy.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 16\nLogLevel Info\n\
+                 LogFile \"{}\"\nAllow 127.0.0.1\nBasicAuth {} {}\n",
+                log.display(),
+                Self::USER,
+                Self::PASSWORD
+            ),
+        )
+        .expect("write tinyproxy.conf");
+        let child = Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tinyproxy (Debian package tinyproxy; .ci/test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tinyproxy did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Proxy { child, port, log }
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "http://{}:{}@127.0.0.1:{}",
+            Self::USER,
+            Self::PASSWORD,
+            self.port
+        )
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn chat(gateway: &Gateway, model: &str, stream: bool) -> (u16, String) {
+    let response = http_client()
+        .post(format!("{}/v1/chat/completions", gateway.url()))
+        .bearer_auth(MASTER_KEY)
+        .json(&json!({
+            "model": model,
+            "stream": stream,
+            "messages": [{"role": "user", "content": "What is the capital of Mexico?"}]
+        }))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+fn fixture(name: &str) -> Value {
+    let path = fixtures_dir().join(format!("openai/{name}.response.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON")
+}
+
+fn header<'a>(
+    request: &'a switchboard_conformance::RecordedRequest,
+    name: &str,
+) -> Option<&'a str> {
+    request
+        .headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A chat answer and a stream arrive over TLS to a provider whose
+/// certificate the trust store vouches for, on HTTP/2 agreed by ALPN.
+#[tokio::test]
+async fn https_upstream_with_http2() {
+    let dir = TempDir::new();
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let front = TlsFront::start(replay.addr(), &dir.path).await;
+    let setup = Setup {
+        origin: Some(front.origin.clone()),
+        env: vec![("SSL_CERT_FILE".into(), front.ca_file.display().to_string())],
+    };
+    let gateway = Gateway::start_with(
+        replay,
+        &[
+            Model::openai("chat", CHAT_FIXTURE, "gpt-4o"),
+            Model::openai("stream", STREAM_FIXTURE, "gpt-4o"),
+        ],
+        &setup,
+    )
+    .await;
+
+    let (status, body) = chat(&gateway, "chat", false).await;
+    assert_eq!(status, 200, "{body}\n{}", gateway.log());
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(answer["id"], fixture(CHAT_FIXTURE)["id"]);
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        fixture(CHAT_FIXTURE)["choices"][0]["message"]["content"]
+    );
+
+    let (status, body) = chat(&gateway, "stream", true).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    assert!(body.matches("data: ").count() > 3, "{body}");
+
+    // Both requests shared one pooled HTTP/2 connection.
+    assert_eq!(front.protocols(), ["h2"]);
+    assert_eq!(gateway.replay.requests().len(), 2);
+}
+
+/// Without the test CA in the trust store the provider's certificate is
+/// refused: nothing is sent, and the caller gets a clear 502-class error.
+#[tokio::test]
+async fn untrusted_certificate_is_refused() {
+    let dir = TempDir::new();
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let front = TlsFront::start(replay.addr(), &dir.path).await;
+    let setup = Setup {
+        origin: Some(front.origin.clone()),
+        // An empty trust store: no system CA can vouch for the test one either.
+        env: vec![(
+            "SSL_CERT_FILE".into(),
+            dir.path.join("none.pem").display().to_string(),
+        )],
+    };
+    std::fs::write(dir.path.join("none.pem"), "").expect("write");
+    let gateway = Gateway::start_with(
+        replay,
+        &[Model::openai("chat", CHAT_FIXTURE, "gpt-4o")],
+        &setup,
+    )
+    .await;
+
+    let (status, body) = chat(&gateway, "chat", false).await;
+    assert!(status == 502 || status == 503, "{status}: {body}");
+    let error: Value = serde_json::from_str(&body).expect("OpenAI error JSON");
+    let message = error["error"]["message"].as_str().expect("message");
+    assert!(message.contains("certificate"), "{message}");
+    assert!(gateway.replay.requests().is_empty());
+}
+
+/// `HTTPS_PROXY` and `HTTP_PROXY` from the environment are used with their
+/// credentials: HTTPS through a CONNECT tunnel (end to end TLS, so the
+/// provider sees no proxy header), plain HTTP forwarded by the proxy (which
+/// adds its `Via`); `NO_PROXY` hosts are reached directly.
+#[tokio::test]
+async fn proxies_from_the_environment() {
+    let dir = TempDir::new();
+    let proxy = Proxy::start(&dir.path);
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let front = TlsFront::start(replay.addr(), &dir.path).await;
+    let models = [
+        Model::openai("tls", CHAT_FIXTURE, "gpt-4o"),
+        Model::openai("plain", CHAT_FIXTURE, "gpt-4o").direct(),
+    ];
+    let mut setup = Setup {
+        origin: Some(front.origin.clone()),
+        env: vec![
+            ("SSL_CERT_FILE".into(), front.ca_file.display().to_string()),
+            ("HTTPS_PROXY".into(), proxy.url()),
+            ("HTTP_PROXY".into(), proxy.url()),
+        ],
+    };
+    let gateway = Gateway::start_with(replay, &models, &setup).await;
+
+    let (status, body) = chat(&gateway, "tls", false).await;
+    assert_eq!(status, 200, "{body}\n{}\n{}", gateway.log(), proxy.log());
+    let (status, body) = chat(&gateway, "plain", false).await;
+    assert_eq!(status, 200, "{body}\n{}\n{}", gateway.log(), proxy.log());
+
+    let requests = gateway.replay.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(header(&requests[0], "via"), None, "tunnelled: {requests:?}");
+    let via = header(&requests[1], "via").unwrap_or_default();
+    assert!(via.contains("tinyproxy"), "forwarded: {requests:?}");
+    for request in &requests {
+        assert_eq!(header(request, "proxy-authorization"), None);
+    }
+    let log = proxy.log();
+    let tunnel = format!(
+        "CONNECT localhost:{}",
+        front.origin.rsplit(':').next().unwrap()
+    );
+    assert!(log.contains(&tunnel), "{log}");
+    assert!(!log.contains("407"), "credentials refused:\n{log}");
+    assert_eq!(front.protocols(), ["h2"]);
+
+    // The same gateway with the replay host exempted goes around the proxy.
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    setup.env.push(("NO_PROXY".into(), "127.0.0.1".into()));
+    let direct = Gateway::start_with(replay, &models[1..], &setup).await;
+    let (status, body) = chat(&direct, "plain", false).await;
+    assert_eq!(status, 200, "{body}");
+    let requests = direct.replay.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(header(&requests[0], "via"), None, "{requests:?}");
+}
