@@ -290,14 +290,15 @@ pub async fn record(options: &RecordOptions) -> Result<Vec<PathBuf>, String> {
     Ok(written)
 }
 
-/// Forwards one request to the real provider and captures both directions, streaming the
-/// answer through frame by frame so the recorded chunk boundaries are the provider's.
+/// The recording proxy could not reach the provider.
 fn bad_gateway(message: String) -> Response {
     let mut response = Response::new(Body::from(message));
     *response.status_mut() = http::StatusCode::BAD_GATEWAY;
     response
 }
 
+/// Forwards one request to the real provider and captures both directions, streaming the
+/// answer through frame by frame so the recorded chunk boundaries are the provider's.
 async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
