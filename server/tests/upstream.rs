@@ -111,7 +111,7 @@ impl Drop for TlsFront {
     }
 }
 
-/// A tinyproxy (Debian package `tinyproxy`) on 127.0.0.1 asking for Basic
+/// A tinyproxy (Debian package `tinyproxy-bin`) on 127.0.0.1 asking for Basic
 /// credentials, logging every request it serves.
 struct Proxy {
     child: Child,
@@ -145,7 +145,7 @@ impl Proxy {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("tinyproxy (Debian package tinyproxy; .ci/test installs it)");
+            .expect("tinyproxy (Debian package tinyproxy-bin; .ci/test installs it)");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "tinyproxy did not start");
