@@ -147,7 +147,6 @@ impl FieldReader {
     }
 }
 
-/// Unmodelled fields, or `None` when there are none.
 /// A provider's `content`: OpenAI's string, or the list of typed chunks
 /// Mistral answers with (`text` chunks, and `thinking` chunks from its
 /// reasoning models).
@@ -258,6 +257,7 @@ pub(crate) fn merge_extensions(target: &mut Option<Struct>, extra: Option<Struct
     }
 }
 
+/// Unmodelled fields, or `None` when there are none.
 pub(crate) fn take_extensions(rest: Map<String, Value>) -> Option<Struct> {
     (!rest.is_empty()).then(|| json_struct::struct_from_map(rest))
 }

@@ -145,17 +145,17 @@ impl Provider for OpenAiAdapter {
         request: &'a EmbedRequest,
     ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
         Box::pin(async move {
-            if self.embeddings_url.is_none() {
+            let Some(url) = &self.embeddings_url else {
                 return Err(GatewayError::Unsupported {
                     message: format!("{} has no embeddings API", self.upstream.provider),
                     param: None,
                 });
-            }
+            };
             let mut payload = embeddings::request_to_json(request, &self.model);
             rename_fields(&mut payload, self.quirks);
             let bytes = self
                 .upstream
-                .post_json_for_body(self.embeddings_url.as_ref(), &payload)
+                .post_json_for_body(Some(url), &payload)
                 .await?;
             let provider = self.upstream.provider;
             let map: Map<String, Value> =

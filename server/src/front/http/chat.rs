@@ -38,8 +38,9 @@ pub async fn completions(
     let mut chunks = gateway.stream(&caller, parsed.request).await?;
     // The first chunk is awaited here so its deployment can go in the
     // headers, and so an error before any output is a proper status.
-    let first = chunks.next().await.transpose()?;
-    let served_by = first.as_ref().and_then(|c| c.served_by.clone());
+    let mut first = chunks.next().await.transpose()?;
+    // Taken, not cloned: the OpenAI chunk JSON does not carry it.
+    let served_by = first.as_mut().and_then(|c| c.served_by.take());
     let body = sse_body(first.map(Ok).into_iter(), chunks);
     let mut response = respond("text/event-stream", body, served_by.as_ref());
     response

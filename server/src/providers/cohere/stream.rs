@@ -76,7 +76,7 @@ fn text(value: &Value) -> Option<String> {
 
 impl EventDecoder for StreamState {
     fn on_event(&mut self, data: &str) -> Result<Vec<ChatChunk>, GatewayError> {
-        let event: Event =
+        let mut event: Event =
             serde_json::from_str(data).map_err(|e| unreadable(self.provider, "stream event", e))?;
         let message = &event.delta["message"];
         let delta = match event.kind.as_str() {
@@ -126,9 +126,12 @@ impl EventDecoder for StreamState {
                     native_finish_reason: native,
                     ..ChunkChoice::default()
                 })];
-                if let (true, Value::Object(usage)) = (self.include_usage, &event.delta["usage"]) {
+                if let (true, Some(Value::Object(usage))) = (
+                    self.include_usage,
+                    event.delta.get_mut("usage").map(Value::take),
+                ) {
                     chunks.push(ChatChunk {
-                        usage: Some(usage_from_json(usage.clone())),
+                        usage: Some(usage_from_json(usage)),
                         choices: Vec::new(),
                         ..self.chunk(Delta::default())
                     });

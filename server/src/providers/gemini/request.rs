@@ -94,7 +94,7 @@ pub fn to_json(
                 // Answers to parallel calls share one user turn.
                 match contents.last_mut() {
                     Some(Value::Object(last))
-                        if last.get("role") == Some(&"user".into())
+                        if last.get("role").and_then(Value::as_str) == Some("user")
                             && is_function_response_turn(last) =>
                     {
                         if let Some(Value::Array(parts)) = last.get_mut("parts") {

@@ -86,19 +86,20 @@ impl Upstream {
                 headers.insert(name, value);
             }
         }
+        // Vertex AI, and Azure with Entra ID: a bearer token per request.
+        let tokens = config
+            .oauth
+            .clone()
+            .map(|oauth| TokenSource::new(provider, oauth, client.clone(), config.timeout));
         Self {
             provider,
             timeout: config.timeout,
-            client: client.clone(),
+            client,
             headers,
             api_key: config.api_key.as_ref().map(|k| k.expose().to_owned()),
             parse_error,
             signer: None,
-            // Vertex AI, and Azure with Entra ID: a bearer token per request.
-            tokens: config
-                .oauth
-                .clone()
-                .map(|oauth| TokenSource::new(provider, oauth, client.clone(), config.timeout)),
+            tokens,
         }
     }
 
@@ -316,8 +317,8 @@ pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 }
 
 /// Server-sent events from a streaming response, each yielded as soon as its
-/// terminating blank line arrives. A gap longer than `idle_timeout` between
-/// bytes ends the stream with a timeout error.
+/// terminating blank line arrives. Waiting longer than `idle_timeout` for the
+/// next event ends the stream with a timeout error.
 fn events<E>(
     bytes: impl Stream<Item = Result<Bytes, E>> + Send + 'static,
     provider: &'static str,
