@@ -86,7 +86,7 @@ pub const ROWS: &[Row] = &[
     row("together", "Together", true),
     row("deepseek", "DeepSeek", true),
     row("openrouter", "OpenRouter", true),
-    row("fireworks", "Fireworks", false),
+    row("fireworks", "Fireworks", true),
     row("azure", "Azure OpenAI", true),
     row("anthropic", "Anthropic", true),
     row("gemini", "Gemini", true),
