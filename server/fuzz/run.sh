@@ -13,6 +13,11 @@ for target in openai anthropic gemini vertex cohere ollama bedrock; do
     mkdir -p "corpus/$target"
     fixtures="../../conformance/fixtures/upstream/${target/vertex/vertex_ai}"
     [ -d "$fixtures" ] && find "$fixtures" -name '*.response.*' -exec cp {} "corpus/$target/" \;
+    if [ "$target" = openai ]; then # and with every client request, for the facade's parser
+        for request in ../../conformance/cases/*/*/*/client-request.json; do
+            cp "$request" "corpus/openai/$(tr / _ <<<"${request#../../conformance/cases/}")"
+        done
+    fi
     echo "== $target ($seconds s)"
     cargo +nightly fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=2048
 done

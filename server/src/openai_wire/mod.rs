@@ -43,10 +43,6 @@ impl FieldReader {
         format!("{}{key}", self.prefix)
     }
 
-    fn invalid(&self, key: &str, expected: &str) -> GatewayError {
-        GatewayError::invalid(self.path(key), format!("must be {expected}"))
-    }
-
     /// Removes a field; JSON `null` counts as absent.
     pub(crate) fn take(&mut self, key: &str) -> Option<Value> {
         self.map.remove(key).filter(|v| !v.is_null())
@@ -58,11 +54,7 @@ impl FieldReader {
     }
 
     pub(crate) fn string(&mut self, key: &str) -> Result<Option<String>, GatewayError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(self.invalid(key, "a string")),
-        }
+        self.typed(key, string)
     }
 
     pub(crate) fn required_string(&mut self, key: &str) -> Result<String, GatewayError> {
@@ -71,63 +63,42 @@ impl FieldReader {
     }
 
     pub(crate) fn bool(&mut self, key: &str) -> Result<Option<bool>, GatewayError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(b)),
-            Some(_) => Err(self.invalid(key, "a boolean")),
-        }
+        self.typed(key, |v| v.as_bool().ok_or("a boolean"))
     }
 
     pub(crate) fn f64(&mut self, key: &str) -> Result<Option<f64>, GatewayError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| self.invalid(key, "a number")),
-        }
+        self.typed(key, |v| v.as_f64().ok_or("a number"))
     }
 
     pub(crate) fn u32(&mut self, key: &str) -> Result<Option<u32>, GatewayError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
+        self.typed(key, |v| {
+            v.as_u64()
                 .and_then(|n| u32::try_from(n).ok())
-                .map(Some)
-                .ok_or_else(|| self.invalid(key, "a non-negative integer")),
-        }
+                .ok_or("a non-negative integer")
+        })
     }
 
     pub(crate) fn i64(&mut self, key: &str) -> Result<Option<i64>, GatewayError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| self.invalid(key, "an integer")),
-        }
+        self.typed(key, |v| v.as_i64().ok_or("an integer"))
     }
 
     pub(crate) fn array(&mut self, key: &str) -> Result<Option<Vec<Value>>, GatewayError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::Array(items)) => Ok(Some(items)),
-            Some(_) => Err(self.invalid(key, "an array")),
-        }
-    }
-
-    pub(crate) fn required_array(&mut self, key: &str) -> Result<Vec<Value>, GatewayError> {
-        self.array(key)?
-            .ok_or_else(|| GatewayError::invalid(self.path(key), "is required"))
+        self.typed(key, array)
     }
 
     pub(crate) fn object(&mut self, key: &str) -> Result<Option<Map<String, Value>>, GatewayError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(map)),
-            Some(_) => Err(self.invalid(key, "an object")),
-        }
+        self.typed(key, |v| match v {
+            Value::Object(map) => Ok(map),
+            _ => Err("an object"),
+        })
+    }
+
+    fn typed<T>(
+        &mut self,
+        key: &str,
+        convert: impl FnOnce(Value) -> Result<T, &'static str>,
+    ) -> Result<Option<T>, GatewayError> {
+        checked(self.take(key), convert, || self.path(key))
     }
 
     /// Fails on any field not taken yet, for objects whose every field is
@@ -144,6 +115,43 @@ impl FieldReader {
 
     pub(crate) fn into_rest(self) -> Map<String, Value> {
         self.map
+    }
+}
+
+/// Converts a field's value with `convert`, whose error says what the value
+/// must be (`"a string"`); `path` names the field in that error.
+pub(crate) fn checked<T>(
+    value: Option<Value>,
+    convert: impl FnOnce(Value) -> Result<T, &'static str>,
+    path: impl FnOnce() -> String,
+) -> Result<Option<T>, GatewayError> {
+    value
+        .map(convert)
+        .transpose()
+        .map_err(|expected| GatewayError::invalid(path(), format!("must be {expected}")))
+}
+
+/// The error for a request body that is not a JSON object.
+pub(crate) fn body_not_json(e: serde_json::Error) -> GatewayError {
+    GatewayError::InvalidRequest {
+        message: format!("request body is not a valid JSON object: {e}"),
+        param: None,
+    }
+}
+
+/// A JSON string's text, or what the value must be instead.
+pub(crate) fn string(value: Value) -> Result<String, &'static str> {
+    match value {
+        Value::String(text) => Ok(text),
+        _ => Err("a string"),
+    }
+}
+
+/// A JSON array's items, or what the value must be instead.
+pub(crate) fn array(value: Value) -> Result<Vec<Value>, &'static str> {
+    match value {
+        Value::Array(items) => Ok(items),
+        _ => Err("an array"),
     }
 }
 

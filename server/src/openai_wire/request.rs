@@ -5,12 +5,16 @@
 //! proto does not model travel in `extensions` both ways, so OpenAI -> OpenAI
 //! is faithful and nothing a client sends is silently dropped.
 
+use std::fmt;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use prost_types::Struct;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
-use super::json_struct::{map_from_struct, struct_from_map};
-use super::{FieldReader, take_extensions};
+use super::json_struct::{ProtoValue, map_from_struct, struct_from_map};
+use super::{FieldReader, Key, body_not_json, checked, take_extensions};
 use crate::error::GatewayError;
 use crate::pb::{
     ChatRequest, ContentPart, ContentParts, Image, ImageDetail, JsonObjectFormat, JsonSchemaFormat,
@@ -25,7 +29,32 @@ pub struct ParsedChatRequest {
 }
 
 /// Parses an OpenAI chat-completions body.
+///
+/// The messages, nearly all of a request's bytes, are read straight into
+/// `Message`s as the JSON goes by; the few other top-level fields go through
+/// a `FieldReader`. Errors name the field path either way.
+pub fn from_slice(body: &[u8]) -> Result<ParsedChatRequest, GatewayError> {
+    let mut found = None;
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let parsed = BodySeed(&mut found)
+        .deserialize(&mut json)
+        .and_then(|fields| json.end().map(|()| fields));
+    match parsed {
+        Ok((messages, rest)) => from_fields(messages, rest),
+        Err(e) => Err(found.unwrap_or_else(|| body_not_json(e))),
+    }
+}
+
+/// [`from_slice`] for a body that is already a JSON object (tests, the
+/// conformance runner).
 pub fn from_json(body: Map<String, Value>) -> Result<ParsedChatRequest, GatewayError> {
+    from_slice(Value::Object(body).to_string().as_bytes())
+}
+
+fn from_fields(
+    messages: Option<Vec<Message>>,
+    body: Map<String, Value>,
+) -> Result<ParsedChatRequest, GatewayError> {
     let mut r = FieldReader::new(body, "");
     // `stream: true` picks the transport and is re-added for streaming
     // upstreams; an explicit `false` stays in the rest and is forwarded as sent.
@@ -43,12 +72,7 @@ pub fn from_json(body: Map<String, Value>) -> Result<ParsedChatRequest, GatewayE
     };
     let request = ChatRequest {
         model: r.required_string("model")?,
-        messages: r
-            .required_array("messages")?
-            .into_iter()
-            .enumerate()
-            .map(|(i, m)| message_from_json(m, &format!("messages[{i}]")))
-            .collect::<Result<_, _>>()?,
+        messages: messages.ok_or_else(|| GatewayError::invalid("messages", "is required"))?,
         tools: r
             .array("tools")?
             .unwrap_or_default()
@@ -131,51 +155,240 @@ pub fn from_json(body: Map<String, Value>) -> Result<ParsedChatRequest, GatewayE
     Ok(ParsedChatRequest { request, stream })
 }
 
-fn message_from_json(value: Value, at: &str) -> Result<Message, GatewayError> {
-    let Value::Object(map) = value else {
-        return Err(GatewayError::invalid(at, "must be an object"));
-    };
-    let mut r = FieldReader::new(map, format!("{at}."));
-    let role_text = r.required_string("role")?;
-    let role = role_from_str(&role_text).ok_or_else(|| {
-        GatewayError::invalid(
-            format!("{at}.role"),
-            format!("`{role_text}` is not one of system, developer, user, assistant, tool"),
-        )
-    })?;
-    let content = match r.take("content") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(message::Content::Text(text)),
-        Some(Value::Array(parts)) => Some(message::Content::Parts(ContentParts {
-            parts: parts
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| part_from_json(p, &format!("{at}.content[{i}]")))
-                .collect::<Result<_, _>>()?,
-        })),
-        Some(_) => {
-            return Err(GatewayError::invalid(
-                format!("{at}.content"),
-                "must be a string, an array of content parts, or null",
-            ));
+/// Stops the parse for a request error found mid-stream: serde unwinds with
+/// a bare error, and the real one, with its field path, waits in `found`.
+fn stop<E: de::Error>(found: &mut Option<GatewayError>, error: GatewayError) -> E {
+    let e = E::custom(error.to_string());
+    *found = Some(error);
+    e
+}
+
+/// Visitor methods for the scalar kinds a value must not be.
+macro_rules! reject_scalars {
+    () => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(self.wrong_kind())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(self.wrong_kind())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(self.wrong_kind())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(self.wrong_kind())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err(self.wrong_kind())
         }
     };
-    Ok(Message {
-        role: role as i32,
-        content,
-        name: r.string("name")?.unwrap_or_default(),
-        tool_calls: r
-            .array("tool_calls")?
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| tool_call_from_json(c, &format!("{at}.tool_calls[{i}]")))
-            .collect::<Result<_, _>>()?,
-        tool_call_id: r.string("tool_call_id")?.unwrap_or_default(),
-        refusal: r.string("refusal")?,
-        reasoning_content: r.string("reasoning_content")?,
-        extensions: take_extensions(r.into_rest()),
-    })
+}
+
+/// The request body: its messages, read as they stream by, and every other
+/// top-level field as JSON.
+struct BodySeed<'a>(&'a mut Option<GatewayError>);
+
+impl<'de> DeserializeSeed<'de> for BodySeed<'_> {
+    type Value = (Option<Vec<Message>>, Map<String, Value>);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BodySeed<'_> {
+    type Value = (Option<Vec<Message>>, Map<String, Value>);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut messages = None;
+        let mut rest = Map::new();
+        while let Some(Key(key)) = map.next_key()? {
+            if key == "messages" {
+                messages = map.next_value_seed(MessagesSeed(&mut *self.0))?;
+            } else {
+                rest.insert(key.into_owned(), map.next_value()?);
+            }
+        }
+        Ok((messages, rest))
+    }
+}
+
+/// `messages`: an array of messages; `null` counts as absent.
+struct MessagesSeed<'a>(&'a mut Option<GatewayError>);
+
+impl MessagesSeed<'_> {
+    fn wrong_kind<E: de::Error>(self) -> E {
+        stop(
+            self.0,
+            GatewayError::invalid("messages", "must be an array"),
+        )
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for MessagesSeed<'_> {
+    type Value = Option<Vec<Message>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MessagesSeed<'_> {
+    type Value = Option<Vec<Message>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of messages")
+    }
+
+    reject_scalars!();
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(self.wrong_kind())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut messages = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(message) = seq.next_element_seed(MessageSeed {
+            index: messages.len(),
+            found: &mut *self.0,
+        })? {
+            messages.push(message);
+        }
+        Ok(Some(messages))
+    }
+}
+
+/// One message object. Its modelled fields are collected as JSON and checked
+/// once the object ends, in a fixed order; the rest become its extensions.
+struct MessageSeed<'a> {
+    index: usize,
+    found: &'a mut Option<GatewayError>,
+}
+
+impl MessageSeed<'_> {
+    fn wrong_kind<E: de::Error>(self) -> E {
+        let at = format!("messages[{}]", self.index);
+        stop(self.found, GatewayError::invalid(at, "must be an object"))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
+    type Value = Message;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Message, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MessageSeed<'_> {
+    type Value = Message;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a message object")
+    }
+
+    reject_scalars!();
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Message, A::Error> {
+        Err(self.wrong_kind())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Message, E> {
+        Err(self.wrong_kind())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
+        let mut fields = MessageFields::default();
+        let mut rest = Struct::default();
+        while let Some(Key(key)) = map.next_key()? {
+            let slot = match &*key {
+                "role" => &mut fields.role,
+                "content" => &mut fields.content,
+                "name" => &mut fields.name,
+                "tool_calls" => &mut fields.tool_calls,
+                "tool_call_id" => &mut fields.tool_call_id,
+                "refusal" => &mut fields.refusal,
+                "reasoning_content" => &mut fields.reasoning_content,
+                _ => {
+                    let ProtoValue(value) = map.next_value()?;
+                    rest.fields.insert(key.into_owned(), value);
+                    continue;
+                }
+            };
+            // JSON `null` counts as absent.
+            *slot = Some(map.next_value::<Value>()?).filter(|v| !v.is_null());
+        }
+        fields
+            .into_message(self.index, rest)
+            .map_err(|e| stop(self.found, e))
+    }
+}
+
+/// A message's modelled fields as the client sent them.
+#[derive(Default)]
+struct MessageFields {
+    role: Option<Value>,
+    content: Option<Value>,
+    name: Option<Value>,
+    tool_calls: Option<Value>,
+    tool_call_id: Option<Value>,
+    refusal: Option<Value>,
+    reasoning_content: Option<Value>,
+}
+
+impl MessageFields {
+    fn into_message(self, index: usize, rest: Struct) -> Result<Message, GatewayError> {
+        let at = |field: &str| format!("messages[{index}].{field}");
+        let text = |value, field| checked(value, super::string, || at(field));
+        let role_text = text(self.role, "role")?
+            .ok_or_else(|| GatewayError::invalid(at("role"), "is required"))?;
+        let role = role_from_str(&role_text).ok_or_else(|| {
+            GatewayError::invalid(
+                at("role"),
+                format!("`{role_text}` is not one of system, developer, user, assistant, tool"),
+            )
+        })?;
+        let content = match self.content {
+            None => None,
+            Some(Value::String(text)) => Some(message::Content::Text(text)),
+            Some(Value::Array(parts)) => Some(message::Content::Parts(ContentParts {
+                parts: parts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| part_from_json(p, &at(&format!("content[{i}]"))))
+                    .collect::<Result<_, _>>()?,
+            })),
+            Some(_) => {
+                return Err(GatewayError::invalid(
+                    at("content"),
+                    "must be a string, an array of content parts, or null",
+                ));
+            }
+        };
+        Ok(Message {
+            role: role as i32,
+            content,
+            name: text(self.name, "name")?.unwrap_or_default(),
+            tool_calls: checked(self.tool_calls, super::array, || at("tool_calls"))?
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| tool_call_from_json(c, &at(&format!("tool_calls[{i}]"))))
+                .collect::<Result<_, _>>()?,
+            tool_call_id: text(self.tool_call_id, "tool_call_id")?.unwrap_or_default(),
+            refusal: text(self.refusal, "refusal")?,
+            reasoning_content: text(self.reasoning_content, "reasoning_content")?,
+            extensions: (!rest.fields.is_empty()).then_some(rest),
+        })
+    }
 }
 
 fn part_from_json(value: Value, at: &str) -> Result<ContentPart, GatewayError> {
@@ -765,6 +978,42 @@ mod tests {
                 json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": "sometimes"}),
                 "tool_choice",
             ),
+            (json!({"model": "m", "messages": null}), "messages"),
+            (
+                json!({"model": "m", "messages": {"role": "user"}}),
+                "messages",
+            ),
+            (json!({"model": "m", "messages": "hi"}), "messages"),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}, 3]}),
+                "messages[1]",
+            ),
+            (json!({"model": "m", "messages": [null]}), "messages[0]"),
+            (json!({"model": "m", "messages": [[]]}), "messages[0]"),
+            (
+                json!({"model": "m", "messages": [{"content": "x"}]}),
+                "messages[0].role",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": null, "content": "x"}]}),
+                "messages[0].role",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": 1, "content": "x"}]}),
+                "messages[0].role",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "x", "name": 5}]}),
+                "messages[0].name",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": {}}]}),
+                "messages[0].tool_calls",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {}}]}]}),
+                "messages[0].tool_calls[0].function.name",
+            ),
         ];
         for (body, param) in cases {
             let Value::Object(map) = body else {
@@ -791,5 +1040,59 @@ mod tests {
             from_json(map),
             Err(GatewayError::Unsupported { .. })
         ));
+    }
+
+    /// Messages are read as the JSON streams by; what a JSON object parser
+    /// would do still holds: the last of duplicate keys wins, escaped keys
+    /// are keys, unknown message fields travel on, and a body that is not
+    /// one JSON object is refused as such.
+    #[test]
+    fn streamed_messages_keep_json_object_semantics() {
+        let parsed = from_slice(
+            br#"{"model":"m","messages":[{"role":"user","content":"first","content":"second",
+                "ro\u006ce":"tool","tool_call_id":"t1","x_extra":{"a":[1,null]}}]}"#,
+        )
+        .expect("parses");
+        let message = &parsed.request.messages[0];
+        assert_eq!(message.role, Role::Tool as i32);
+        assert_eq!(
+            message.content,
+            Some(message::Content::Text("second".into()))
+        );
+        assert_eq!(message.tool_call_id, "t1");
+        let extensions = message.extensions.as_ref().expect("extensions");
+        assert_eq!(
+            map_from_struct(extensions),
+            json!({"x_extra": {"a": [1, null]}})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
+
+        let twice = from_slice(
+            br#"{"model":"m","messages":[{"role":"user","content":"a"}],"messages":[{"role":"user","content":"b"},{"role":"user","content":"c"}]}"#,
+        )
+        .expect("parses");
+        assert_eq!(twice.request.messages.len(), 2);
+
+        for body in [
+            &b"[]"[..],
+            b"{\"model\":\"m\",\"messages\":[]} trailing",
+            b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\"",
+            b"",
+        ] {
+            match from_slice(body) {
+                Err(GatewayError::InvalidRequest {
+                    message,
+                    param: None,
+                }) => {
+                    assert!(
+                        message.starts_with("request body is not a valid JSON object"),
+                        "{message}"
+                    )
+                }
+                other => panic!("expected a not-JSON error, got {:?}", other.map(|_| ())),
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Entry points for the fuzz targets in `server/fuzz`: each feeds arbitrary
-//! bytes to one provider's response, stream and error decoders. Whatever the
-//! bytes, a decoder must answer with a value or an error, never a panic.
+//! bytes to one provider's response, stream and error decoders (`openai` also
+//! to the facade's request parser, which reads what clients send). Whatever
+//! the bytes, a decoder must answer with a value or an error, never a panic.
 
 use super::{EventDecoder, anthropic, bedrock, cohere, gemini, oauth, ollama, vertex};
 use crate::openai_wire;
@@ -16,6 +17,7 @@ fn stream_lines(data: &[u8], mut decoder: impl EventDecoder) {
 }
 
 pub fn openai(data: &[u8]) {
+    let _ = openai_wire::request::from_slice(data);
     let _ = openai_wire::response::from_slice(data);
     let _ = openai_wire::errors::parse_error_body(data);
     for line in String::from_utf8_lossy(data).lines() {

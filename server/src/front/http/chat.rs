@@ -9,7 +9,7 @@ use futures::StreamExt;
 use http::{HeaderValue, header};
 
 use super::error::error_body;
-use super::{HttpError, authorization, read_json, respond};
+use super::{HttpError, authorization, read_body, respond};
 use crate::gateway::Gateway;
 use crate::openai_wire::{request, response, stream};
 use crate::providers::ChunkStream;
@@ -22,7 +22,7 @@ pub async fn completions(
     let (parts, body) = incoming.into_parts();
     // Authenticate before reading the body: strangers get no parsing work.
     let caller = gateway.authenticate(authorization(&parts.headers))?;
-    let parsed = request::from_json(read_json(body, gateway.max_body_bytes).await?)?;
+    let parsed = request::from_slice(&read_body(body, gateway.max_body_bytes).await?)?;
     if !parsed.stream {
         let completion = gateway.complete(&caller, parsed.request).await?;
         // Sized for a typical completion, so the buffer rarely regrows.

@@ -11,7 +11,7 @@ mod models;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::response::Response;
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, header};
@@ -21,6 +21,7 @@ pub use error::HttpError;
 
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::openai_wire::body_not_json;
 use crate::pb::ServedBy;
 
 /// Header naming the deployment that served a request.
@@ -57,9 +58,9 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-/// Reads a JSON object body of at most `limit` bytes.
-async fn read_json(body: Body, limit: usize) -> Result<Map<String, Value>, GatewayError> {
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+/// Reads a body of at most `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
@@ -70,9 +71,10 @@ async fn read_json(body: Body, limit: usize) -> Result<Map<String, Value>, Gatew
                 param: None,
             }
         }
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| GatewayError::InvalidRequest {
-        message: format!("request body is not a valid JSON object: {e}"),
-        param: None,
     })
+}
+
+/// Reads a JSON object body of at most `limit` bytes.
+async fn read_json(body: Body, limit: usize) -> Result<Map<String, Value>, GatewayError> {
+    serde_json::from_slice(&read_body(body, limit).await?).map_err(body_not_json)
 }
