@@ -1,6 +1,6 @@
 //! OpenAI chat-completions request JSON <-> canonical `ChatRequest`.
 //!
-//! `from_json` is the facade's parser (strict: a malformed field is a 400 that
+//! `from_slice` is the facade's parser (strict: a malformed field is a 400 that
 //! names it); `to_json` writes the body for OpenAI-style upstreams. Fields the
 //! proto does not model travel in `extensions` both ways, so OpenAI -> OpenAI
 //! is faithful and nothing a client sends is silently dropped.

@@ -68,7 +68,7 @@ impl WireObject for Choice {
 }
 
 /// A provider's assistant message (requests' messages are parsed by
-/// `request::from_json`, with field-path errors for callers).
+/// `request::from_slice`, with field-path errors for callers).
 impl WireObject for Message {
     fn read_field<'de, A: MapAccess<'de>>(
         &mut self,
