@@ -206,6 +206,17 @@ pub struct DeploymentConfig {
     pub oauth: Option<OAuthSettings>,
 }
 
+impl DeploymentConfig {
+    /// `api_base`, else the provider's default (`""` when it has none, which
+    /// config refuses). Trailing slashes are trimmed at load.
+    pub fn base_url(&self) -> &str {
+        self.api_base
+            .as_deref()
+            .or(self.provider.default_api_base())
+            .unwrap_or_default()
+    }
+}
+
 impl Config {
     /// Reads, parses and validates a config file, resolving `os.environ/`
     /// references from the process environment.

@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::error::UpstreamError;
+
 /// The fields of an OpenAI-style error body.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ErrorBody {
@@ -18,6 +20,23 @@ pub struct ErrorBody {
     /// The status the error means when the provider's HTTP status says
     /// otherwise (Gemini answers a bad API key with 400).
     pub status: Option<u16>,
+}
+
+impl ErrorBody {
+    /// The error `provider` answered with `status` (or the status the body
+    /// says it means).
+    pub fn into_upstream(self, provider: &'static str, status: u16) -> UpstreamError {
+        UpstreamError {
+            provider,
+            status: self.status.unwrap_or(status),
+            message: self.message,
+            kind: self.kind,
+            code: self.code,
+            param: self.param,
+            retry_after: self.retry_after,
+            extra: self.extra,
+        }
+    }
 }
 
 /// Reads an upstream error body. Providers in the OpenAI family mostly send

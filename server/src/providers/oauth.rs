@@ -172,7 +172,7 @@ impl TokenSource {
             self.provider,
             self.timeout,
             &secrets,
-            parse_token_error,
+            |_, body| parse_token_error(body),
         )
         .await?;
         let body = super::http::read_body(response, self.provider, self.timeout).await?;

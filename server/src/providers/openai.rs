@@ -7,15 +7,15 @@ use std::future::ready;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use http::HeaderName;
 use http::Uri;
-use http::{HeaderName, header};
 use serde_json::{Map, Value};
 
-use super::http::{Client, Upstream, endpoint, unreadable};
+use super::http::{Client, Upstream, bearer, endpoint, unreadable};
 use super::presets::{self, Preset, Quirks};
 use super::{ChunkStream, Provider};
 use crate::config::DeploymentConfig;
-use crate::error::{GatewayError, UpstreamError};
+use crate::error::GatewayError;
 use crate::openai_wire::{embeddings, errors::parse_error_body, request, response, stream};
 use crate::pb::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 
@@ -30,14 +30,10 @@ pub struct OpenAiAdapter {
 
 impl OpenAiAdapter {
     pub fn new(config: &DeploymentConfig, client: Client, preset: &'static Preset) -> Self {
-        let base = config
-            .api_base
-            .as_deref()
-            .or(preset.api_base)
-            .unwrap_or_default()
-            .trim_end_matches('/');
-        let bearer = |key: &str| (header::AUTHORIZATION, format!("Bearer {key}"));
-        let upstream = Upstream::new(preset.name, config, client, bearer, &[], parse_error_body);
+        let base = config.base_url();
+        let upstream = Upstream::new(config, client, bearer, &[], |_, body| {
+            parse_error_body(body)
+        });
         let url = |path: &str| format!("{base}/{path}");
         Self::with_urls(upstream, config, preset, url)
     }
@@ -48,13 +44,11 @@ impl OpenAiAdapter {
     /// dated `api_version`, the classic
     /// `{api_base}/openai/deployments/{deployment}/...?api-version=...`.
     pub fn azure(config: &DeploymentConfig, client: Client) -> Self {
-        let base = config
-            .api_base
-            .as_deref()
-            .unwrap_or_default()
-            .trim_end_matches('/');
+        let base = config.base_url();
         let api_key = |key: &str| (HeaderName::from_static("api-key"), key.to_owned());
-        let upstream = Upstream::new("azure", config, client, api_key, &[], parse_error_body);
+        let upstream = Upstream::new(config, client, api_key, &[], |_, body| {
+            parse_error_body(body)
+        });
         let deployment = &config.model;
         let url = |path: &str| match config.api_version.as_deref() {
             None | Some("v1") => format!("{base}/openai/v1/{path}"),
@@ -195,16 +189,9 @@ fn chunk_from_event(
         .and_then(|s| u16::try_from(s).ok())
         .filter(|s| (400..600).contains(s))
         .unwrap_or(502);
-    Err(GatewayError::Upstream(Box::new(UpstreamError {
-        provider,
-        status,
-        message: parsed.message,
-        kind: parsed.kind,
-        code: parsed.code,
-        param: parsed.param,
-        retry_after: None,
-        extra: parsed.extra,
-    })))
+    Err(GatewayError::Upstream(Box::new(
+        parsed.into_upstream(provider, status),
+    )))
 }
 
 /// Adapts an OpenAI-shaped body to a provider's dialect.

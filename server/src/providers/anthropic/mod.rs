@@ -32,23 +32,14 @@ pub struct AnthropicAdapter {
 
 impl AnthropicAdapter {
     pub fn new(config: &DeploymentConfig, client: Client) -> Self {
-        let base = config
-            .api_base
-            .as_deref()
-            .unwrap_or(DEFAULT_API_BASE)
-            .trim_end_matches('/');
+        let base = config.base_url();
         let version = config.api_version.as_deref().unwrap_or(DEFAULT_VERSION);
         let api_key = |key: &str| (HeaderName::from_static("x-api-key"), key.to_owned());
         let fixed = [(HeaderName::from_static("anthropic-version"), version)];
         Self {
-            upstream: Upstream::new(
-                "anthropic",
-                config,
-                client,
-                api_key,
-                &fixed,
-                response::parse_error,
-            ),
+            upstream: Upstream::new(config, client, api_key, &fixed, |_, body| {
+                response::parse_error(body)
+            }),
             model: config.model.clone(),
             messages_url: endpoint(&format!("{base}/messages")),
         }

@@ -16,10 +16,9 @@ use std::time::SystemTime;
 
 use futures::future::{BoxFuture, try_join_all};
 use http::Uri;
-use http::header::AUTHORIZATION;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::http::{Client, Request, Response, Upstream, body_bytes, endpoint};
+use super::http::{Client, Request, Response, Upstream, bearer, body_bytes, endpoint};
 use super::{
     ChunkStream, Provider, chunks_from_payloads, embed_usage, generated_id, include_usage,
     numbered_embeddings, unix_now,
@@ -52,22 +51,11 @@ pub struct BedrockAdapter {
 impl BedrockAdapter {
     pub fn new(config: &DeploymentConfig, client: Client) -> Self {
         let region = config.aws.as_ref().map_or("", |aws| aws.region.as_str());
-        let base = config
-            .api_base
-            .clone()
-            .unwrap_or_else(|| DEFAULT_API_BASE.replace("{aws_region_name}", region));
-        let base = base.trim_end_matches('/');
+        // A configured base has no placeholder; the default's is the region.
+        let base = config.base_url().replace("{aws_region_name}", region);
         let model = utf8_percent_encode(&config.model, PATH_SEGMENT).to_string();
         let url = |operation: &str| endpoint(&format!("{base}/model/{model}/{operation}"));
-        let bearer = |key: &str| (AUTHORIZATION, format!("Bearer {key}"));
-        let mut upstream = Upstream::new(
-            "bedrock",
-            config,
-            client,
-            bearer,
-            &[],
-            response::parse_error,
-        );
+        let mut upstream = Upstream::new(config, client, bearer, &[], response::parse_http_error);
         let signing_keys = config.aws.as_ref().and_then(|aws| aws.credentials.as_ref());
         if let (None, Some(credentials)) = (&config.api_key, signing_keys) {
             let signer = sigv4::Signer::new(credentials, region, sigv4::SERVICE);

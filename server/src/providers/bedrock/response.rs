@@ -8,6 +8,7 @@
 //! Converse sends no id and no model: the request id (`x-amzn-requestid`)
 //! or a made-up id, and the deployment's model, are reported.
 
+use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -186,6 +187,23 @@ pub(super) fn error_status(kind: &str) -> Option<u16> {
 /// the status stands for it. A prompt over the model's context window
 /// (several wordings, all ValidationException) gets OpenAI's
 /// `context_length_exceeded` code.
+/// An HTTP error answer. AWS names the error in a header
+/// (`x-amzn-errortype: ThrottlingException:http://…`); the bodies often carry
+/// only a message.
+pub fn parse_http_error(headers: &HeaderMap, body: &[u8]) -> ErrorBody {
+    let mut error = parse_error(body);
+    if error.code.is_none() {
+        error.code = headers
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(':').next())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
+    }
+    error
+}
+
+/// An error body, from an HTTP answer or a stream exception.
 pub fn parse_error(body: &[u8]) -> ErrorBody {
     // A rejected Bedrock API key is answered `{"Message": …}`.
     let mut error = parse_error_body(body);

@@ -22,7 +22,7 @@ use futures::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
 use super::response::{error_status, finish_reason, parse_error, usage_from_json};
-use crate::error::{GatewayError, UpstreamError};
+use crate::error::GatewayError;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
 use crate::providers::http::{unreadable, within_idle_timeout};
 use crate::providers::{EventDecoder, THINKING_BLOCKS, extension, non_empty};
@@ -114,17 +114,10 @@ fn payload_of(
     match headers.message_type.as_str() {
         "event" => Ok(format!("{{{}:{payload}}}", Value::from(kind))),
         "exception" => {
-            let error = parse_error(payload.as_bytes());
-            Err(GatewayError::Upstream(Box::new(UpstreamError {
-                provider,
-                status: error_status(kind).unwrap_or(500),
-                message: error.message,
-                kind: None,
-                code: error.code.or_else(|| Some(exception_name(kind))),
-                param: None,
-                retry_after: None,
-                extra: error.extra,
-            })))
+            let mut error = parse_error(payload.as_bytes())
+                .into_upstream(provider, error_status(kind).unwrap_or(500));
+            error.code.get_or_insert_with(|| exception_name(kind));
+            Err(GatewayError::Upstream(Box::new(error)))
         }
         other => Err(broken(provider, format!("unknown message type {other}"))),
     }

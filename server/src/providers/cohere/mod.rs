@@ -9,9 +9,8 @@ pub(crate) mod stream;
 
 use futures::future::BoxFuture;
 use http::Uri;
-use http::header::AUTHORIZATION;
 
-use super::http::{Client, Upstream, endpoint};
+use super::http::{Client, Upstream, bearer, endpoint};
 use super::{ChunkStream, Provider, chunks_from_events, include_usage, unix_now};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
@@ -28,14 +27,11 @@ pub struct CohereAdapter {
 
 impl CohereAdapter {
     pub fn new(config: &DeploymentConfig, client: Client) -> Self {
-        let base = config
-            .api_base
-            .as_deref()
-            .unwrap_or(DEFAULT_API_BASE)
-            .trim_end_matches('/');
-        let bearer = |key: &str| (AUTHORIZATION, format!("Bearer {key}"));
+        let base = config.base_url();
         Self {
-            upstream: Upstream::new("cohere", config, client, bearer, &[], response::parse_error),
+            upstream: Upstream::new(config, client, bearer, &[], |_, body| {
+                response::parse_error(body)
+            }),
             model: config.model.clone(),
             chat_url: endpoint(&format!("{base}/chat")),
             embed_url: endpoint(&format!("{base}/embed")),

@@ -30,21 +30,12 @@ pub struct GeminiAdapter {
 
 impl GeminiAdapter {
     pub fn new(config: &DeploymentConfig, client: Client) -> Self {
-        let base = config
-            .api_base
-            .as_deref()
-            .unwrap_or(DEFAULT_API_BASE)
-            .trim_end_matches('/');
+        let base = config.base_url();
         let model = &config.model;
         let api_key = |key: &str| (HeaderName::from_static("x-goog-api-key"), key.to_owned());
-        let upstream = Upstream::new(
-            "gemini",
-            config,
-            client,
-            api_key,
-            &[],
-            response::parse_error,
-        );
+        let upstream = Upstream::new(config, client, api_key, &[], |_, body| {
+            response::parse_error(body)
+        });
         Self::at(upstream, model, |method| {
             endpoint(&format!("{base}/models/{model}:{method}"))
         })

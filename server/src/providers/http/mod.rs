@@ -22,7 +22,7 @@ pub use client::{Client, Request, Response, endpoint};
 
 use super::oauth::TokenSource;
 use crate::config::DeploymentConfig;
-use crate::error::{GatewayError, UpstreamError, redact_secrets, redact_values};
+use crate::error::{GatewayError, redact_secrets, redact_values};
 use crate::openai_wire::errors::ErrorBody;
 
 /// Largest error body read from a provider; error bodies are small, and a
@@ -38,9 +38,17 @@ pub struct Upstream {
     client: Client,
     headers: HeaderMap,
     api_key: Option<String>,
-    parse_error: fn(&[u8]) -> ErrorBody,
+    parse_error: ErrorParser,
     signer: Option<Box<RequestSigner>>,
     tokens: Option<TokenSource>,
+}
+
+/// Reads a provider's error answer: its headers and (at most 64 KiB of) body.
+pub type ErrorParser = fn(&HeaderMap, &[u8]) -> ErrorBody;
+
+/// The usual `auth` for [`Upstream::new`]: `authorization: Bearer <key>`.
+pub fn bearer(key: &str) -> (HeaderName, String) {
+    (header::AUTHORIZATION, format!("Bearer {key}"))
 }
 
 /// Signs a request that is otherwise ready to send (AWS SigV4), adding
@@ -53,12 +61,11 @@ impl Upstream {
     /// provider's own headers. The deployment's `extra_headers` come last and
     /// replace, so a header the config repeats is still sent once.
     pub fn new(
-        provider: &'static str,
         config: &DeploymentConfig,
         client: Client,
         auth: impl FnOnce(&str) -> (HeaderName, String),
         fixed: &[(HeaderName, &str)],
-        parse_error: fn(&[u8]) -> ErrorBody,
+        parse_error: ErrorParser,
     ) -> Self {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -87,12 +94,16 @@ impl Upstream {
             }
         }
         // Vertex AI, and Azure with Entra ID: a bearer token per request.
-        let tokens = config
-            .oauth
-            .clone()
-            .map(|oauth| TokenSource::new(provider, oauth, client.clone(), config.timeout));
+        let tokens = config.oauth.clone().map(|oauth| {
+            TokenSource::new(
+                config.provider.name(),
+                oauth,
+                client.clone(),
+                config.timeout,
+            )
+        });
         Self {
-            provider,
+            provider: config.provider.name(),
             timeout: config.timeout,
             client,
             headers,
@@ -217,7 +228,7 @@ pub(super) async fn send(
     provider: &'static str,
     timeout: Duration,
     secrets: &[Option<&str>],
-    parse_error: fn(&[u8]) -> ErrorBody,
+    parse_error: ErrorParser,
 ) -> Result<Response, GatewayError> {
     let response = tokio::time::timeout(timeout, client.send(request))
         .await
@@ -267,23 +278,15 @@ async fn error_from_response(
     response: Response,
     provider: &'static str,
     secrets: &[Option<&str>],
-    parse_error: fn(&[u8]) -> ErrorBody,
+    parse_error: ErrorParser,
 ) -> GatewayError {
     // Collected on the error path only: successful requests pay nothing.
     let secrets: Vec<&str> = secrets.iter().flatten().copied().collect();
     let status = response.status().as_u16();
-    let header_retry_after = retry_after(response.headers());
-    // AWS names the error in a header (`ThrottlingException:http://…`), its
-    // bodies often only carry a message.
-    let aws_error_type = response
-        .headers()
-        .get("x-amzn-errortype")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(':').next())
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned);
+    let (parts, incoming) = response.into_parts();
+    let headers = parts.headers;
     let mut body = Vec::new();
-    let mut stream = body_bytes(response);
+    let mut stream = BodyDataStream::new(incoming);
     while let Some(Ok(chunk)) = stream.next().await {
         body.extend_from_slice(&chunk);
         if body.len() >= MAX_ERROR_BODY {
@@ -291,17 +294,11 @@ async fn error_from_response(
             break;
         }
     }
-    let parsed = parse_error(&body);
-    GatewayError::Upstream(Box::new(UpstreamError {
-        provider,
-        status: parsed.status.unwrap_or(status),
-        message: redact_secrets(&parsed.message, &secrets),
-        kind: parsed.kind,
-        code: parsed.code.or(aws_error_type),
-        param: parsed.param,
-        retry_after: header_retry_after.or(parsed.retry_after),
-        extra: redact_values(parsed.extra, &secrets),
-    }))
+    let mut error = parse_error(&headers, &body).into_upstream(provider, status);
+    error.message = redact_secrets(&error.message, &secrets);
+    error.extra = redact_values(error.extra, &secrets);
+    error.retry_after = retry_after(&headers).or(error.retry_after);
+    GatewayError::Upstream(Box::new(error))
 }
 
 /// `retry-after-ms` (OpenAI) or `retry-after` in seconds. The HTTP-date form

@@ -10,9 +10,8 @@ pub(crate) mod stream;
 
 use futures::future::BoxFuture;
 use http::Uri;
-use http::header::AUTHORIZATION;
 
-use super::http::{Client, Upstream, endpoint};
+use super::http::{Client, Upstream, bearer, endpoint};
 use super::{ChunkStream, Provider, chunks_from_payloads, include_usage};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
@@ -29,14 +28,11 @@ pub struct OllamaAdapter {
 
 impl OllamaAdapter {
     pub fn new(config: &DeploymentConfig, client: Client) -> Self {
-        let base = config
-            .api_base
-            .as_deref()
-            .unwrap_or(DEFAULT_API_BASE)
-            .trim_end_matches('/');
-        let bearer = |key: &str| (AUTHORIZATION, format!("Bearer {key}"));
+        let base = config.base_url();
         Self {
-            upstream: Upstream::new("ollama", config, client, bearer, &[], response::parse_error),
+            upstream: Upstream::new(config, client, bearer, &[], |_, body| {
+                response::parse_error(body)
+            }),
             model: config.model.clone(),
             chat_url: endpoint(&format!("{base}/api/chat")),
             embed_url: endpoint(&format!("{base}/api/embed")),

@@ -8,10 +8,9 @@ pub(crate) mod embeddings;
 
 use futures::future::{BoxFuture, try_join_all};
 use http::Uri;
-use http::header::AUTHORIZATION;
 
 use super::gemini::{GeminiAdapter, response};
-use super::http::{Client, Upstream, endpoint};
+use super::http::{Client, Upstream, bearer, endpoint};
 use super::{ChunkStream, Provider};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
@@ -39,24 +38,17 @@ impl VertexAdapter {
             (None, "global") => GLOBAL_API_BASE.to_owned(),
             (None, location) => DEFAULT_API_BASE.replace("{vertex_location}", location),
         };
-        let base = base.trim_end_matches('/');
         let model = &config.model;
         let url = |method: &str| {
             endpoint(&format!(
                 "{base}/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}"
             ))
         };
-        // Never called: config refuses `api_key` for Vertex AI; the token
+        // `bearer` is never called: config refuses `api_key` for Vertex AI; the token
         // source from `config.oauth` authenticates.
-        let bearer = |key: &str| (AUTHORIZATION, format!("Bearer {key}"));
-        let upstream = Upstream::new(
-            "vertex_ai",
-            config,
-            client,
-            bearer,
-            &[],
-            response::parse_error,
-        );
+        let upstream = Upstream::new(config, client, bearer, &[], |_, body| {
+            response::parse_error(body)
+        });
         Self {
             gemini: GeminiAdapter::at(upstream, model, url),
             model: model.clone(),
