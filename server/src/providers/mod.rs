@@ -122,15 +122,80 @@ pub fn merge_native_fields(body: &mut Map<String, Value>, extensions: Option<&St
     }
 }
 
+/// Where a value sits in the client's request (`messages[2].content[0]`),
+/// spelled out only when an error names it: the adapters walk every message
+/// of every request, and errors are rare.
+#[derive(Clone, Copy)]
+pub struct FieldPath<'a> {
+    parent: Option<&'a FieldPath<'a>>,
+    name: &'static str,
+    index: Option<usize>,
+}
+
+impl FieldPath<'static> {
+    /// `messages[index]`.
+    pub fn message(index: usize) -> Self {
+        FieldPath {
+            parent: None,
+            name: "messages",
+            index: Some(index),
+        }
+    }
+}
+
+impl<'a> FieldPath<'a> {
+    /// `<self>.name[index]`.
+    pub fn item(&'a self, name: &'static str, index: usize) -> FieldPath<'a> {
+        FieldPath {
+            parent: Some(self),
+            name,
+            index: Some(index),
+        }
+    }
+
+    /// `<self>.name`.
+    pub fn field(&'a self, name: &'static str) -> FieldPath<'a> {
+        FieldPath {
+            parent: Some(self),
+            name,
+            index: None,
+        }
+    }
+}
+
+impl std::fmt::Display for FieldPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(parent) = self.parent {
+            write!(f, "{parent}.")?;
+        }
+        f.write_str(self.name)?;
+        match self.index {
+            Some(index) => write!(f, "[{index}]"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An error's `param`.
+impl From<FieldPath<'_>> for String {
+    fn from(path: FieldPath<'_>) -> String {
+        path.to_string()
+    }
+}
+
 /// A tool call's arguments as the JSON object native APIs take (`""` is
 /// `{}`); `at` names the call in the error.
-pub fn tool_arguments(call: &ToolCall, at: &str, provider: &str) -> Result<Value, GatewayError> {
+pub fn tool_arguments(
+    call: &ToolCall,
+    at: FieldPath<'_>,
+    provider: &str,
+) -> Result<Value, GatewayError> {
     if call.arguments.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }
     serde_json::from_str(&call.arguments).map_err(|e| {
         GatewayError::invalid(
-            format!("{at}.function.arguments"),
+            at.field("function").field("arguments"),
             format!("must be a JSON object to send to {provider}: {e}"),
         )
     })
@@ -432,5 +497,31 @@ pub fn build(config: &DeploymentConfig, client: &http::Client) -> Box<dyn Provid
             Box::new(anthropic::AnthropicAdapter::new(config, client.clone()))
         }
         ProviderKind::Mock => Box::new(mock::MockProvider::new(config)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Paths read as the client wrote the request, and reach the error's `param`.
+    #[test]
+    fn field_paths_spell_out_on_error() {
+        let message = FieldPath::message(2);
+        assert_eq!(message.to_string(), "messages[2]");
+        assert_eq!(
+            message.item("content", 0).field("image_url").to_string(),
+            "messages[2].content[0].image_url"
+        );
+        let call = ToolCall {
+            arguments: "{not json".into(),
+            ..ToolCall::default()
+        };
+        match tool_arguments(&call, message.item("tool_calls", 1), "ollama") {
+            Err(GatewayError::InvalidRequest { param: Some(p), .. }) => {
+                assert_eq!(p, "messages[2].tool_calls[1].function.arguments")
+            }
+            other => panic!("expected an invalid-request error, got {other:?}"),
+        }
     }
 }

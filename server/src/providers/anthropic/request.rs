@@ -29,8 +29,8 @@ use crate::pb::{
     ToolChoiceMode, content_part, image, message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields, thinking_budget,
-    tool_arguments,
+    FieldPath, SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields,
+    thinking_budget, tool_arguments,
 };
 
 /// `max_tokens` is required by Anthropic; OpenAI callers often omit it.
@@ -267,7 +267,7 @@ fn assistant_to_json(m: &Message, i: usize) -> Result<Value, GatewayError> {
     for (j, call) in m.tool_calls.iter().enumerate() {
         blocks.push(tool_use_to_json(
             call,
-            &format!("messages[{i}].tool_calls[{j}]"),
+            FieldPath::message(i).item("tool_calls", j),
         )?);
     }
     let mut turn = Map::new();
@@ -282,7 +282,7 @@ fn assistant_to_json(m: &Message, i: usize) -> Result<Value, GatewayError> {
     Ok(Value::Object(turn))
 }
 
-fn tool_use_to_json(call: &ToolCall, at: &str) -> Result<Value, GatewayError> {
+fn tool_use_to_json(call: &ToolCall, at: FieldPath<'_>) -> Result<Value, GatewayError> {
     let input = tool_arguments(call, at, "anthropic")?;
     let mut block = Map::new();
     block.insert("type".into(), "tool_use".into());

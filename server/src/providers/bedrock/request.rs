@@ -43,7 +43,7 @@ use crate::pb::{
     message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields, message_texts,
+    FieldPath, SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields, message_texts,
     thinking_budget, tool_arguments,
 };
 
@@ -56,19 +56,19 @@ pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>,
     let mut messages: Vec<(&'static str, Vec<Value>)> = Vec::new();
     let mut has_tool_history = false;
     for (i, m) in request.messages.iter().enumerate() {
-        let at = format!("messages[{i}]");
+        let at = FieldPath::message(i);
         let (role, blocks) = match m.role() {
             Role::System | Role::Developer => {
-                system.extend(blocks_of(m, &at)?);
+                system.extend(blocks_of(m, at)?);
                 continue;
             }
-            Role::User => ("user", blocks_of(m, &at)?),
+            Role::User => ("user", blocks_of(m, at)?),
             Role::Assistant => {
                 let mut blocks = reasoning_blocks(m);
-                blocks.extend(blocks_of(m, &at)?);
+                blocks.extend(blocks_of(m, at)?);
                 for (j, call) in m.tool_calls.iter().enumerate() {
                     has_tool_history = true;
-                    let input = tool_arguments(call, &format!("{at}.tool_calls[{j}]"), "bedrock")?;
+                    let input = tool_arguments(call, at.item("tool_calls", j), "bedrock")?;
                     blocks.push(json!({"toolUse": {
                         "toolUseId": call.id, "name": call.name, "input": input}}));
                 }
@@ -284,7 +284,7 @@ fn tool_config(
 
 /// A message's content as Converse blocks; empty text is left out
 /// (Bedrock refuses blank text blocks).
-fn blocks_of(m: &Message, at: &str) -> Result<Vec<Value>, GatewayError> {
+fn blocks_of(m: &Message, at: FieldPath<'_>) -> Result<Vec<Value>, GatewayError> {
     let mut blocks = Vec::new();
     match &m.content {
         Some(message::Content::Text(text)) if !text.is_empty() => {
@@ -292,7 +292,7 @@ fn blocks_of(m: &Message, at: &str) -> Result<Vec<Value>, GatewayError> {
         }
         Some(message::Content::Parts(parts)) => {
             for (j, part) in parts.parts.iter().enumerate() {
-                part_blocks(part, &format!("{at}.content[{j}]"), &mut blocks)?;
+                part_blocks(part, at.item("content", j), &mut blocks)?;
             }
         }
         _ => {}
@@ -300,7 +300,11 @@ fn blocks_of(m: &Message, at: &str) -> Result<Vec<Value>, GatewayError> {
     Ok(blocks)
 }
 
-fn part_blocks(part: &ContentPart, at: &str, blocks: &mut Vec<Value>) -> Result<(), GatewayError> {
+fn part_blocks(
+    part: &ContentPart,
+    at: FieldPath<'_>,
+    blocks: &mut Vec<Value>,
+) -> Result<(), GatewayError> {
     let mut extensions = part
         .extensions
         .as_ref()
@@ -339,7 +343,7 @@ fn part_blocks(part: &ContentPart, at: &str, blocks: &mut Vec<Value>) -> Result<
 }
 
 /// Converse's image `format`, from the media type (or an s3 URL's extension).
-fn image_format(img: &crate::pb::Image, at: &str) -> Result<&'static str, GatewayError> {
+fn image_format(img: &crate::pb::Image, at: FieldPath<'_>) -> Result<&'static str, GatewayError> {
     let from_name = |name: &str| match name.to_ascii_lowercase().as_str() {
         "png" | "image/png" => Some("png"),
         "jpg" | "jpeg" | "image/jpeg" | "image/jpg" => Some("jpeg"),

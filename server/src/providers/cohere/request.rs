@@ -32,7 +32,9 @@ use crate::pb::{
     ChatRequest, ContentPart, ImageDetail, Message, ReasoningEffort, Role, ToolChoiceMode,
     content_part, image, message, response_format, tool_choice,
 };
-use crate::providers::{SamplingNames, insert_sampling, merge_native_fields, thinking_budget};
+use crate::providers::{
+    FieldPath, SamplingNames, insert_sampling, merge_native_fields, thinking_budget,
+};
 
 fn thinking(effort: ReasoningEffort) -> Option<Value> {
     match (effort, thinking_budget(effort)) {
@@ -54,7 +56,7 @@ pub fn to_json(
         .messages
         .iter()
         .enumerate()
-        .map(|(i, m)| message_to_json(m, &format!("messages[{i}]")))
+        .map(|(i, m)| message_to_json(m, FieldPath::message(i)))
         .collect::<Result<_, _>>()?;
     body.insert("messages".into(), messages.into());
 
@@ -155,7 +157,7 @@ fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
     Ok(())
 }
 
-fn message_to_json(m: &Message, at: &str) -> Result<Value, GatewayError> {
+fn message_to_json(m: &Message, at: FieldPath<'_>) -> Result<Value, GatewayError> {
     let mut out = Map::new();
     let role = match m.role() {
         Role::System | Role::Developer => "system",
@@ -172,7 +174,7 @@ fn message_to_json(m: &Message, at: &str) -> Result<Value, GatewayError> {
                 .parts
                 .iter()
                 .enumerate()
-                .map(|(j, p)| part_to_json(p, &format!("{at}.content[{j}]")))
+                .map(|(j, p)| part_to_json(p, at.item("content", j)))
                 .collect::<Result<_, _>>()?,
         )),
         None => None,
@@ -211,7 +213,7 @@ fn message_to_json(m: &Message, at: &str) -> Result<Value, GatewayError> {
     Ok(Value::Object(out))
 }
 
-fn part_to_json(part: &ContentPart, at: &str) -> Result<Value, GatewayError> {
+fn part_to_json(part: &ContentPart, at: FieldPath<'_>) -> Result<Value, GatewayError> {
     let mut p = match &part.part {
         Some(content_part::Part::Text(text)) => json!({"type": "text", "text": text}),
         Some(content_part::Part::Image(img)) => {

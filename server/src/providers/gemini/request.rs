@@ -35,7 +35,7 @@ use crate::pb::{
     content_part, image, message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, insert_sampling, merge_native_fields, message_texts, tool_arguments,
+    FieldPath, SamplingNames, insert_sampling, merge_native_fields, message_texts, tool_arguments,
 };
 
 /// Where a tool call carries Gemini's thought signature, as Google's own
@@ -66,17 +66,17 @@ pub fn to_json(
     // Gemini answers tool calls by function name; OpenAI callers answer by id.
     let mut call_names: HashMap<&str, &str> = HashMap::new();
     for (i, m) in request.messages.iter().enumerate() {
-        let at = format!("messages[{i}]");
+        let at = FieldPath::message(i);
         match m.role() {
-            Role::System | Role::Developer => system_parts.extend(parts_of(m, &at)?),
-            Role::User => contents.push(json!({"role": "user", "parts": parts_of(m, &at)?})),
+            Role::System | Role::Developer => system_parts.extend(parts_of(m, at)?),
+            Role::User => contents.push(json!({"role": "user", "parts": parts_of(m, at)?})),
             Role::Assistant => {
-                let mut parts = parts_of(m, &at)?;
+                let mut parts = parts_of(m, at)?;
                 for (j, call) in m.tool_calls.iter().enumerate() {
                     call_names.insert(&call.id, &call.name);
                     parts.push(function_call_part(
                         call,
-                        &format!("{at}.tool_calls[{j}]"),
+                        at.item("tool_calls", j),
                         provider,
                     )?);
                 }
@@ -85,7 +85,7 @@ pub fn to_json(
             Role::Tool => {
                 let name = call_names.get(m.tool_call_id.as_str()).ok_or_else(|| {
                     GatewayError::invalid(
-                        format!("{at}.tool_call_id"),
+                        at.field("tool_call_id"),
                         "answers no tool call of an earlier assistant message",
                     )
                 })?;
@@ -158,14 +158,14 @@ fn is_function_response_turn(turn: &Map<String, Value>) -> bool {
 }
 
 /// A message's content as Gemini parts (text, inlineData, fileData).
-fn parts_of(m: &Message, at: &str) -> Result<Vec<Value>, GatewayError> {
+fn parts_of(m: &Message, at: FieldPath<'_>) -> Result<Vec<Value>, GatewayError> {
     let mut parts = match &m.content {
         Some(message::Content::Text(text)) if !text.is_empty() => vec![json!({"text": text})],
         Some(message::Content::Parts(parts)) => parts
             .parts
             .iter()
             .enumerate()
-            .map(|(j, p)| part_to_json(p, &format!("{at}.content[{j}]")))
+            .map(|(j, p)| part_to_json(p, at.item("content", j)))
             .collect::<Result<_, _>>()?,
         _ => Vec::new(),
     };
@@ -178,7 +178,7 @@ fn parts_of(m: &Message, at: &str) -> Result<Vec<Value>, GatewayError> {
     Ok(parts)
 }
 
-fn part_to_json(part: &ContentPart, at: &str) -> Result<Value, GatewayError> {
+fn part_to_json(part: &ContentPart, at: FieldPath<'_>) -> Result<Value, GatewayError> {
     let mut p = match &part.part {
         Some(content_part::Part::Text(text)) => json!({"text": text}),
         Some(content_part::Part::Image(image)) => match &image.source {
@@ -223,7 +223,11 @@ fn media_type_from_url(url: &str) -> Option<&'static str> {
     })
 }
 
-fn function_call_part(call: &ToolCall, at: &str, provider: &str) -> Result<Value, GatewayError> {
+fn function_call_part(
+    call: &ToolCall,
+    at: FieldPath<'_>,
+    provider: &str,
+) -> Result<Value, GatewayError> {
     let args = tool_arguments(call, at, provider)?;
     let mut part = json!({"functionCall": {"name": call.name, "args": args}});
     if let Some(signature) = thought_signature(call.extensions.as_ref()) {

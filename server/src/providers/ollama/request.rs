@@ -33,7 +33,9 @@ use crate::pb::{
     ChatRequest, Message, ReasoningEffort, Role, ToolChoiceMode, content_part, image, message,
     response_format, tool_choice,
 };
-use crate::providers::{SamplingNames, insert_sampling, merge_native_fields, tool_arguments};
+use crate::providers::{
+    FieldPath, SamplingNames, insert_sampling, merge_native_fields, tool_arguments,
+};
 
 pub fn to_json(
     request: &ChatRequest,
@@ -48,7 +50,7 @@ pub fn to_json(
     // Ollama answers tool calls by name; OpenAI callers answer by id.
     let mut call_names: HashMap<&str, &str> = HashMap::new();
     for (i, m) in request.messages.iter().enumerate() {
-        let at = format!("messages[{i}]");
+        let at = FieldPath::message(i);
         let role = match m.role() {
             Role::System | Role::Developer => "system",
             Role::User => "user",
@@ -56,7 +58,7 @@ pub fn to_json(
             Role::Tool => "tool",
             Role::Unspecified => unreachable!("roles are validated"),
         };
-        let mut out = content_of(m, &at)?;
+        let mut out = content_of(m, at)?;
         out.insert("role".into(), role.into());
         if let Some(thinking) = &m.reasoning_content {
             out.insert("thinking".into(), thinking.clone().into());
@@ -65,7 +67,7 @@ pub fn to_json(
             let mut calls = Vec::with_capacity(m.tool_calls.len());
             for (j, call) in m.tool_calls.iter().enumerate() {
                 call_names.insert(&call.id, &call.name);
-                let arguments = tool_arguments(call, &format!("{at}.tool_calls[{j}]"), "ollama")?;
+                let arguments = tool_arguments(call, at.item("tool_calls", j), "ollama")?;
                 calls.push(json!({"function": {"name": call.name, "arguments": arguments}}));
             }
             out.insert("tool_calls".into(), calls.into());
@@ -73,7 +75,7 @@ pub fn to_json(
         if m.role() == Role::Tool {
             let name = call_names.get(m.tool_call_id.as_str()).ok_or_else(|| {
                 GatewayError::invalid(
-                    format!("{at}.tool_call_id"),
+                    at.field("tool_call_id"),
                     "answers no tool call of an earlier assistant message",
                 )
             })?;
@@ -161,7 +163,7 @@ fn tool_choice_is(request: &ChatRequest, mode: ToolChoiceMode) -> bool {
 }
 
 /// A message's `content` (its text parts joined) and `images` (base64).
-fn content_of(m: &Message, at: &str) -> Result<Map<String, Value>, GatewayError> {
+fn content_of(m: &Message, at: FieldPath<'_>) -> Result<Map<String, Value>, GatewayError> {
     let mut texts = Vec::new();
     let mut images = Vec::new();
     match &m.content {
@@ -174,7 +176,7 @@ fn content_of(m: &Message, at: &str) -> Result<Map<String, Value>, GatewayError>
                         Some(image::Source::Data(bytes)) => images.push(BASE64.encode(bytes)),
                         Some(image::Source::Url(_)) => {
                             return Err(GatewayError::unsupported(
-                                format!("{at}.content[{j}].image_url"),
+                                at.item("content", j).field("image_url"),
                                 "ollama takes images as bytes only: send a data URL (data:image/png;base64,...)",
                             ));
                         }
