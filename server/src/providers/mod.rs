@@ -248,6 +248,42 @@ pub fn take_token_count(fields: &mut Map<String, Value>, key: &str) -> Option<u3
     fields.remove(key).as_ref().and_then(token_count)
 }
 
+/// The native names of a usage object's counters, for APIs (Anthropic's,
+/// Bedrock's) whose input count leaves out the tokens read from or written
+/// to the prompt cache.
+pub struct CacheUsageNames {
+    pub input: &'static str,
+    pub output: &'static str,
+    pub cache_read: &'static str,
+    pub cache_write: &'static str,
+    /// A total the API reports; without it the total is computed.
+    pub total: Option<&'static str>,
+}
+
+/// Usage from such an API: the canonical `prompt_tokens` includes cache
+/// reads and writes (as OpenAI's does), which are also reported on their
+/// own. Every other counter is kept as sent.
+pub fn cache_aware_usage(mut fields: Map<String, Value>, names: &CacheUsageNames) -> Usage {
+    let mut count = |key: &str| take_token_count(&mut fields, key);
+    let input = count(names.input).unwrap_or(0);
+    let output = count(names.output).unwrap_or(0);
+    let total = names.total.and_then(&mut count);
+    let read = count(names.cache_read);
+    let write = count(names.cache_write);
+    let prompt = input
+        .saturating_add(read.unwrap_or(0))
+        .saturating_add(write.unwrap_or(0));
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: output,
+        total_tokens: total.unwrap_or(prompt.saturating_add(output)),
+        cached_prompt_tokens: read,
+        cache_write_tokens: write,
+        extensions: non_empty(fields),
+        ..Usage::default()
+    }
+}
+
 /// Provider fields without a canonical home, as extensions; nulls dropped,
 /// `None` when nothing is left.
 pub fn non_empty(mut fields: Map<String, Value>) -> Option<Struct> {

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::openai_wire::errors::{ErrorBody, parse_error_body};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
-use crate::providers::{message_extensions, non_empty, take_token_count};
+use crate::providers::{CacheUsageNames, cache_aware_usage, message_extensions, non_empty};
 
 /// A non-streamed Messages response. Unknown top-level fields are kept.
 #[derive(Deserialize)]
@@ -147,27 +147,18 @@ pub(super) fn finish_reason(native: &str) -> FinishReason {
     }
 }
 
-/// Anthropic counts `input_tokens` without the cached part; the canonical
-/// `prompt_tokens` includes cache reads and writes (as OpenAI's does), which
-/// are also reported on their own. Every other counter is kept as sent.
-pub(super) fn usage_from_json(mut fields: Map<String, Value>) -> Usage {
-    let mut count = |key: &str| take_token_count(&mut fields, key);
-    let input = count("input_tokens").unwrap_or(0);
-    let output = count("output_tokens").unwrap_or(0);
-    let cache_read = count("cache_read_input_tokens");
-    let cache_write = count("cache_creation_input_tokens");
-    let prompt = input
-        .saturating_add(cache_read.unwrap_or(0))
-        .saturating_add(cache_write.unwrap_or(0));
-    Usage {
-        prompt_tokens: prompt,
-        completion_tokens: output,
-        total_tokens: prompt.saturating_add(output),
-        cached_prompt_tokens: cache_read,
-        cache_write_tokens: cache_write,
-        extensions: non_empty(fields),
-        ..Usage::default()
-    }
+/// Anthropic counts `input_tokens` without the cached part.
+pub(super) fn usage_from_json(fields: Map<String, Value>) -> Usage {
+    cache_aware_usage(
+        fields,
+        &CacheUsageNames {
+            input: "input_tokens",
+            output: "output_tokens",
+            cache_read: "cache_read_input_tokens",
+            cache_write: "cache_creation_input_tokens",
+            total: None,
+        },
+    )
 }
 
 /// `{"type": "error", "error": {"type", "message"}, "request_id"}`: the

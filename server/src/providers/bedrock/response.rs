@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::openai_wire::errors::{ErrorBody, mark_context_length, parse_error_body};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
-use crate::providers::{message_extensions, non_empty, take_token_count};
+use crate::providers::{CacheUsageNames, cache_aware_usage, message_extensions, non_empty};
 
 #[derive(Deserialize)]
 struct ConverseBody {
@@ -105,27 +105,18 @@ pub(super) fn finish_reason(native: &str) -> FinishReason {
     }
 }
 
-/// `inputTokens` excludes the prompt tokens read from or written to the
-/// cache; OpenAI's `prompt_tokens` includes both. Every other counter is kept.
-pub(super) fn usage_from_json(mut fields: Map<String, Value>) -> Usage {
-    let mut count = |key: &str| take_token_count(&mut fields, key);
-    let input = count("inputTokens").unwrap_or(0);
-    let output = count("outputTokens").unwrap_or(0);
-    let total = count("totalTokens");
-    let read = count("cacheReadInputTokens");
-    let write = count("cacheWriteInputTokens");
-    let prompt = input
-        .saturating_add(read.unwrap_or(0))
-        .saturating_add(write.unwrap_or(0));
-    Usage {
-        prompt_tokens: prompt,
-        completion_tokens: output,
-        total_tokens: total.unwrap_or(prompt.saturating_add(output)),
-        cached_prompt_tokens: read,
-        cache_write_tokens: write,
-        extensions: non_empty(fields),
-        ..Usage::default()
-    }
+/// `inputTokens` excludes the prompt tokens read from or written to the cache.
+pub(super) fn usage_from_json(fields: Map<String, Value>) -> Usage {
+    cache_aware_usage(
+        fields,
+        &CacheUsageNames {
+            input: "inputTokens",
+            output: "outputTokens",
+            cache_read: "cacheReadInputTokens",
+            cache_write: "cacheWriteInputTokens",
+            total: Some("totalTokens"),
+        },
+    )
 }
 
 pub fn from_slice(
