@@ -158,9 +158,8 @@ fn from_fields(
 /// Stops the parse for a request error found mid-stream: serde unwinds with
 /// a bare error, and the real one, with its field path, waits in `found`.
 fn stop<E: de::Error>(found: &mut Option<GatewayError>, error: GatewayError) -> E {
-    let e = E::custom(error.to_string());
     *found = Some(error);
-    e
+    E::custom("invalid request")
 }
 
 /// Visitor methods for the scalar kinds a value must not be.
