@@ -23,7 +23,7 @@ cd "$(dirname "$0")/../.."
 concs="${1:-1 16 64}"
 seconds="${2:-10}"
 port=4100
-bin=target/release/switchboard
+bin=${SWITCHBOARD_BIN:-target/release/switchboard}  # another build to compare: SWITCHBOARD_BIN=/tmp/old
 buf=$(command -v buf || echo target/ci-tools/node_modules/.bin/buf)
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 2; }
 [[ -x $buf ]] || { echo "buf missing: run .ci/test once, or put buf on PATH" >&2; exit 2; }

@@ -4,6 +4,7 @@
 //! router inside; they are merged with the OpenAI facade's routes by path and
 //! served once, HTTP/1.1 and h2c on the same listener.
 
+mod connection;
 pub mod grpc;
 pub mod http;
 
@@ -103,9 +104,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Small writes (SSE events, unary replies) must not wait for Nagle.
-    let listener = listener.tap_io(|tcp| {
+    let listener = connection::FlatWrites(listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
-    });
+    }));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
