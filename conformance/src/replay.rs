@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,8 +24,9 @@ use tokio::task::JoinHandle;
 use crate::case::RequestSpec;
 use crate::matcher::{header_diff, json_diff};
 
-/// Request header that slows a streamed fixture down: sleep this many milliseconds before each
-/// event after the first, so a client can show it sees the first event while the rest is pending.
+/// Request header that slows a fixture down: sleep this many milliseconds before each event
+/// after the first, so a client can show it sees the first event while the rest is pending. A
+/// JSON body is sent as two halves with the pause between them (a stalled upstream).
 pub const PAUSE_HEADER: &str = "x-replay-pause-ms";
 
 /// Recorded response headers that describe the recorded connection or encoding, not the body we
@@ -521,7 +522,14 @@ async fn fixture_response(
     let bytes = Bytes::from(bytes);
     let (body, default_type) = match kind {
         // Sent whole: hyper sets the real content-length.
-        BodyKind::Json => (Body::from(bytes), "application/json"),
+        BodyKind::Json if pause.is_none() => (Body::from(bytes), "application/json"),
+        // Framed by its length, as sent whole, but stalling halfway.
+        BodyKind::Json => {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            let half = bytes.len() / 2;
+            let halves = vec![bytes.slice(..half), bytes.slice(half..)];
+            (stream_events(halves, pause), "application/json")
+        }
         BodyKind::Sse => (
             stream_events(split_sse_events(&bytes), pause),
             "text/event-stream",

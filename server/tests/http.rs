@@ -14,6 +14,13 @@ async fn gateway() -> Gateway {
         Model::openai("stream-slow", "stream__gpt-4o-text-include-usage", "gpt-4o").paused(300),
         Model::openai("bad-key", "error-401__invalid-api-key", "gpt-4o"),
         Model::openai("overloaded", "error-503__overloaded", "gpt-4o"),
+        // Upstreams that send their headers, half their body, then stall.
+        Model::openai("stalled-answer", "chat__o3-mini-system-only", "o3-mini")
+            .paused(10_000)
+            .timeout(1),
+        Model::openai("stalled-error", "error-503__overloaded", "gpt-4o")
+            .paused(10_000)
+            .timeout(1),
     ])
     .await
 }
@@ -138,6 +145,42 @@ async fn upstream_errors_keep_meaning_and_leak_no_secret() {
     }
 }
 
+/// A provider that stops sending halfway through its body costs the caller
+/// the deployment's `timeout`, not forever: an answer becomes a 504, an error
+/// keeps its status (and `retry-after`) and says its body never came.
+#[tokio::test]
+async fn stalled_upstream_bodies_end_at_the_timeout() {
+    let gateway = gateway().await;
+    let hi = |model: &str| serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+
+    let started = Instant::now();
+    let answer = post_chat(&gateway, &hi("stalled-answer")).await;
+    assert_eq!(answer.status(), 504);
+    let body: serde_json::Value = answer.json().await.expect("json error");
+    assert_eq!(body["error"]["type"], "timeout", "{body}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+
+    let started = Instant::now();
+    let error = post_chat(&gateway, &hi("stalled-error")).await;
+    assert_eq!(error.status(), 503);
+    assert_eq!(error.headers()["retry-after"], "20");
+    let body: serde_json::Value = error.json().await.expect("json error");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("answered HTTP 503") && message.contains("did not arrive within 1s"),
+        "{body}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+}
+
 /// The OpenAI facade also speaks h2c (HTTP/2 without TLS) on the same port,
 /// as the gRPC services do.
 #[tokio::test]
@@ -155,5 +198,5 @@ async fn facade_speaks_h2c() {
         .expect("h2c request");
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     let models: serde_json::Value = response.json().await.expect("json");
-    assert_eq!(models["data"].as_array().map(Vec::len), Some(3));
+    assert_eq!(models["data"].as_array().map(Vec::len), Some(5));
 }

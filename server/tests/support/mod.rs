@@ -22,8 +22,11 @@ pub struct Model<'a> {
     pub provider: &'a str,
     pub fixture: &'a str,
     pub model_id: &'a str,
-    /// Milliseconds the replay server waits between stream events.
+    /// Milliseconds the replay server waits between stream events (or
+    /// halfway through a JSON body).
     pub pause_ms: Option<u64>,
+    /// The deployment's `timeout`, in seconds.
+    pub timeout_secs: Option<u64>,
     /// Reached at the replay server itself, whatever `Setup::origin` says.
     pub direct: bool,
 }
@@ -36,6 +39,7 @@ impl<'a> Model<'a> {
             fixture,
             model_id,
             pause_ms: None,
+            timeout_secs: None,
             direct: false,
         }
     }
@@ -47,6 +51,11 @@ impl<'a> Model<'a> {
 
     pub fn paused(mut self, ms: u64) -> Self {
         self.pause_ms = Some(ms);
+        self
+    }
+
+    pub fn timeout(mut self, secs: u64) -> Self {
+        self.timeout_secs = Some(secs);
         self
     }
 }
@@ -122,6 +131,9 @@ impl Gateway {
                 m.model_id,
                 setup.base_url(&replay, m)
             ));
+            if let Some(secs) = m.timeout_secs {
+                yaml.push_str(&format!("      timeout: {secs}\n"));
+            }
             if let Some(ms) = m.pause_ms {
                 yaml.push_str(&format!(
                     "      extra_headers: {{{PAUSE_HEADER}: \"{ms}\"}}\n"

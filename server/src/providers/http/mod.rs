@@ -237,7 +237,7 @@ pub(super) async fn send(
     if response.status().is_success() {
         return Ok(response);
     }
-    Err(error_from_response(response, provider, secrets, parse_error).await)
+    Err(error_from_response(response, provider, timeout, secrets, parse_error).await)
 }
 
 /// Reads the whole body of a successful response, within `timeout`.
@@ -274,9 +274,13 @@ fn transport_error(e: &dyn std::error::Error, provider: &'static str) -> Gateway
     GatewayError::UpstreamUnavailable { provider, message }
 }
 
+/// The provider's error, from its status, headers and (up to
+/// `MAX_ERROR_BODY` of) its body. A body that does not arrive within
+/// `timeout` is given up on: the status still says what happened.
 async fn error_from_response(
     response: Response,
     provider: &'static str,
+    timeout: Duration,
     secrets: &[Option<&str>],
     parse_error: ErrorParser,
 ) -> GatewayError {
@@ -286,15 +290,27 @@ async fn error_from_response(
     let (parts, incoming) = response.into_parts();
     let headers = parts.headers;
     let mut body = Vec::new();
-    let mut stream = BodyDataStream::new(incoming);
-    while let Some(Ok(chunk)) = stream.next().await {
-        body.extend_from_slice(&chunk);
-        if body.len() >= MAX_ERROR_BODY {
-            body.truncate(MAX_ERROR_BODY);
-            break;
+    let read = async {
+        let mut stream = BodyDataStream::new(incoming);
+        while let Some(Ok(chunk)) = stream.next().await {
+            body.extend_from_slice(&chunk);
+            if body.len() >= MAX_ERROR_BODY {
+                body.truncate(MAX_ERROR_BODY);
+                break;
+            }
         }
-    }
-    let mut error = parse_error(&headers, &body).into_upstream(provider, status);
+    };
+    let parsed = match tokio::time::timeout(timeout, read).await {
+        Ok(()) => parse_error(&headers, &body),
+        // Half an error body parses as noise; say what happened instead.
+        Err(_) => ErrorBody {
+            message: format!(
+                "{provider} answered HTTP {status}, but its error body did not arrive within {timeout:?}"
+            ),
+            ..ErrorBody::default()
+        },
+    };
+    let mut error = parsed.into_upstream(provider, status);
     error.message = redact_secrets(&error.message, &secrets);
     error.extra = redact_values(error.extra, &secrets);
     error.retry_after = retry_after(&headers).or(error.retry_after);
