@@ -601,6 +601,11 @@ mod tests {
                 "azure deployments only",
             ),
             (
+                "model_list: [{model_name: a, params: {model: vertex_ai/gemini-2.0-flash, vertex_project: p, vertex_location: us-central1, client_id: c}}]".to_owned(),
+                "model_list[0].params.client_id",
+                "azure deployments only",
+            ),
+            (
                 "model_list: [{model_name: a, params: {model: azure/x, api_base: 'https://r', tenant_id: t, client_id: c}}]".to_owned(),
                 "model_list[0].params.client_secret",
                 "is missing",

@@ -335,9 +335,11 @@ fn validate_deployment(
         ));
     }
     let aws = cloud::aws_settings(&params, provider, at, env)?;
+    // Both run on every deployment: each rejects its params set elsewhere.
+    let entra = cloud::entra_settings(&params, provider, at, env)?;
     let (vertex, oauth) = match cloud::vertex_settings(&params, provider, at, env)? {
         Some((vertex, oauth)) => (Some(vertex), Some(oauth)),
-        None => (None, cloud::entra_settings(&params, provider, at, env)?),
+        None => (None, entra),
     };
     let api_base = params
         .api_base
