@@ -96,11 +96,11 @@ impl Provider for OpenAiAdapter {
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
         Box::pin(async move {
             let body = self.chat_body(request, false)?;
-            let bytes = self
-                .upstream
-                .post_json_for_body(self.chat_url.as_ref(), &body)
-                .await?;
-            response::from_slice(&bytes).map_err(|e| self.upstream.unreadable("chat completion", e))
+            self.upstream
+                .post_json_parsed(self.chat_url.as_ref(), &body, "chat completion", |bytes| {
+                    response::from_slice(bytes)
+                })
+                .await
         })
     }
 
@@ -147,17 +147,14 @@ impl Provider for OpenAiAdapter {
             };
             let mut payload = embeddings::request_to_json(request, &self.model);
             rename_fields(&mut payload, self.quirks);
-            let bytes = self
+            let map: Map<String, Value> = self
                 .upstream
-                .post_json_for_body(Some(url), &payload)
+                .post_json_parsed(Some(url), &payload, "embeddings", |bytes| {
+                    serde_json::from_slice(bytes)
+                })
                 .await?;
-            let provider = self.upstream.provider;
-            let map: Map<String, Value> =
-                serde_json::from_slice(&bytes).map_err(|e| GatewayError::UpstreamProtocol {
-                    provider,
-                    message: format!("body is not a JSON object: {e}"),
-                })?;
-            embeddings::response_from_json(map).map_err(|e| e.into_upstream_protocol(provider))
+            embeddings::response_from_json(map)
+                .map_err(|e| e.into_upstream_protocol(self.upstream.provider))
         })
     }
 }

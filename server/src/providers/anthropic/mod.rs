@@ -53,12 +53,11 @@ impl Provider for AnthropicAdapter {
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
         Box::pin(async move {
             let body = request::to_json(request, &self.model, false)?;
-            let bytes = self
-                .upstream
-                .post_json_for_body(self.messages_url.as_ref(), &body)
-                .await?;
-            response::from_slice(&bytes, unix_now())
-                .map_err(|e| self.upstream.unreadable("message", e))
+            self.upstream
+                .post_json_parsed(self.messages_url.as_ref(), &body, "message", |bytes| {
+                    response::from_slice(bytes, unix_now())
+                })
+                .await
         })
     }
 

@@ -46,12 +46,11 @@ impl Provider for CohereAdapter {
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
         Box::pin(async move {
             let body = request::to_json(request, &self.model, false)?;
-            let bytes = self
-                .upstream
-                .post_json_for_body(self.chat_url.as_ref(), &body)
-                .await?;
-            response::from_slice(&bytes, &self.model, unix_now())
-                .map_err(|e| self.upstream.unreadable("response", e))
+            self.upstream
+                .post_json_parsed(self.chat_url.as_ref(), &body, "response", |bytes| {
+                    response::from_slice(bytes, &self.model, unix_now())
+                })
+                .await
         })
     }
 
@@ -81,12 +80,11 @@ impl Provider for CohereAdapter {
     ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
         Box::pin(async move {
             let body = embeddings::request_to_json(request, &self.model);
-            let bytes = self
-                .upstream
-                .post_json_for_body(self.embed_url.as_ref(), &body)
-                .await?;
-            embeddings::response_from_slice(&bytes, &self.model)
-                .map_err(|e| self.upstream.unreadable("embeddings", e))
+            self.upstream
+                .post_json_parsed(self.embed_url.as_ref(), &body, "embeddings", |bytes| {
+                    embeddings::response_from_slice(bytes, &self.model)
+                })
+                .await
         })
     }
 }

@@ -65,12 +65,11 @@ impl Provider for GeminiAdapter {
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
         Box::pin(async move {
             let body = request::to_json(request, self.upstream.provider)?;
-            let bytes = self
-                .upstream
-                .post_json_for_body(self.generate_url.as_ref(), &body)
-                .await?;
-            response::from_slice(&bytes, unix_now())
-                .map_err(|e| self.upstream.unreadable("response", e))
+            self.upstream
+                .post_json_parsed(self.generate_url.as_ref(), &body, "response", |bytes| {
+                    response::from_slice(bytes, unix_now())
+                })
+                .await
         })
     }
 
@@ -99,12 +98,11 @@ impl Provider for GeminiAdapter {
     ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
         Box::pin(async move {
             let body = embeddings::request_to_json(request, &self.model);
-            let bytes = self
-                .upstream
-                .post_json_for_body(self.embed_url.as_ref(), &body)
-                .await?;
-            embeddings::response_from_slice(&bytes, &self.model)
-                .map_err(|e| self.upstream.unreadable("embeddings", e))
+            self.upstream
+                .post_json_parsed(self.embed_url.as_ref(), &body, "embeddings", |bytes| {
+                    embeddings::response_from_slice(bytes, &self.model)
+                })
+                .await
         })
     }
 }

@@ -170,14 +170,18 @@ impl Upstream {
         result
     }
 
-    /// POSTs a JSON body and reads the whole answer of a successful response.
-    pub async fn post_json_for_body(
+    /// POSTs a JSON body and reads the whole answer of a successful response
+    /// with `parse`; a body it rejects is an unreadable `what`.
+    pub async fn post_json_parsed<T, E: std::fmt::Display>(
         &self,
         url: Option<&Uri>,
         body: &Map<String, Value>,
-    ) -> Result<Bytes, GatewayError> {
+        what: &str,
+        parse: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<T, GatewayError> {
         let response = self.post_json(url, body).await?;
-        self.read_body(response).await
+        let bytes = self.read_body(response).await?;
+        parse(&bytes).map_err(|e| self.unreadable(what, e))
     }
 
     /// Reads the whole body of a successful response.

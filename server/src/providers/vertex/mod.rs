@@ -81,11 +81,11 @@ impl Provider for VertexAdapter {
             let calls = embeddings::request_bodies(request, &self.model)
                 .into_iter()
                 .map(|body| async move {
-                    let bytes = upstream
-                        .post_json_for_body(self.predict_url.as_ref(), &body)
-                        .await?;
-                    embeddings::answer_from_slice(&bytes)
-                        .map_err(|e| upstream.unreadable("embeddings", e))
+                    upstream
+                        .post_json_parsed(self.predict_url.as_ref(), &body, "embeddings", |bytes| {
+                            embeddings::answer_from_slice(bytes)
+                        })
+                        .await
                 });
             let answers = try_join_all(calls).await?;
             Ok(embeddings::response(answers, &self.model))
