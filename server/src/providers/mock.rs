@@ -20,13 +20,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
 
-use super::{ChunkStream, Provider, include_usage, unix_now};
+use super::{ChunkStream, Provider, embed_usage, include_usage, numbered_embeddings, unix_now};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
 use crate::pb::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, EmbedRequest, EmbedResponse,
-    Embedding, FinishReason, Message, Role, ToolCall, ToolCallDelta, ToolChoiceMode, Usage,
-    message, tool_choice,
+    FinishReason, Message, Role, ToolCall, ToolCallDelta, ToolChoiceMode, Usage, message,
+    tool_choice,
 };
 
 const DEFAULT_DIMENSIONS: u32 = 16;
@@ -243,21 +243,14 @@ impl Provider for MockProvider {
         let dimensions = request.dimensions.unwrap_or(DEFAULT_DIMENSIONS).max(1);
         let tokens: usize = request.input.iter().map(|t| word_count(t)).sum();
         Box::pin(ready_ok(EmbedResponse {
-            embeddings: request
-                .input
-                .iter()
-                .enumerate()
-                .map(|(i, text)| Embedding {
-                    index: i as u32,
-                    values: hashed_unit_vector(text, dimensions),
-                })
-                .collect(),
+            embeddings: numbered_embeddings(
+                request
+                    .input
+                    .iter()
+                    .map(|text| hashed_unit_vector(text, dimensions)),
+            ),
             model: self.model.clone(),
-            usage: Some(Usage {
-                prompt_tokens: tokens as u32,
-                total_tokens: tokens as u32,
-                ..Usage::default()
-            }),
+            usage: Some(embed_usage(tokens as u32)),
             ..EmbedResponse::default()
         }))
     }

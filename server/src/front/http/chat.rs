@@ -3,25 +3,22 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::response::Response;
 use futures::StreamExt;
 use http::{HeaderValue, header};
 
 use super::error::error_body;
-use super::{HttpError, authorization, read_body, respond};
+use super::{Caller, HttpError, read_body, respond};
 use crate::gateway::Gateway;
 use crate::openai_wire::{request, response, stream};
 use crate::providers::ChunkStream;
 
 pub async fn completions(
     State(gateway): State<Arc<Gateway>>,
-    incoming: Request,
+    Caller(caller): Caller,
+    body: Body,
 ) -> Result<Response, HttpError> {
-    // Taken apart rather than extracted: axum's `HeaderMap` extractor clones.
-    let (parts, body) = incoming.into_parts();
-    // Authenticate before reading the body: strangers get no parsing work.
-    let caller = gateway.authenticate(authorization(&parts.headers))?;
     let parsed = request::from_slice(&read_body(body, gateway.max_body_bytes).await?)?;
     if !parsed.stream {
         let completion = gateway.complete(&caller, parsed.request).await?;

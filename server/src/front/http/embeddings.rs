@@ -2,20 +2,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::response::Response;
 
-use super::{HttpError, authorization, read_json, respond};
+use super::{Caller, HttpError, read_json, respond};
 use crate::gateway::Gateway;
 use crate::openai_wire::embeddings;
 
 pub async fn create(
     State(gateway): State<Arc<Gateway>>,
-    incoming: Request,
+    Caller(caller): Caller,
+    body: Body,
 ) -> Result<Response, HttpError> {
-    // Taken apart rather than extracted: axum's `HeaderMap` extractor clones.
-    let (parts, body) = incoming.into_parts();
-    let caller = gateway.authenticate(authorization(&parts.headers))?;
     let (request, format) =
         embeddings::request_from_json(read_json(body, gateway.max_body_bytes).await?)?;
     let result = gateway.embed(&caller, request).await?;

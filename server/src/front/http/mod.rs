@@ -12,13 +12,16 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::FromRequestParts;
 use axum::response::Response;
 use axum::routing::{get, post};
-use http::{HeaderMap, HeaderValue, header};
+use http::request::Parts;
+use http::{HeaderValue, header};
 use serde_json::{Map, Value};
 
 pub use error::HttpError;
 
+use crate::auth::Principal;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::openai_wire::body_not_json;
@@ -52,10 +55,24 @@ fn respond(content_type: &'static str, body: Body, served_by: Option<&ServedBy>)
     response
 }
 
-fn authorization(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+/// The authenticated caller of a request, extracted from its `Authorization`
+/// header before anything reads the body: strangers get no parsing work.
+/// (axum's `HeaderMap` extractor would clone the headers; this reads them.)
+struct Caller(Principal);
+
+impl FromRequestParts<Arc<Gateway>> for Caller {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gateway: &Arc<Gateway>,
+    ) -> Result<Self, HttpError> {
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        Ok(Caller(gateway.authenticate(authorization)?))
+    }
 }
 
 /// Reads a body of at most `limit` bytes.

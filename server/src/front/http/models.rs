@@ -5,16 +5,12 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::{HttpError, authorization};
+use super::Caller;
 use crate::gateway::Gateway;
 
-pub async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if let Err(e) = gateway.authenticate(authorization(&headers)) {
-        return HttpError(e).into_response();
-    }
+pub async fn list(State(gateway): State<Arc<Gateway>>, _: Caller) -> Response {
     let data: Vec<Value> = gateway
         .list_models()
         .models

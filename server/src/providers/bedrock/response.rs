@@ -172,12 +172,6 @@ pub(super) fn error_status(kind: &str) -> Option<u16> {
     })
 }
 
-/// Bedrock's error body is `{"message": …}` (`{"Message": …}` from the API-key
-/// front door); its type travels in the
-/// `x-amzn-errortype` header, which the transport does not pass here, so
-/// the status stands for it. A prompt over the model's context window
-/// (several wordings, all ValidationException) gets OpenAI's
-/// `context_length_exceeded` code.
 /// An HTTP error answer. AWS names the error in a header
 /// (`x-amzn-errortype: ThrottlingException:http://…`); the bodies often carry
 /// only a message.
@@ -194,7 +188,10 @@ pub fn parse_http_error(headers: &HeaderMap, body: &[u8]) -> ErrorBody {
     error
 }
 
-/// An error body, from an HTTP answer or a stream exception.
+/// An error body, from an HTTP answer or a stream exception: `{"message": …}`
+/// (`{"Message": …}` from the API-key front door). A prompt over the model's
+/// context window (several wordings, all ValidationException) gets OpenAI's
+/// `context_length_exceeded` code.
 pub fn parse_error(body: &[u8]) -> ErrorBody {
     // A rejected Bedrock API key is answered `{"Message": …}`.
     let mut error = parse_error_body(body);
