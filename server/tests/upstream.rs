@@ -168,6 +168,19 @@ impl Proxy {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The log once it mentions `expected`, or as it is after 5 s: tinyproxy
+    /// may write a request's line after the answer has reached the client.
+    fn log_mentioning(&self, expected: &str) -> String {
+        for _ in 0..100 {
+            let log = self.log();
+            if log.contains(expected) {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.log()
+    }
 }
 
 impl Drop for Proxy {
@@ -313,8 +326,8 @@ async fn proxies_from_the_environment() {
     for request in &requests {
         assert_eq!(header(request, "proxy-authorization"), None);
     }
-    let log = proxy.log();
     let tunnel = format!("CONNECT localhost:{}", front.port);
+    let log = proxy.log_mentioning(&tunnel);
     assert!(log.contains(&tunnel), "{log}");
     assert!(!log.contains("407"), "credentials refused:\n{log}");
     assert_eq!(front.protocols(), ["h2"]);
