@@ -9,6 +9,81 @@ use std::time::Duration;
 use http::StatusCode;
 use tonic::Code;
 
+/// Where a value sits in the client's request (`messages[2].content[0]`),
+/// spelled out only when an error names it: the parsers and adapters walk
+/// every message of every request, and errors are rare.
+#[derive(Clone, Copy)]
+pub struct FieldPath<'a> {
+    parent: Option<&'a FieldPath<'a>>,
+    name: &'static str,
+    index: Option<usize>,
+}
+
+impl FieldPath<'static> {
+    /// A top-level field: `name`.
+    pub fn top(name: &'static str) -> Self {
+        FieldPath {
+            parent: None,
+            name,
+            index: None,
+        }
+    }
+
+    /// An item of a top-level list: `name[index]`.
+    pub fn top_item(name: &'static str, index: usize) -> Self {
+        FieldPath {
+            parent: None,
+            name,
+            index: Some(index),
+        }
+    }
+
+    /// `messages[index]`.
+    pub fn message(index: usize) -> Self {
+        Self::top_item("messages", index)
+    }
+}
+
+impl<'a> FieldPath<'a> {
+    /// `<self>.name[index]`.
+    pub fn item(&'a self, name: &'static str, index: usize) -> FieldPath<'a> {
+        FieldPath {
+            parent: Some(self),
+            name,
+            index: Some(index),
+        }
+    }
+
+    /// `<self>.name`.
+    pub fn field(&'a self, name: &'static str) -> FieldPath<'a> {
+        FieldPath {
+            parent: Some(self),
+            name,
+            index: None,
+        }
+    }
+}
+
+impl std::fmt::Display for FieldPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(parent) = self.parent {
+            write!(f, "{parent}.")?;
+        }
+        f.write_str(self.name)?;
+        match self.index {
+            Some(index) => write!(f, "[{index}]"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An error's `param`.
+impl From<FieldPath<'_>> for String {
+    fn from(path: FieldPath<'_>) -> String {
+        path.to_string()
+    }
+}
+
 /// Everything that can stop a request.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {

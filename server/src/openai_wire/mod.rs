@@ -21,26 +21,33 @@ use prost_types::Struct;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::error::GatewayError;
+use crate::error::{FieldPath, GatewayError};
 use json_struct::ProtoValue;
 
 /// Takes typed fields out of a JSON object, naming the full field path in
 /// every error; what is left over afterwards is the unmodelled rest.
-pub(crate) struct FieldReader {
+pub(crate) struct FieldReader<'a> {
     map: Map<String, Value>,
-    prefix: String,
+    /// The object's own path; `None` for the request body itself.
+    at: Option<FieldPath<'a>>,
 }
 
-impl FieldReader {
-    pub(crate) fn new(map: Map<String, Value>, prefix: impl Into<String>) -> Self {
-        Self {
-            map,
-            prefix: prefix.into(),
-        }
+impl<'a> FieldReader<'a> {
+    /// The request body's top-level fields.
+    pub(crate) fn top(map: Map<String, Value>) -> Self {
+        Self { map, at: None }
+    }
+
+    /// The fields of the object at `at`.
+    pub(crate) fn at(map: Map<String, Value>, at: FieldPath<'a>) -> Self {
+        Self { map, at: Some(at) }
     }
 
     fn path(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+        match &self.at {
+            Some(at) => format!("{at}.{key}"),
+            None => key.to_owned(),
+        }
     }
 
     /// Removes a field; JSON `null` counts as absent.

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::json_struct::{ProtoValue, map_from_struct, struct_from_map};
 use super::{FieldReader, Key, body_not_json, checked, take_extensions};
-use crate::error::GatewayError;
+use crate::error::{FieldPath, GatewayError};
 use crate::pb::{
     ChatRequest, ContentPart, ContentParts, Image, ImageDetail, JsonObjectFormat, JsonSchemaFormat,
     Message, ReasoningEffort, ResponseFormat, Role, StreamOptions, TextFormat, Tool, ToolCall,
@@ -55,7 +55,7 @@ fn from_fields(
     messages: Option<Vec<Message>>,
     body: Map<String, Value>,
 ) -> Result<ParsedChatRequest, GatewayError> {
-    let mut r = FieldReader::new(body, "");
+    let mut r = FieldReader::top(body);
     // `stream: true` picks the transport and is re-added for streaming
     // upstreams; an explicit `false` stays in the rest and is forwarded as sent.
     let stream = match r.peek("stream") {
@@ -78,7 +78,7 @@ fn from_fields(
             .unwrap_or_default()
             .into_iter()
             .enumerate()
-            .map(|(i, t)| tool_from_json(t, &format!("tools[{i}]")))
+            .map(|(i, t)| tool_from_json(t, FieldPath::top_item("tools", i)))
             .collect::<Result<_, _>>()?,
         tool_choice: r
             .take("tool_choice")
@@ -144,7 +144,7 @@ fn from_fields(
         stream_options: match r.object("stream_options")? {
             None => None,
             Some(options) => {
-                let mut o = FieldReader::new(options, "stream_options.");
+                let mut o = FieldReader::at(options, FieldPath::top("stream_options"));
                 let include_usage = o.bool("include_usage")?.unwrap_or(false);
                 o.reject_unknown()?;
                 Some(StreamOptions { include_usage })
@@ -345,8 +345,9 @@ struct MessageFields {
 
 impl MessageFields {
     fn into_message(self, index: usize, rest: Struct) -> Result<Message, GatewayError> {
-        let at = |field: &str| format!("messages[{index}].{field}");
-        let text = |value, field| checked(value, super::string, || at(field));
+        let message = FieldPath::message(index);
+        let at = |field| message.field(field);
+        let text = |value, field| checked(value, super::string, || at(field).into());
         let role_text = text(self.role, "role")?
             .ok_or_else(|| GatewayError::invalid(at("role"), "is required"))?;
         let role = role_from_str(&role_text).ok_or_else(|| {
@@ -362,7 +363,7 @@ impl MessageFields {
                 parts: parts
                     .into_iter()
                     .enumerate()
-                    .map(|(i, p)| part_from_json(p, &at(&format!("content[{i}]"))))
+                    .map(|(i, p)| part_from_json(p, message.item("content", i)))
                     .collect::<Result<_, _>>()?,
             })),
             Some(_) => {
@@ -376,11 +377,11 @@ impl MessageFields {
             role: role as i32,
             content,
             name: text(self.name, "name")?.unwrap_or_default(),
-            tool_calls: checked(self.tool_calls, super::array, || at("tool_calls"))?
+            tool_calls: checked(self.tool_calls, super::array, || at("tool_calls").into())?
                 .unwrap_or_default()
                 .into_iter()
                 .enumerate()
-                .map(|(i, c)| tool_call_from_json(c, &at(&format!("tool_calls[{i}]"))))
+                .map(|(i, c)| tool_call_from_json(c, message.item("tool_calls", i)))
                 .collect::<Result<_, _>>()?,
             tool_call_id: text(self.tool_call_id, "tool_call_id")?.unwrap_or_default(),
             refusal: text(self.refusal, "refusal")?,
@@ -390,21 +391,20 @@ impl MessageFields {
     }
 }
 
-fn part_from_json(value: Value, at: &str) -> Result<ContentPart, GatewayError> {
+fn part_from_json(value: Value, at: FieldPath<'_>) -> Result<ContentPart, GatewayError> {
     let Value::Object(map) = value else {
         return Err(GatewayError::invalid(at, "must be an object"));
     };
-    let mut r = FieldReader::new(map, format!("{at}."));
+    let mut r = FieldReader::at(map, at);
     let kind = r.required_string("type")?;
     let part = match kind.as_str() {
         "text" => content_part::Part::Text(r.required_string("text")?),
         "image_url" => {
-            let image_at = format!("{at}.image_url.");
-            let mut i = FieldReader::new(
-                r.object("image_url")?.ok_or_else(|| {
-                    GatewayError::invalid(format!("{at}.image_url"), "is required")
-                })?,
-                &image_at,
+            let image_at = at.field("image_url");
+            let mut i = FieldReader::at(
+                r.object("image_url")?
+                    .ok_or_else(|| GatewayError::invalid(image_at, "is required"))?,
+                image_at,
             );
             let url = i.required_string("url")?;
             let detail = match i.string("detail")?.as_deref() {
@@ -414,17 +414,17 @@ fn part_from_json(value: Value, at: &str) -> Result<ContentPart, GatewayError> {
                 Some("high") => ImageDetail::High,
                 Some(other) => {
                     return Err(GatewayError::invalid(
-                        format!("{image_at}detail"),
+                        image_at.field("detail"),
                         format!("`{other}` is not one of auto, low, high"),
                     ));
                 }
             };
             i.reject_unknown()?;
-            content_part::Part::Image(image_from_url(url, detail, &format!("{image_at}url"))?)
+            content_part::Part::Image(image_from_url(url, detail, image_at.field("url"))?)
         }
         other => {
             return Err(GatewayError::unsupported(
-                format!("{at}.type"),
+                at.field("type"),
                 format!(
                     "content part type `{other}` is not supported yet (text and image_url are)"
                 ),
@@ -438,7 +438,11 @@ fn part_from_json(value: Value, at: &str) -> Result<ContentPart, GatewayError> {
 }
 
 /// `data:<media type>;base64,<data>` URLs become bytes; others stay URLs.
-fn image_from_url(url: String, detail: ImageDetail, at: &str) -> Result<Image, GatewayError> {
+fn image_from_url(
+    url: String,
+    detail: ImageDetail,
+    at: FieldPath<'_>,
+) -> Result<Image, GatewayError> {
     let Some(rest) = url.strip_prefix("data:") else {
         return Ok(Image {
             source: Some(image::Source::Url(url)),
@@ -459,24 +463,25 @@ fn image_from_url(url: String, detail: ImageDetail, at: &str) -> Result<Image, G
     })
 }
 
-fn tool_call_from_json(value: Value, at: &str) -> Result<ToolCall, GatewayError> {
+fn tool_call_from_json(value: Value, at: FieldPath<'_>) -> Result<ToolCall, GatewayError> {
     let Value::Object(map) = value else {
         return Err(GatewayError::invalid(at, "must be an object"));
     };
-    let mut r = FieldReader::new(map, format!("{at}."));
+    let mut r = FieldReader::at(map, at);
     if let Some(kind) = r.string("type")?
         && kind != "function"
     {
         return Err(GatewayError::unsupported(
-            format!("{at}.type"),
+            at.field("type"),
             format!("tool call type `{kind}` is not supported (function is)"),
         ));
     }
     let id = r.required_string("id")?;
-    let mut f = FieldReader::new(
+    let function = at.field("function");
+    let mut f = FieldReader::at(
         r.object("function")?
-            .ok_or_else(|| GatewayError::invalid(format!("{at}.function"), "is required"))?,
-        format!("{at}.function."),
+            .ok_or_else(|| GatewayError::invalid(function, "is required"))?,
+        function,
     );
     let call = ToolCall {
         id,
@@ -489,22 +494,23 @@ fn tool_call_from_json(value: Value, at: &str) -> Result<ToolCall, GatewayError>
     Ok(call)
 }
 
-fn tool_from_json(value: Value, at: &str) -> Result<Tool, GatewayError> {
+fn tool_from_json(value: Value, at: FieldPath<'_>) -> Result<Tool, GatewayError> {
     let Value::Object(map) = value else {
         return Err(GatewayError::invalid(at, "must be an object"));
     };
-    let mut r = FieldReader::new(map, format!("{at}."));
+    let mut r = FieldReader::at(map, at);
     let kind = r.required_string("type")?;
     if kind != "function" {
         return Err(GatewayError::unsupported(
-            format!("{at}.type"),
+            at.field("type"),
             format!("tool type `{kind}` is not supported (function is)"),
         ));
     }
-    let mut f = FieldReader::new(
+    let function = at.field("function");
+    let mut f = FieldReader::at(
         r.object("function")?
-            .ok_or_else(|| GatewayError::invalid(format!("{at}.function"), "is required"))?,
-        format!("{at}.function."),
+            .ok_or_else(|| GatewayError::invalid(function, "is required"))?,
+        function,
     );
     let tool = Tool {
         name: f.required_string("name")?,
@@ -562,16 +568,17 @@ fn response_format_from_json(value: Value) -> Result<ResponseFormat, GatewayErro
             "must be an object",
         ));
     };
-    let mut r = FieldReader::new(map, "response_format.");
+    let at = FieldPath::top("response_format");
+    let mut r = FieldReader::at(map, at);
     let format = match r.required_string("type")?.as_str() {
         "text" => response_format::Format::Text(TextFormat {}),
         "json_object" => response_format::Format::JsonObject(JsonObjectFormat {}),
         "json_schema" => {
-            let mut s = FieldReader::new(
-                r.object("json_schema")?.ok_or_else(|| {
-                    GatewayError::invalid("response_format.json_schema", "is required")
-                })?,
-                "response_format.json_schema.",
+            let schema_at = at.field("json_schema");
+            let mut s = FieldReader::at(
+                r.object("json_schema")?
+                    .ok_or_else(|| GatewayError::invalid(schema_at, "is required"))?,
+                schema_at,
             );
             let format = JsonSchemaFormat {
                 name: s.required_string("name")?,
@@ -1012,6 +1019,46 @@ mod tests {
             (
                 json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {}}]}]}),
                 "messages[0].tool_calls[0].function.name",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c"}]}]}),
+                "messages[0].tool_calls[0].function",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": [
+                    {"type": "text", "text": "x"},
+                    {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "max"}},
+                ]}]}),
+                "messages[0].content[1].image_url.detail",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,!!"}},
+                ]}]}),
+                "messages[0].content[0].image_url.url",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}),
+                "messages[0].content[0].image_url",
+            ),
+            (
+                json!({"model": "m", "messages": [], "tools": [
+                    {"type": "function", "function": {"name": "a"}},
+                    {"type": "function", "function": {"description": "no name"}},
+                ]}),
+                "tools[1].function.name",
+            ),
+            (
+                json!({"model": "m", "messages": [], "stream_options": {"include_usage": "yes"}}),
+                "stream_options.include_usage",
+            ),
+            (
+                json!({"model": "m", "messages": [], "response_format": {"type": "json_schema"}}),
+                "response_format.json_schema",
+            ),
+            (
+                json!({"model": "m", "messages": [], "response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}),
+                "response_format.json_schema.name",
             ),
         ];
         for (body, param) in cases {

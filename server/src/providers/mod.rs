@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 use sse_stream::Sse;
 
 use crate::config::DeploymentConfig;
-use crate::error::GatewayError;
+use crate::error::{FieldPath, GatewayError};
 use crate::openai_wire::json_struct::{map_from_struct, struct_from_map};
 use crate::pb::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Embedding, Message,
@@ -119,67 +119,6 @@ pub fn merge_native_fields(body: &mut Map<String, Value>, extensions: Option<&St
                 body.insert(key, value);
             }
         }
-    }
-}
-
-/// Where a value sits in the client's request (`messages[2].content[0]`),
-/// spelled out only when an error names it: the adapters walk every message
-/// of every request, and errors are rare.
-#[derive(Clone, Copy)]
-pub struct FieldPath<'a> {
-    parent: Option<&'a FieldPath<'a>>,
-    name: &'static str,
-    index: Option<usize>,
-}
-
-impl FieldPath<'static> {
-    /// `messages[index]`.
-    pub fn message(index: usize) -> Self {
-        FieldPath {
-            parent: None,
-            name: "messages",
-            index: Some(index),
-        }
-    }
-}
-
-impl<'a> FieldPath<'a> {
-    /// `<self>.name[index]`.
-    pub fn item(&'a self, name: &'static str, index: usize) -> FieldPath<'a> {
-        FieldPath {
-            parent: Some(self),
-            name,
-            index: Some(index),
-        }
-    }
-
-    /// `<self>.name`.
-    pub fn field(&'a self, name: &'static str) -> FieldPath<'a> {
-        FieldPath {
-            parent: Some(self),
-            name,
-            index: None,
-        }
-    }
-}
-
-impl std::fmt::Display for FieldPath<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(parent) = self.parent {
-            write!(f, "{parent}.")?;
-        }
-        f.write_str(self.name)?;
-        match self.index {
-            Some(index) => write!(f, "[{index}]"),
-            None => Ok(()),
-        }
-    }
-}
-
-/// An error's `param`.
-impl From<FieldPath<'_>> for String {
-    fn from(path: FieldPath<'_>) -> String {
-        path.to_string()
     }
 }
 

@@ -22,15 +22,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
-use crate::error::GatewayError;
+use crate::error::{FieldPath, GatewayError};
 use crate::openai_wire::json_struct::map_from_struct;
 use crate::pb::{
     ChatRequest, ContentPart, Image, Message, ReasoningEffort, Role, Tool, ToolCall,
     ToolChoiceMode, content_part, image, message, response_format, tool_choice,
 };
 use crate::providers::{
-    FieldPath, SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields,
-    thinking_budget, tool_arguments,
+    SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields, thinking_budget,
+    tool_arguments,
 };
 
 /// `max_tokens` is required by Anthropic; OpenAI callers often omit it.

@@ -36,14 +36,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
-use crate::error::GatewayError;
+use crate::error::{FieldPath, GatewayError};
 use crate::openai_wire::json_struct::{json_from_value, map_from_struct};
 use crate::pb::{
     ChatRequest, ContentPart, Message, ReasoningEffort, Role, ToolChoiceMode, content_part, image,
     message, response_format, tool_choice,
 };
 use crate::providers::{
-    FieldPath, SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields, message_texts,
+    SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields, message_texts,
     thinking_budget, tool_arguments,
 };
 

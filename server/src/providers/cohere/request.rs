@@ -25,16 +25,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
-use crate::error::GatewayError;
+use crate::error::{FieldPath, GatewayError};
 use crate::openai_wire::json_struct::map_from_struct;
 use crate::openai_wire::request::function_json;
 use crate::pb::{
     ChatRequest, ContentPart, ImageDetail, Message, ReasoningEffort, Role, ToolChoiceMode,
     content_part, image, message, response_format, tool_choice,
 };
-use crate::providers::{
-    FieldPath, SamplingNames, insert_sampling, merge_native_fields, thinking_budget,
-};
+use crate::providers::{SamplingNames, insert_sampling, merge_native_fields, thinking_budget};
 
 fn thinking(effort: ReasoningEffort) -> Option<Value> {
     match (effort, thinking_budget(effort)) {

@@ -27,7 +27,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
-use crate::error::GatewayError;
+use crate::error::{FieldPath, GatewayError};
 use crate::openai_wire::json_struct::{json_from_value, map_from_struct};
 use crate::openai_wire::request::function_json;
 use crate::pb::{
@@ -35,7 +35,7 @@ use crate::pb::{
     content_part, image, message, response_format, tool_choice,
 };
 use crate::providers::{
-    FieldPath, SamplingNames, insert_sampling, merge_native_fields, message_texts, tool_arguments,
+    SamplingNames, insert_sampling, merge_native_fields, message_texts, tool_arguments,
 };
 
 /// Where a tool call carries Gemini's thought signature, as Google's own
