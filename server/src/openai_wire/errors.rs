@@ -94,9 +94,19 @@ pub fn parse_error_body(body: &[u8]) -> ErrorBody {
 /// Gives an error whose message says the prompt exceeds the model's context
 /// (in one of the provider's `phrases`, lower case) OpenAI's code for it,
 /// `context_length_exceeded`, so callers can handle it one way everywhere.
+///
+/// A code the provider set is replaced only when it names nothing more
+/// specific: a number (Mistral's `3051`, OpenRouter's HTTP status) or the
+/// error's type repeated (DeepSeek's and Fireworks' `invalid_request_error`).
 pub fn mark_context_length(mut error: ErrorBody, phrases: &[&str]) -> ErrorBody {
+    let generic = match error.code.as_deref() {
+        None => true,
+        Some(code) => {
+            code.bytes().all(|b| b.is_ascii_digit()) || Some(code) == error.kind.as_deref()
+        }
+    };
     let message = error.message.to_ascii_lowercase();
-    if error.code.is_none() && phrases.iter().any(|p| message.contains(p)) {
+    if generic && phrases.iter().any(|p| message.contains(p)) {
         error.code = Some("context_length_exceeded".into());
     }
     error
@@ -152,6 +162,35 @@ mod tests {
         assert_eq!(
             parse_error_body(b"upstream connect error").message,
             "upstream connect error"
+        );
+    }
+
+    /// Only a code that names nothing more specific gives way to
+    /// `context_length_exceeded`, and only for a context-length message.
+    #[test]
+    fn context_overflow_gets_openai_code() {
+        let marked = |message: &str, kind: Option<&str>, code: Option<&str>| {
+            let error = ErrorBody {
+                message: message.into(),
+                kind: kind.map(Into::into),
+                code: code.map(Into::into),
+                ..ErrorBody::default()
+            };
+            mark_context_length(error, &["maximum context length"]).code
+        };
+        let overflow = "This model's Maximum Context Length is 8192 tokens.";
+        let wanted = Some("context_length_exceeded".to_owned());
+        assert_eq!(marked(overflow, None, None), wanted);
+        assert_eq!(marked(overflow, None, Some("3051")), wanted);
+        assert_eq!(marked(overflow, Some("bad"), Some("bad")), wanted);
+        assert_eq!(
+            marked(overflow, Some("bad"), Some("string_above_max_length")),
+            Some("string_above_max_length".to_owned())
+        );
+        assert_eq!(marked("Invalid API key", None, None), None);
+        assert_eq!(
+            marked("Invalid API key", None, Some("401")),
+            Some("401".to_owned())
         );
     }
 }

@@ -16,7 +16,8 @@ use super::presets::{self, Preset, Quirks};
 use super::{ChunkStream, Provider};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
-use crate::openai_wire::{embeddings, errors::parse_error_body, request, response, stream};
+use crate::openai_wire::errors::{ErrorBody, mark_context_length, parse_error_body};
+use crate::openai_wire::{embeddings, request, response, stream};
 use crate::pb::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 
 pub struct OpenAiAdapter {
@@ -31,9 +32,7 @@ pub struct OpenAiAdapter {
 impl OpenAiAdapter {
     pub fn new(config: &DeploymentConfig, client: Client, preset: &'static Preset) -> Self {
         let base = config.base_url();
-        let upstream = Upstream::new(config, client, bearer, &[], |_, body| {
-            parse_error_body(body)
-        });
+        let upstream = Upstream::new(config, client, bearer, &[], |_, body| parse_error(body));
         let url = |path: &str| format!("{base}/{path}");
         Self::with_urls(upstream, config, preset, url)
     }
@@ -46,9 +45,7 @@ impl OpenAiAdapter {
     pub fn azure(config: &DeploymentConfig, client: Client) -> Self {
         let base = config.base_url();
         let api_key = |key: &str| (HeaderName::from_static("api-key"), key.to_owned());
-        let upstream = Upstream::new(config, client, api_key, &[], |_, body| {
-            parse_error_body(body)
-        });
+        let upstream = Upstream::new(config, client, api_key, &[], |_, body| parse_error(body));
         let deployment = &config.model;
         let url = |path: &str| match config.api_version.as_deref() {
             None | Some("v1") => format!("{base}/openai/v1/{path}"),
@@ -178,7 +175,7 @@ fn chunk_from_event(
     }
     // Rare path: read the error object for its status and fields.
     let json: Value = serde_json::from_str(data).unwrap_or_default();
-    let parsed = parse_error_body(data.as_bytes());
+    let parsed = parse_error(data.as_bytes());
     let status = json
         .get("error")
         .and_then(|e| e.get("status_code").or_else(|| e.get("code")))
@@ -189,6 +186,21 @@ fn chunk_from_event(
     Err(GatewayError::Upstream(Box::new(
         parsed.into_upstream(provider, status),
     )))
+}
+
+/// How the OpenAI family says a request does not fit the model's context
+/// (lower case): OpenAI, DeepSeek, vLLM, OpenRouter, Fireworks and Mistral
+/// name the "maximum context length", Groq asks to "reduce the length of the
+/// messages", Together (TGI) bounds `inputs` + `max_new_tokens`.
+const CONTEXT_LENGTH_PHRASES: &[&str] = &[
+    "maximum context length",
+    "reduce the length of the messages",
+    "`max_new_tokens` must be <=",
+];
+
+/// An OpenAI-family error body, a context overflow marked as OpenAI marks it.
+fn parse_error(body: &[u8]) -> ErrorBody {
+    mark_context_length(parse_error_body(body), CONTEXT_LENGTH_PHRASES)
 }
 
 /// Adapts an OpenAI-shaped body to a provider's dialect.

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::request::EXTRA_CONTENT;
-use crate::openai_wire::errors::ErrorBody;
+use crate::openai_wire::errors::{ErrorBody, mark_context_length};
 use crate::openai_wire::json_struct::struct_from_map;
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
 use crate::providers::{non_empty, take_token_count};
@@ -246,15 +246,23 @@ pub fn parse_error(body: &[u8]) -> ErrorBody {
     if let Some(status) = &status {
         error.insert("status".into(), status.clone().into());
     }
-    ErrorBody {
-        message,
-        kind: unauthenticated.then(|| "authentication_error".to_owned()),
-        param: None,
-        code: reason.or(status),
-        extra: error,
-        retry_after,
-        status: unauthenticated.then_some(401),
+    let mut error = mark_context_length(
+        ErrorBody {
+            message,
+            kind: unauthenticated.then(|| "authentication_error".to_owned()),
+            param: None,
+            code: reason,
+            extra: error,
+            retry_after,
+            status: unauthenticated.then_some(401),
+        },
+        &["exceeds the maximum number of tokens allowed"],
+    );
+    // Without a more specific name, the code is the status (also kept as `status`).
+    if error.code.is_none() {
+        error.code = status;
     }
+    error
 }
 
 #[cfg(test)]
