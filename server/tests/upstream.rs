@@ -177,7 +177,7 @@ impl Proxy {
             if log.contains(expected) {
                 return log;
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(50));
         }
         self.log()
     }

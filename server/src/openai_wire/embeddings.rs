@@ -28,7 +28,7 @@ pub enum EncodingFormat {
 pub fn request_from_json(
     body: Map<String, Value>,
 ) -> Result<(EmbedRequest, EncodingFormat), GatewayError> {
-    let mut r = FieldReader::top(body);
+    let mut r = FieldReader::root(body);
     let model = r.required_string("model")?;
     let input = match r.take("input") {
         Some(Value::String(text)) => vec![text],
@@ -88,7 +88,7 @@ pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value
 
 /// Parses an upstream embeddings body (float or base64 vectors).
 pub fn response_from_json(body: Map<String, Value>) -> Result<EmbedResponse, GatewayError> {
-    let mut r = FieldReader::top(body);
+    let mut r = FieldReader::root(body);
     let embeddings = r
         .array("data")?
         .unwrap_or_default()

@@ -96,8 +96,9 @@ pub fn parse_error_body(body: &[u8]) -> ErrorBody {
 /// `context_length_exceeded`, so callers can handle it one way everywhere.
 ///
 /// A code the provider set is replaced only when it names nothing more
-/// specific: a number (Mistral's `3051`, OpenRouter's HTTP status) or the
-/// error's type repeated (DeepSeek's and Fireworks' `invalid_request_error`).
+/// specific: a number (Mistral's `3051`, OpenRouter's HTTP status), the
+/// error's type repeated (DeepSeek's and Fireworks' `invalid_request_error`)
+/// or an empty string.
 pub fn mark_context_length(mut error: ErrorBody, phrases: &[&str]) -> ErrorBody {
     let generic = match error.code.as_deref() {
         None => true,

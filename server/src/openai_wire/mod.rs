@@ -33,8 +33,8 @@ pub(crate) struct FieldReader<'a> {
 }
 
 impl<'a> FieldReader<'a> {
-    /// The request body's top-level fields.
-    pub(crate) fn top(map: Map<String, Value>) -> Self {
+    /// The request body's own fields.
+    pub(crate) fn root(map: Map<String, Value>) -> Self {
         Self { map, at: None }
     }
 

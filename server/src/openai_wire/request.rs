@@ -55,7 +55,7 @@ fn from_fields(
     messages: Option<Vec<Message>>,
     body: Map<String, Value>,
 ) -> Result<ParsedChatRequest, GatewayError> {
-    let mut r = FieldReader::top(body);
+    let mut r = FieldReader::root(body);
     // `stream: true` picks the transport and is re-added for streaming
     // upstreams; an explicit `false` stays in the rest and is forwarded as sent.
     let stream = match r.peek("stream") {
@@ -562,13 +562,10 @@ fn tool_choice_from_json(value: Value) -> Result<ToolChoice, GatewayError> {
 }
 
 fn response_format_from_json(value: Value) -> Result<ResponseFormat, GatewayError> {
-    let Value::Object(map) = value else {
-        return Err(GatewayError::invalid(
-            "response_format",
-            "must be an object",
-        ));
-    };
     let at = FieldPath::top("response_format");
+    let Value::Object(map) = value else {
+        return Err(GatewayError::invalid(at, "must be an object"));
+    };
     let mut r = FieldReader::at(map, at);
     let format = match r.required_string("type")?.as_str() {
         "text" => response_format::Format::Text(TextFormat {}),
@@ -591,7 +588,7 @@ fn response_format_from_json(value: Value) -> Result<ResponseFormat, GatewayErro
         }
         other => {
             return Err(GatewayError::invalid(
-                "response_format.type",
+                at.field("type"),
                 format!("`{other}` is not one of text, json_object, json_schema"),
             ));
         }

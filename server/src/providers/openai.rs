@@ -191,11 +191,12 @@ fn chunk_from_event(
 /// How the OpenAI family says a request does not fit the model's context
 /// (lower case): OpenAI, DeepSeek, vLLM, OpenRouter, Fireworks and Mistral
 /// name the "maximum context length", Groq asks to "reduce the length of the
-/// messages", Together (TGI) bounds `inputs` + `max_new_tokens`.
+/// messages", Together (TGI) bounds `inputs` + `max_new_tokens` together (its
+/// bound on `max_new_tokens` alone caps the answer, not the context).
 const CONTEXT_LENGTH_PHRASES: &[&str] = &[
     "maximum context length",
     "reduce the length of the messages",
-    "`max_new_tokens` must be <=",
+    "`inputs` tokens + `max_new_tokens` must be <=",
 ];
 
 /// An OpenAI-family error body, a context overflow marked as OpenAI marks it.
@@ -335,5 +336,25 @@ mod tests {
             }
             other => panic!("expected an upstream error, got {other:?}"),
         }
+    }
+
+    /// Context overflows are marked; TGI's cap on `max_new_tokens` alone is not one.
+    #[test]
+    fn context_overflow_is_marked() {
+        let code = |message: &str| {
+            let body = json!({"error": {"message": message, "type": "invalid_request_error", "code": null}});
+            parse_error(body.to_string().as_bytes()).code
+        };
+        let overflow = "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 2048. \
+                        Given: 2019 `inputs` tokens and 30 `max_new_tokens`";
+        assert_eq!(code(overflow).as_deref(), Some("context_length_exceeded"));
+        assert_eq!(
+            code("Please reduce the length of the messages or completion.").as_deref(),
+            Some("context_length_exceeded")
+        );
+        assert_eq!(
+            code("Input validation error: `max_new_tokens` must be <= 2048. Given: 4096"),
+            None
+        );
     }
 }

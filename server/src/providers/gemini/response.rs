@@ -209,7 +209,8 @@ pub(super) fn usage_from_json(mut fields: Map<String, Value>) -> Usage {
 /// Google's error body: `{"error": {"code", "message", "status", "details"}}`.
 /// `status` (e.g. `RESOURCE_EXHAUSTED`) becomes the code, or the
 /// `ErrorInfo` reason when there is one (e.g. `API_KEY_INVALID`, which means
-/// 401 whatever HTTP status it came with); a `RetryInfo` delay is kept.
+/// 401 whatever HTTP status it came with), or `context_length_exceeded` for
+/// an input over the model's limit; a `RetryInfo` delay is kept.
 pub fn parse_error(body: &[u8]) -> ErrorBody {
     let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(body) else {
         return crate::openai_wire::errors::parse_error_body(body);
@@ -311,5 +312,13 @@ mod tests {
         assert_eq!(error.code.as_deref(), Some("RESOURCE_EXHAUSTED"));
         assert_eq!(error.retry_after, Some(Duration::from_millis(34_400)));
         assert_eq!(error.status, None);
+        let too_long = br#"{"error":{"code":400,"status":"INVALID_ARGUMENT",
+            "message":"The input token count (3475108) exceeds the maximum number of tokens allowed (1048576)."}}"#;
+        let error = parse_error(too_long);
+        assert_eq!(error.code.as_deref(), Some("context_length_exceeded"));
+        assert_eq!(error.extra["status"], "INVALID_ARGUMENT");
+        let other = br#"{"error":{"code":400,"status":"INVALID_ARGUMENT",
+            "message":"Penalty is not enabled for models/gemini-2.5-flash"}}"#;
+        assert_eq!(parse_error(other).code.as_deref(), Some("INVALID_ARGUMENT"));
     }
 }
