@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::openai_wire::errors::{ErrorBody, parse_error_body};
+use crate::openai_wire::errors::{ErrorBody, mark_context_length, parse_error_body};
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
 use crate::providers::{CacheUsageNames, cache_aware_usage, message_extensions, non_empty};
 
@@ -172,18 +172,11 @@ pub fn parse_error(body: &[u8]) -> ErrorBody {
     {
         error.extra.insert("request_id".into(), id.clone().into());
     }
-    if error.code.is_none() {
-        error.code = context_length_code(&error.message);
-    }
-    error
+    mark_context_length(error, CONTEXT_LENGTH_PHRASES)
 }
 
-/// OpenAI's code for an over-long prompt, which Anthropic only says in words.
-pub(super) fn context_length_code(message: &str) -> Option<String> {
-    message
-        .starts_with("prompt is too long")
-        .then(|| "context_length_exceeded".to_owned())
-}
+/// How Anthropic says a prompt is over the context (it sends no code).
+pub(super) const CONTEXT_LENGTH_PHRASES: &[&str] = &["prompt is too long"];
 
 /// The HTTP status an error of this type comes with, for errors that arrive
 /// inside a stream (<https://docs.anthropic.com/en/api/errors>).

@@ -17,9 +17,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::response::{
-    context_length_code, error_status, finish_reason, stop_extensions, usage_from_json,
+    CONTEXT_LENGTH_PHRASES, error_status, finish_reason, stop_extensions, usage_from_json,
 };
-use crate::error::{GatewayError, UpstreamError};
+use crate::error::GatewayError;
+use crate::openai_wire::errors::{ErrorBody, mark_context_length};
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
 use crate::providers::http::unreadable;
 use crate::providers::{EventDecoder, THINKING_BLOCKS, extension};
@@ -248,18 +249,15 @@ impl StreamState {
             _ => None,
         };
         let kind = text(error.remove("type"));
-        let message = text(error.remove("message")).unwrap_or_default();
-        let code = context_length_code(&message);
-        GatewayError::Upstream(Box::new(UpstreamError {
-            provider: self.provider,
-            status: error_status(kind.as_deref()),
-            message,
+        let status = error_status(kind.as_deref());
+        let body = ErrorBody {
+            message: text(error.remove("message")).unwrap_or_default(),
             kind,
-            code,
-            param: None,
-            retry_after: None,
             extra: error,
-        }))
+            ..ErrorBody::default()
+        };
+        let body = mark_context_length(body, CONTEXT_LENGTH_PHRASES);
+        GatewayError::Upstream(Box::new(body.into_upstream(self.provider, status)))
     }
 
     fn empty_chunk(&self) -> ChatChunk {
