@@ -207,7 +207,8 @@ pub(super) fn aws_settings(
 
 /// Vertex AI's project, location and credentials, from the params, the
 /// Google Cloud environment variables, or gcloud's application-default
-/// credentials file.
+/// credentials file. `None` for express mode: an `api_key` alone, at
+/// Google's global endpoint, with no project, location or token.
 pub(super) fn vertex_settings(
     params: &RawDeploymentParams,
     provider: ProviderKind,
@@ -225,10 +226,14 @@ pub(super) fn vertex_settings(
     }
     let path = |name: &str| format!("{at}.params.{name}");
     if params.api_key.is_some() {
-        return Err(ConfigError::new(
-            path("api_key"),
-            "vertex_ai authenticates with vertex_credentials, not api_key",
-        ));
+        return match set.iter().find(|(_, is_set)| *is_set) {
+            Some((name, _)) => Err(ConfigError::new(
+                path(name),
+                "express mode (api_key) has no project, location or credentials; \
+                 set either api_key or the vertex_* params",
+            )),
+            None => Ok(None),
+        };
     }
     let credentials_path = path("vertex_credentials");
     let (text, source) = match &params.vertex_credentials {
@@ -264,7 +269,7 @@ pub(super) fn vertex_settings(
                         &credentials_path,
                         "vertex_ai needs credentials: vertex_credentials (a service-account \
                          JSON file, its text, or a mapping), GOOGLE_APPLICATION_CREDENTIALS, \
-                         or `gcloud auth application-default login`",
+                         `gcloud auth application-default login`, or an express-mode api_key",
                     ));
                 }
             }
@@ -453,6 +458,21 @@ mod tests {
         )
     }
 
+    /// Express mode: an API key alone, no project, location or token source.
+    #[test]
+    fn vertex_express_mode_from_api_key() {
+        let yaml = "model_list: [{model_name: a, params: {model: vertex_ai/gemini-2.5-flash, api_key: os.environ/VERTEX_EXPRESS_KEY}}]";
+        let env = |name: &str| (name == "VERTEX_EXPRESS_KEY").then(|| "AQ.express".to_owned());
+        let config = Config::from_yaml(yaml, env).expect("loads");
+        let deployment = &config.deployments[0];
+        assert!(deployment.vertex.is_none());
+        assert!(deployment.oauth.is_none());
+        assert_eq!(
+            deployment.api_key.as_ref().map(|k| k.expose()),
+            Some("AQ.express")
+        );
+    }
+
     /// A service-account key file given inline: the project comes from it,
     /// the location defaults to LiteLLM's, tokens come from its token_uri.
     #[test]
@@ -572,8 +592,13 @@ mod tests {
             ),
             (
                 vertex_yaml(&key, ", api_key: k"),
-                "model_list[0].params.api_key",
-                "not api_key",
+                "model_list[0].params.vertex_credentials",
+                "express mode (api_key) has no project",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: vertex_ai/m, api_key: k, vertex_location: europe-west4}}]".to_owned(),
+                "model_list[0].params.vertex_location",
+                "set either api_key or the vertex_* params",
             ),
             (
                 vertex_yaml(&user, ""),

@@ -134,7 +134,8 @@ pub struct RawDeploymentParams {
     /// `VERTEXAI_PROJECT` / `GOOGLE_CLOUD_PROJECT` (else the credentials'
     /// project), `VERTEXAI_LOCATION` / `GOOGLE_CLOUD_LOCATION` (else
     /// `us-central1`), `GOOGLE_APPLICATION_CREDENTIALS` (else gcloud's
-    /// application-default credentials).
+    /// application-default credentials). An `api_key` instead of all three
+    /// is express mode.
     pub vertex_project: Option<String>,
     pub vertex_location: Option<String>,
     pub vertex_credentials: Option<serde_json::Value>,

@@ -2,12 +2,15 @@
 //! translation (`super::gemini`: same contents, parts and stream events) at
 //! Vertex's URLs; embeddings are Vertex's `:predict` (`embeddings`). This
 //! file is the transport: the project/location URLs and an OAuth2 bearer
-//! token from the deployment's Google credentials (`super::oauth`).
+//! token from the deployment's Google credentials (`super::oauth`), or, in
+//! express mode, the global URLs and an API key.
 
 pub(crate) mod embeddings;
 
+use std::future::ready;
+
 use futures::future::{BoxFuture, try_join_all};
-use http::Uri;
+use http::{HeaderName, Uri};
 
 use super::gemini::{GeminiAdapter, response};
 use super::http::{Client, Upstream, bearer, endpoint};
@@ -24,35 +27,48 @@ pub struct VertexAdapter {
     /// Chat is the Gemini API's, at Vertex's URLs.
     gemini: GeminiAdapter,
     model: String,
+    /// `None` in express mode, which has no embeddings API.
     predict_url: Option<Uri>,
 }
 
 impl VertexAdapter {
     pub fn new(config: &DeploymentConfig, client: Client) -> Self {
-        let (project, location) = config
-            .vertex
-            .as_ref()
-            .map_or(("", ""), |v| (v.project.as_str(), v.location.as_str()));
-        let base = match (&config.api_base, location) {
-            (Some(base), _) => base.clone(),
-            (None, "global") => GLOBAL_API_BASE.to_owned(),
-            (None, location) => DEFAULT_API_BASE.replace("{vertex_location}", location),
-        };
         let model = &config.model;
-        let url = |method: &str| {
-            endpoint(&format!(
-                "{base}/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}"
-            ))
+        let parse_error = |_: &_, body: &[u8]| response::parse_error(body);
+        let (upstream, models) = match &config.vertex {
+            // The token source from `config.oauth` authenticates; config
+            // refuses an `api_key` next to project settings.
+            Some(vertex) => {
+                let base = match (&config.api_base, vertex.location.as_str()) {
+                    (Some(base), _) => base.clone(),
+                    (None, "global") => GLOBAL_API_BASE.to_owned(),
+                    (None, location) => DEFAULT_API_BASE.replace("{vertex_location}", location),
+                };
+                let (project, location) = (&vertex.project, &vertex.location);
+                (
+                    Upstream::new(config, client, bearer, &[], parse_error),
+                    format!(
+                        "{base}/projects/{project}/locations/{location}/publishers/google/models"
+                    ),
+                )
+            }
+            // Express mode: the key in Google's API-key header, at the global
+            // endpoint, whose URLs name no project or location.
+            None => {
+                let base = config.api_base.as_deref().unwrap_or(GLOBAL_API_BASE);
+                let api_key =
+                    |key: &str| (HeaderName::from_static("x-goog-api-key"), key.to_owned());
+                (
+                    Upstream::new(config, client, api_key, &[], parse_error),
+                    format!("{base}/publishers/google/models"),
+                )
+            }
         };
-        // `bearer` is never called: config refuses `api_key` for Vertex AI; the token
-        // source from `config.oauth` authenticates.
-        let upstream = Upstream::new(config, client, bearer, &[], |_, body| {
-            response::parse_error(body)
-        });
+        let url = |method: &str| endpoint(&format!("{models}/{model}:{method}"));
         Self {
             gemini: GeminiAdapter::at(upstream, model, url),
             model: model.clone(),
-            predict_url: url("predict"),
+            predict_url: config.vertex.is_some().then(|| url("predict")).flatten(),
         }
     }
 }
@@ -76,13 +92,22 @@ impl Provider for VertexAdapter {
         &'a self,
         request: &'a EmbedRequest,
     ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
+        let Some(predict_url) = &self.predict_url else {
+            // <https://cloud.google.com/vertex-ai/generative-ai/docs/start/express-mode/vertex-ai-express-mode-api-reference>
+            return Box::pin(ready(Err(GatewayError::Unsupported {
+                message: "vertex_ai express mode (api_key) has no embeddings API; \
+                          authenticate with vertex_credentials for embeddings"
+                    .into(),
+                param: None,
+            })));
+        };
         Box::pin(async move {
             let upstream = self.gemini.upstream();
             let calls = embeddings::request_bodies(request, &self.model)
                 .into_iter()
                 .map(|body| async move {
                     upstream
-                        .post_json_parsed(self.predict_url.as_ref(), &body, "embeddings", |bytes| {
+                        .post_json_parsed(Some(predict_url), &body, "embeddings", |bytes| {
                             embeddings::answer_from_slice(bytes)
                         })
                         .await
@@ -90,5 +115,25 @@ impl Provider for VertexAdapter {
             let answers = try_join_all(calls).await?;
             Ok(embeddings::response(answers, &self.model))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// Express mode has no embeddings API: a clear error, and no call.
+    #[tokio::test]
+    async fn express_mode_refuses_embeddings() {
+        let yaml = "model_list: [{model_name: e, params: {model: vertex_ai/text-embedding-005, api_key: k, api_base: 'http://127.0.0.1:9/v1'}}]";
+        let config = Config::from_yaml(yaml, |_| None).expect("loads");
+        let adapter = VertexAdapter::new(&config.deployments[0], Client::new());
+        match adapter.embed(&EmbedRequest::default()).await {
+            Err(GatewayError::Unsupported { message, .. }) => {
+                assert!(message.contains("express mode"), "{message}")
+            }
+            other => panic!("expected unsupported, got {other:?}"),
+        }
     }
 }
