@@ -33,24 +33,13 @@ fn stream_body() -> serde_json::Value {
     })
 }
 
-/// POSTs a chat request with the master key.
-async fn post_chat(gateway: &Gateway, body: &serde_json::Value) -> reqwest::Response {
-    http_client()
-        .post(format!("{}/v1/chat/completions", gateway.url()))
-        .bearer_auth(MASTER_KEY)
-        .json(body)
-        .send()
-        .await
-        .expect("request")
-}
-
 /// SSE events leave the gateway as the upstream sends them: the first
 /// arrives while the upstream is still pausing between the rest.
 #[tokio::test]
 async fn sse_is_not_buffered() {
     let gateway = gateway().await;
     let started = Instant::now();
-    let response = post_chat(&gateway, &stream_body()).await;
+    let response = gateway.post_chat(&stream_body()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     assert_eq!(
@@ -83,7 +72,7 @@ async fn sse_is_not_buffered() {
 #[tokio::test]
 async fn sigterm_drains_in_flight_streams() {
     let mut gateway = gateway().await;
-    let response = post_chat(&gateway, &stream_body()).await;
+    let response = gateway.post_chat(&stream_body()).await;
     let reader = tokio::spawn(async move { response.text().await });
     tokio::time::sleep(Duration::from_millis(400)).await;
     support::sigterm(gateway.pid());
@@ -129,13 +118,13 @@ async fn oversize_body_is_413() {
 async fn upstream_errors_keep_meaning_and_leak_no_secret() {
     let gateway = gateway().await;
     let hi = |model: &str| serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
-    let unauthorized = post_chat(&gateway, &hi("bad-key")).await;
+    let unauthorized = gateway.post_chat(&hi("bad-key")).await;
     assert_eq!(unauthorized.status(), 401);
     let body = unauthorized.text().await.unwrap();
     assert!(body.contains("invalid_api_key"), "{body}");
     assert!(!body.contains("*****"), "masked key leaked: {body}");
 
-    let overloaded = post_chat(&gateway, &hi("overloaded")).await;
+    let overloaded = gateway.post_chat(&hi("overloaded")).await;
     assert_eq!(overloaded.status(), 503);
     assert_eq!(overloaded.headers()["retry-after"], "20");
 
@@ -154,7 +143,7 @@ async fn stalled_upstream_bodies_end_at_the_timeout() {
     let hi = |model: &str| serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
 
     let started = Instant::now();
-    let answer = post_chat(&gateway, &hi("stalled-answer")).await;
+    let answer = gateway.post_chat(&hi("stalled-answer")).await;
     assert_eq!(answer.status(), 504);
     let body: serde_json::Value = answer.json().await.expect("json error");
     assert_eq!(body["error"]["type"], "timeout", "{body}");
@@ -165,7 +154,7 @@ async fn stalled_upstream_bodies_end_at_the_timeout() {
     );
 
     let started = Instant::now();
-    let error = post_chat(&gateway, &hi("stalled-error")).await;
+    let error = gateway.post_chat(&hi("stalled-error")).await;
     assert_eq!(error.status(), 503);
     assert_eq!(error.headers()["retry-after"], "20");
     let body: serde_json::Value = error.json().await.expect("json error");

@@ -21,9 +21,7 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
-use support::{
-    Gateway, MASTER_KEY, Model, ReplayServer, Setup, TempDir, fixtures_dir, http_client,
-};
+use support::{Gateway, Model, ReplayServer, Setup, TempDir, fixtures_dir};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
@@ -191,17 +189,13 @@ impl Drop for Proxy {
 }
 
 async fn chat(gateway: &Gateway, model: &str, stream: bool) -> (u16, String) {
-    let response = http_client()
-        .post(format!("{}/v1/chat/completions", gateway.url()))
-        .bearer_auth(MASTER_KEY)
-        .json(&json!({
+    let response = gateway
+        .post_chat(&json!({
             "model": model,
             "stream": stream,
             "messages": [{"role": "user", "content": "What is the capital of Mexico?"}]
         }))
-        .send()
-        .await
-        .expect("request");
+        .await;
     let status = response.status().as_u16();
     (status, response.text().await.expect("body"))
 }

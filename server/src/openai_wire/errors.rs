@@ -106,8 +106,11 @@ pub fn mark_context_length(mut error: ErrorBody, phrases: &[&str]) -> ErrorBody 
             code.bytes().all(|b| b.is_ascii_digit()) || Some(code) == error.kind.as_deref()
         }
     };
-    let message = error.message.to_ascii_lowercase();
-    if generic && phrases.iter().any(|p| message.contains(p)) {
+    let says_overflow = |message: &str| {
+        let message = message.to_ascii_lowercase();
+        phrases.iter().any(|p| message.contains(p))
+    };
+    if generic && says_overflow(&error.message) {
         error.code = Some("context_length_exceeded".into());
     }
     error

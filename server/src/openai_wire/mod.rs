@@ -43,6 +43,14 @@ impl<'a> FieldReader<'a> {
         Self { map, at: Some(at) }
     }
 
+    /// The fields of `value` at `at`, which must be an object.
+    pub(crate) fn of(value: Value, at: FieldPath<'a>) -> Result<Self, GatewayError> {
+        match value {
+            Value::Object(map) => Ok(Self::at(map, at)),
+            _ => Err(GatewayError::invalid(at, "must be an object")),
+        }
+    }
+
     fn path(&self, key: &str) -> String {
         match &self.at {
             Some(at) => format!("{at}.{key}"),
@@ -91,6 +99,14 @@ impl<'a> FieldReader<'a> {
 
     pub(crate) fn array(&mut self, key: &str) -> Result<Option<Vec<Value>>, GatewayError> {
         self.typed(key, array)
+    }
+
+    pub(crate) fn required_object(
+        &mut self,
+        key: &str,
+    ) -> Result<Map<String, Value>, GatewayError> {
+        self.object(key)?
+            .ok_or_else(|| GatewayError::invalid(self.path(key), "is required"))
     }
 
     pub(crate) fn object(&mut self, key: &str) -> Result<Option<Map<String, Value>>, GatewayError> {

@@ -254,7 +254,7 @@ impl<'de> Visitor<'de> for MessagesSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut messages = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let mut messages = Vec::new();
         while let Some(message) = seq.next_element_seed(MessageSeed {
             index: messages.len(),
             found: &mut *self.0,
@@ -274,7 +274,7 @@ struct MessageSeed<'a> {
 
 impl MessageSeed<'_> {
     fn wrong_kind<E: de::Error>(self) -> E {
-        let at = format!("messages[{}]", self.index);
+        let at = FieldPath::message(self.index);
         stop(self.found, GatewayError::invalid(at, "must be an object"))
     }
 }
@@ -392,20 +392,13 @@ impl MessageFields {
 }
 
 fn part_from_json(value: Value, at: FieldPath<'_>) -> Result<ContentPart, GatewayError> {
-    let Value::Object(map) = value else {
-        return Err(GatewayError::invalid(at, "must be an object"));
-    };
-    let mut r = FieldReader::at(map, at);
+    let mut r = FieldReader::of(value, at)?;
     let kind = r.required_string("type")?;
     let part = match kind.as_str() {
         "text" => content_part::Part::Text(r.required_string("text")?),
         "image_url" => {
             let image_at = at.field("image_url");
-            let mut i = FieldReader::at(
-                r.object("image_url")?
-                    .ok_or_else(|| GatewayError::invalid(image_at, "is required"))?,
-                image_at,
-            );
+            let mut i = FieldReader::at(r.required_object("image_url")?, image_at);
             let url = i.required_string("url")?;
             let detail = match i.string("detail")?.as_deref() {
                 None => ImageDetail::Unspecified,
@@ -464,10 +457,7 @@ fn image_from_url(
 }
 
 fn tool_call_from_json(value: Value, at: FieldPath<'_>) -> Result<ToolCall, GatewayError> {
-    let Value::Object(map) = value else {
-        return Err(GatewayError::invalid(at, "must be an object"));
-    };
-    let mut r = FieldReader::at(map, at);
+    let mut r = FieldReader::of(value, at)?;
     if let Some(kind) = r.string("type")?
         && kind != "function"
     {
@@ -477,12 +467,7 @@ fn tool_call_from_json(value: Value, at: FieldPath<'_>) -> Result<ToolCall, Gate
         ));
     }
     let id = r.required_string("id")?;
-    let function = at.field("function");
-    let mut f = FieldReader::at(
-        r.object("function")?
-            .ok_or_else(|| GatewayError::invalid(function, "is required"))?,
-        function,
-    );
+    let mut f = FieldReader::at(r.required_object("function")?, at.field("function"));
     let call = ToolCall {
         id,
         name: f.required_string("name")?,
@@ -495,10 +480,7 @@ fn tool_call_from_json(value: Value, at: FieldPath<'_>) -> Result<ToolCall, Gate
 }
 
 fn tool_from_json(value: Value, at: FieldPath<'_>) -> Result<Tool, GatewayError> {
-    let Value::Object(map) = value else {
-        return Err(GatewayError::invalid(at, "must be an object"));
-    };
-    let mut r = FieldReader::at(map, at);
+    let mut r = FieldReader::of(value, at)?;
     let kind = r.required_string("type")?;
     if kind != "function" {
         return Err(GatewayError::unsupported(
@@ -506,12 +488,7 @@ fn tool_from_json(value: Value, at: FieldPath<'_>) -> Result<Tool, GatewayError>
             format!("tool type `{kind}` is not supported (function is)"),
         ));
     }
-    let function = at.field("function");
-    let mut f = FieldReader::at(
-        r.object("function")?
-            .ok_or_else(|| GatewayError::invalid(function, "is required"))?,
-        function,
-    );
+    let mut f = FieldReader::at(r.required_object("function")?, at.field("function"));
     let tool = Tool {
         name: f.required_string("name")?,
         description: f.string("description")?,
@@ -563,20 +540,12 @@ fn tool_choice_from_json(value: Value) -> Result<ToolChoice, GatewayError> {
 
 fn response_format_from_json(value: Value) -> Result<ResponseFormat, GatewayError> {
     let at = FieldPath::top("response_format");
-    let Value::Object(map) = value else {
-        return Err(GatewayError::invalid(at, "must be an object"));
-    };
-    let mut r = FieldReader::at(map, at);
+    let mut r = FieldReader::of(value, at)?;
     let format = match r.required_string("type")?.as_str() {
         "text" => response_format::Format::Text(TextFormat {}),
         "json_object" => response_format::Format::JsonObject(JsonObjectFormat {}),
         "json_schema" => {
-            let schema_at = at.field("json_schema");
-            let mut s = FieldReader::at(
-                r.object("json_schema")?
-                    .ok_or_else(|| GatewayError::invalid(schema_at, "is required"))?,
-                schema_at,
-            );
+            let mut s = FieldReader::at(r.required_object("json_schema")?, at.field("json_schema"));
             let format = JsonSchemaFormat {
                 name: s.required_string("name")?,
                 description: s.string("description")?,

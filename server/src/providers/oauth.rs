@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
-use http::{HeaderValue, Method, header};
+use http::{HeaderMap, HeaderValue, Uri, header};
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rustls_pki_types::PrivatePkcs8KeyDer;
@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 use crate::config::{OAuthGrant, OAuthSettings};
 use crate::error::GatewayError;
 use crate::openai_wire::errors::ErrorBody;
-use crate::providers::http::{Client, Request, endpoint, unreadable};
+use crate::providers::http::{Client, Request, endpoint, post_request, unreadable};
 
 /// How long before its expiry a token is replaced: requests in flight with
 /// the old one still finish, and clocks may disagree a little.
@@ -83,6 +83,8 @@ impl std::fmt::Debug for SigningKey {
 pub struct TokenSource {
     provider: &'static str,
     settings: OAuthSettings,
+    /// `settings.token_url`, parsed once (config checked that it parses).
+    token_url: Option<Uri>,
     client: Client,
     timeout: Duration,
     cached: Mutex<Option<Token>>,
@@ -116,6 +118,7 @@ impl TokenSource {
     ) -> Self {
         Self {
             provider,
+            token_url: endpoint(&settings.token_url),
             settings,
             client,
             timeout,
@@ -152,18 +155,18 @@ impl TokenSource {
 
     async fn fetch(&self) -> Result<Token, GatewayError> {
         let form = self.form().map_err(|message| self.unavailable(message))?;
-        let url = endpoint(&self.settings.token_url)
+        let url = self
+            .token_url
+            .clone()
             .ok_or_else(|| self.unavailable("token_uri is not a URL".into()))?;
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(&form)
             .finish();
-        let mut request = Request::new(body.into());
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = url;
-        request.headers_mut().insert(
+        let headers = HeaderMap::from_iter([(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
+        )]);
+        let request = post_request(url, headers, body.into());
         let secrets = self.settings.grant.secrets();
         let started = Instant::now();
         let response = super::http::send(

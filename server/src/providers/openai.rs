@@ -32,7 +32,7 @@ pub struct OpenAiAdapter {
 impl OpenAiAdapter {
     pub fn new(config: &DeploymentConfig, client: Client, preset: &'static Preset) -> Self {
         let base = config.base_url();
-        let upstream = Upstream::new(config, client, bearer, &[], |_, body| parse_error(body));
+        let upstream = Upstream::new(config, client, bearer, &[], parse_error);
         let url = |path: &str| format!("{base}/{path}");
         Self::with_urls(upstream, config, preset, url)
     }
@@ -45,7 +45,7 @@ impl OpenAiAdapter {
     pub fn azure(config: &DeploymentConfig, client: Client) -> Self {
         let base = config.base_url();
         let api_key = |key: &str| (HeaderName::from_static("api-key"), key.to_owned());
-        let upstream = Upstream::new(config, client, api_key, &[], |_, body| parse_error(body));
+        let upstream = Upstream::new(config, client, api_key, &[], parse_error);
         let deployment = &config.model;
         let url = |path: &str| match config.api_version.as_deref() {
             None | Some("v1") => format!("{base}/openai/v1/{path}"),

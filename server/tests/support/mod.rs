@@ -193,6 +193,17 @@ impl Gateway {
         format!("http://{}", self.addr)
     }
 
+    /// POSTs a chat request to the facade with the master key.
+    pub async fn post_chat(&self, body: &serde_json::Value) -> reqwest::Response {
+        http_client()
+            .post(format!("{}/v1/chat/completions", self.url()))
+            .bearer_auth(MASTER_KEY)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub fn log(&self) -> String {
         let mut text = String::new();
         if let Ok(mut f) = std::fs::File::open(&self.log_path) {

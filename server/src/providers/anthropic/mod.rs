@@ -37,9 +37,7 @@ impl AnthropicAdapter {
         let api_key = |key: &str| (HeaderName::from_static("x-api-key"), key.to_owned());
         let fixed = [(HeaderName::from_static("anthropic-version"), version)];
         Self {
-            upstream: Upstream::new(config, client, api_key, &fixed, |_, body| {
-                response::parse_error(body)
-            }),
+            upstream: Upstream::new(config, client, api_key, &fixed, response::parse_error),
             model: config.model.clone(),
             messages_url: endpoint(&format!("{base}/messages")),
         }

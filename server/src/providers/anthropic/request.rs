@@ -185,7 +185,7 @@ fn system_to_json(system: &[Numbered]) -> Result<Option<Value>, GatewayError> {
                 for (j, part) in parts.parts.iter().enumerate() {
                     if matches!(part.part, Some(content_part::Part::Image(_))) {
                         return Err(GatewayError::invalid(
-                            format!("messages[{i}].content[{j}]"),
+                            FieldPath::message(*i).item("content", j),
                             "a system message can only hold text",
                         ));
                     }
@@ -244,7 +244,7 @@ fn assistant_to_json(m: &Message, i: usize) -> Result<Value, GatewayError> {
         Some(Value::Array(thinking)) => thinking,
         Some(_) => {
             return Err(GatewayError::invalid(
-                format!("messages[{i}].{THINKING_BLOCKS}"),
+                FieldPath::message(i).field(THINKING_BLOCKS),
                 "must be an array of thinking blocks",
             ));
         }

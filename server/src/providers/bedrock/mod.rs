@@ -55,7 +55,8 @@ impl BedrockAdapter {
         let base = config.base_url().replace("{aws_region_name}", region);
         let model = utf8_percent_encode(&config.model, PATH_SEGMENT).to_string();
         let url = |operation: &str| endpoint(&format!("{base}/model/{model}/{operation}"));
-        let mut upstream = Upstream::new(config, client, bearer, &[], response::parse_http_error);
+        let mut upstream = Upstream::new(config, client, bearer, &[], response::parse_error)
+            .with_error_headers(response::code_from_headers);
         let signing_keys = config.aws.as_ref().and_then(|aws| aws.credentials.as_ref());
         if let (None, Some(credentials)) = (&config.api_key, signing_keys) {
             let signer = sigv4::Signer::new(credentials, region, sigv4::SERVICE);

@@ -172,11 +172,10 @@ pub(super) fn error_status(kind: &str) -> Option<u16> {
     })
 }
 
-/// An HTTP error answer. AWS names the error in a header
-/// (`x-amzn-errortype: ThrottlingException:http://…`); the bodies often carry
-/// only a message.
-pub fn parse_http_error(headers: &HeaderMap, body: &[u8]) -> ErrorBody {
-    let mut error = parse_error(body);
+/// An HTTP error answer's code, when its body has none: AWS names the error
+/// in a header (`x-amzn-errortype: ThrottlingException:http://…`); the
+/// bodies often carry only a message.
+pub fn code_from_headers(headers: &HeaderMap, mut error: ErrorBody) -> ErrorBody {
     if error.code.is_none() {
         error.code = headers
             .get("x-amzn-errortype")

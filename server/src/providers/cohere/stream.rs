@@ -126,10 +126,10 @@ impl EventDecoder for StreamState {
                     native_finish_reason: native,
                     ..ChunkChoice::default()
                 })];
-                if let (true, Some(Value::Object(usage))) = (
-                    self.include_usage,
-                    event.delta.get_mut("usage").map(Value::take),
-                ) {
+                if self.include_usage
+                    && let Some(Value::Object(usage)) =
+                        event.delta.get_mut("usage").map(Value::take)
+                {
                     chunks.push(ChatChunk {
                         usage: Some(usage_from_json(usage)),
                         choices: Vec::new(),

@@ -28,14 +28,16 @@ pub struct GeminiAdapter {
     embed_url: Option<Uri>,
 }
 
+/// Google's API-key header (the Gemini API, and Vertex AI in express mode).
+pub(crate) fn api_key(key: &str) -> (HeaderName, String) {
+    (HeaderName::from_static("x-goog-api-key"), key.to_owned())
+}
+
 impl GeminiAdapter {
     pub fn new(config: &DeploymentConfig, client: Client) -> Self {
         let base = config.base_url();
         let model = &config.model;
-        let api_key = |key: &str| (HeaderName::from_static("x-goog-api-key"), key.to_owned());
-        let upstream = Upstream::new(config, client, api_key, &[], |_, body| {
-            response::parse_error(body)
-        });
+        let upstream = Upstream::new(config, client, api_key, &[], response::parse_error);
         Self::at(upstream, model, |method| {
             endpoint(&format!("{base}/models/{model}:{method}"))
         })

@@ -75,7 +75,6 @@ impl Client {
         let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
             .build(with_tls(&tls, transport));
         Self { inner, proxies }
     }

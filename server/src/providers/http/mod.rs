@@ -39,12 +39,17 @@ pub struct Upstream {
     headers: HeaderMap,
     api_key: Option<String>,
     parse_error: ErrorParser,
+    error_headers: Option<ErrorHeaders>,
     signer: Option<Box<RequestSigner>>,
     tokens: Option<TokenSource>,
 }
 
-/// Reads a provider's error answer: its headers and (at most 64 KiB of) body.
-pub type ErrorParser = fn(&HeaderMap, &[u8]) -> ErrorBody;
+/// Reads a provider's error body (at most 64 KiB of it).
+pub type ErrorParser = fn(&[u8]) -> ErrorBody;
+
+/// Completes a parsed error from the answer's headers, for providers that
+/// name errors there (AWS's `x-amzn-errortype`).
+pub type ErrorHeaders = fn(&HeaderMap, ErrorBody) -> ErrorBody;
 
 /// The usual `auth` for [`Upstream::new`]: `authorization: Bearer <key>`.
 pub fn bearer(key: &str) -> (HeaderName, String) {
@@ -109,9 +114,16 @@ impl Upstream {
             headers,
             api_key: config.api_key.as_ref().map(|k| k.expose().to_owned()),
             parse_error,
+            error_headers: None,
             signer: None,
             tokens,
         }
+    }
+
+    /// Completes every error answer's parse from its headers.
+    pub fn with_error_headers(mut self, read: ErrorHeaders) -> Self {
+        self.error_headers = Some(read);
+        self
     }
 
     /// Signs every request just before it is sent.
@@ -138,10 +150,7 @@ impl Upstream {
             message: format!("request cannot be encoded: {e}"),
             param: None,
         })?;
-        let mut request = Request::new(bytes.into());
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = url;
-        *request.headers_mut() = self.headers.clone();
+        let mut request = post_request(url, self.headers.clone(), bytes.into());
         if let Some(sign) = &self.signer {
             sign(&mut request).map_err(|message| GatewayError::UpstreamUnavailable {
                 provider: self.provider,
@@ -159,7 +168,13 @@ impl Upstream {
             self.provider,
             self.timeout,
             &secrets,
-            self.parse_error,
+            |headers, body| {
+                let error = (self.parse_error)(body);
+                match self.error_headers {
+                    Some(read) => read(headers, error),
+                    None => error,
+                }
+            },
         )
         .await;
         if let (Some(tokens), Err(GatewayError::Upstream(error))) = (&self.tokens, &result)
@@ -211,6 +226,15 @@ impl Upstream {
     }
 }
 
+/// A POST of `body` to `url` with `headers`.
+pub fn post_request(url: Uri, headers: HeaderMap, body: Bytes) -> Request {
+    let mut request = Request::new(body);
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = url;
+    *request.headers_mut() = headers;
+    request
+}
+
 /// `provider` answered with something that is not its documented format
 /// (for decoders that hold the provider's name but not its `Upstream`).
 pub fn unreadable(
@@ -232,7 +256,7 @@ pub(super) async fn send(
     provider: &'static str,
     timeout: Duration,
     secrets: &[Option<&str>],
-    parse_error: ErrorParser,
+    parse_error: impl FnOnce(&HeaderMap, &[u8]) -> ErrorBody,
 ) -> Result<Response, GatewayError> {
     let response = tokio::time::timeout(timeout, client.send(request))
         .await
@@ -286,7 +310,7 @@ async fn error_from_response(
     provider: &'static str,
     timeout: Duration,
     secrets: &[Option<&str>],
-    parse_error: ErrorParser,
+    parse_error: impl FnOnce(&HeaderMap, &[u8]) -> ErrorBody,
 ) -> GatewayError {
     // Collected on the error path only: successful requests pay nothing.
     let secrets: Vec<&str> = secrets.iter().flatten().copied().collect();

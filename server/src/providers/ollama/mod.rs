@@ -30,9 +30,7 @@ impl OllamaAdapter {
     pub fn new(config: &DeploymentConfig, client: Client) -> Self {
         let base = config.base_url();
         Self {
-            upstream: Upstream::new(config, client, bearer, &[], |_, body| {
-                response::parse_error(body)
-            }),
+            upstream: Upstream::new(config, client, bearer, &[], response::parse_error),
             model: config.model.clone(),
             chat_url: endpoint(&format!("{base}/api/chat")),
             embed_url: endpoint(&format!("{base}/api/embed")),

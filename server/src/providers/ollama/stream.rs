@@ -6,7 +6,8 @@
 //! (the model failed mid-stream) ends the stream with that error.
 
 use super::response::{ChatLine, finish_reason, tool_calls};
-use crate::error::{GatewayError, UpstreamError};
+use crate::error::GatewayError;
+use crate::openai_wire::errors::ErrorBody;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
 use crate::providers::http::unreadable;
 use crate::providers::{EventDecoder, generated_id};
@@ -37,16 +38,13 @@ impl EventDecoder for StreamState {
             serde_json::from_str(data).map_err(|e| unreadable(self.provider, "stream line", e))?;
         if let Some(message) = line.error.take() {
             // Ollama documents this as the model failing: a server error.
-            return Err(GatewayError::Upstream(Box::new(UpstreamError {
-                provider: self.provider,
-                status: 500,
+            let error = ErrorBody {
                 message,
-                kind: None,
-                code: None,
-                param: None,
-                retry_after: None,
-                extra: Default::default(),
-            })));
+                ..ErrorBody::default()
+            };
+            return Err(GatewayError::Upstream(Box::new(
+                error.into_upstream(self.provider, 500),
+            )));
         }
         let created = line.created();
         let chunk = |line: &ChatLine, choice: ChunkChoice| ChatChunk {

@@ -10,10 +10,10 @@ pub(crate) mod embeddings;
 use std::future::ready;
 
 use futures::future::{BoxFuture, try_join_all};
-use http::{HeaderName, Uri};
+use http::Uri;
 
-use super::gemini::{GeminiAdapter, response};
-use super::http::{Client, Upstream, bearer, endpoint};
+use super::gemini::{GeminiAdapter, api_key, response};
+use super::http::{Client, Upstream, endpoint};
 use super::{ChunkStream, Provider};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
@@ -34,10 +34,12 @@ pub struct VertexAdapter {
 impl VertexAdapter {
     pub fn new(config: &DeploymentConfig, client: Client) -> Self {
         let model = &config.model;
-        let parse_error = |_: &_, body: &[u8]| response::parse_error(body);
-        let (upstream, models) = match &config.vertex {
-            // The token source from `config.oauth` authenticates; config
-            // refuses an `api_key` next to project settings.
+        // With project settings the token source from `config.oauth`
+        // authenticates (config refuses an `api_key` next to them); in express
+        // mode the key does, at the global endpoint, whose URLs name no
+        // project or location.
+        let upstream = Upstream::new(config, client, api_key, &[], response::parse_error);
+        let models = match &config.vertex {
             Some(vertex) => {
                 let base = match (&config.api_base, vertex.location.as_str()) {
                     (Some(base), _) => base.clone(),
@@ -45,23 +47,11 @@ impl VertexAdapter {
                     (None, location) => DEFAULT_API_BASE.replace("{vertex_location}", location),
                 };
                 let (project, location) = (&vertex.project, &vertex.location);
-                (
-                    Upstream::new(config, client, bearer, &[], parse_error),
-                    format!(
-                        "{base}/projects/{project}/locations/{location}/publishers/google/models"
-                    ),
-                )
+                format!("{base}/projects/{project}/locations/{location}/publishers/google/models")
             }
-            // Express mode: the key in Google's API-key header, at the global
-            // endpoint, whose URLs name no project or location.
             None => {
                 let base = config.api_base.as_deref().unwrap_or(GLOBAL_API_BASE);
-                let api_key =
-                    |key: &str| (HeaderName::from_static("x-goog-api-key"), key.to_owned());
-                (
-                    Upstream::new(config, client, api_key, &[], parse_error),
-                    format!("{base}/publishers/google/models"),
-                )
+                format!("{base}/publishers/google/models")
             }
         };
         let url = |method: &str| endpoint(&format!("{models}/{model}:{method}"));
