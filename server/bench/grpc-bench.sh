@@ -8,10 +8,11 @@
 # Needs h2load (Debian nghttp2-client), buf (`.ci/test` installs it into
 # target/ci-tools) and the nginx mock upstream from ../shared/bench
 # (upstream.sh start). Starts the release gateway with
-# deploy/examples/bench.yaml on 127.0.0.1:4100. For each concurrency C:
-#   http  h2load --h1, C keep-alive HTTP/1.1 connections (as oha runs it);
-#   grpc  h2load, one HTTP/2 connection with C concurrent streams (as gRPC
-#         clients multiplex).
+# deploy/examples/bench.yaml on 127.0.0.1:4100. For each concurrency C, the
+# doors of server/bench/doors.sh: http (C HTTP/1.1 connections), h2 (the same
+# JSON over one h2c connection with C streams: the HTTP/2 transport without
+# gRPC) and grpc (one h2c connection with C streams). DOORS="http grpc"
+# picks a subset.
 # ghz, the usual gRPC load generator, is written in Go and needs far more CPU
 # per call than the gateway; on a 2-core box it measures itself.
 #
@@ -22,52 +23,34 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 concs="${1:-1 16 64}"
 seconds="${2:-10}"
+doors=${DOORS:-http h2 grpc}
 port=4100
 bin=${SWITCHBOARD_BIN:-target/release/switchboard}  # another build to compare: SWITCHBOARD_BIN=/tmp/old
-buf=$(command -v buf || echo target/ci-tools/node_modules/.bin/buf)
-command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 2; }
-[[ -x $buf ]] || { echo "buf missing: run .ci/test once, or put buf on PATH" >&2; exit 2; }
 [[ -x $bin ]] || { echo "build first: cargo build --release -p switchboard" >&2; exit 2; }
 curl -sf -o /dev/null http://127.0.0.1:18080/health || { echo "start the mock upstream: ../shared/bench/upstream.sh start" >&2; exit 2; }
 
+source server/bench/doors.sh
 work=$(mktemp -d)
+grpc_request "$work/request.grpc"
 $bin serve --config deploy/examples/bench.yaml --listen 127.0.0.1:$port 2>/dev/null &
 gw=$!
 trap 'kill -TERM $gw 2>/dev/null; wait $gw 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:$port/health/readiness && break; sleep 0.1; done
-kill -0 $gw 2>/dev/null || { echo "the gateway did not start (is port $port taken?)" >&2; exit 1; }
-
-# The same question through both doors: ../shared/bench/bodies/chat.json,
-# and its ChatRequest in gRPC framing (flag byte, big-endian length, message).
-json_body=../shared/bench/bodies/chat.json
-request='{"model":"bench-model","messages":[{"role":"ROLE_SYSTEM","text":"You are a helpful assistant. Answer concisely."},{"role":"ROLE_USER","text":"What is the capital of France? Answer in two sentences."}],"max_tokens":64,"temperature":0.2}'
-(cd proto && echo "$request" | "$OLDPWD/$buf" convert . --type switchboard.v1.ChatRequest \
-  --from -#format=json --to -#format=binpb) >"$work/message.bin"
-len=$(stat -c %s "$work/message.bin")
-{ printf '\x00'; printf "%08x" "$len" | xxd -r -p; cat "$work/message.bin"; } >"$work/request.grpc"
-grpc_url=http://127.0.0.1:$port/switchboard.v1.ChatService/Complete
-grpc_headers=(-H 'content-type: application/grpc' -H 'te: trailers')
+wait_ready || exit 1
 
 good_answer=$(curl -sf --http2-prior-knowledge --data-binary @"$work/request.grpc" "${grpc_headers[@]}" \
-  -D "$work/headers" "$grpc_url" | wc -c)
+  -D "$work/headers" "$(grpc_url)" | wc -c)
 grep -qi '^grpc-status: 0' "$work/headers" || { echo "a single gRPC call failed:" >&2; cat "$work/headers" >&2; exit 1; }
 
-load() { # DOOR CONC SECONDS
-  case $1 in
-    http) h2load --h1 -c "$2" -m 1 -t 1 -D "$3" -d "$json_body" -H 'content-type: application/json' \
-            http://127.0.0.1:$port/v1/chat/completions ;;
-    grpc) h2load -c 1 -m "$2" -t 1 -D "$3" -d "$work/request.grpc" "${grpc_headers[@]}" "$grpc_url" ;;
-  esac
-}
+load() { drive "$1" "$2" "$work/request.grpc" -D "$3"; }  # DOOR CONC SECONDS
 cpu_ticks() { awk '{print $14 + $15}' /proc/$gw/stat; }
 rss_kb() { awk '/VmHWM/ {print $2}' /proc/$gw/status; }
 hz=$(getconf CLK_TCK)
 
-load http 4 3 >/dev/null; load grpc 4 3 >/dev/null  # warm-up: connections, allocator
+for door in $doors; do load $door 4 3 >/dev/null; done  # warm-up: connections, allocator
 echo "| door | conc | rps | mean ms | failed | gateway CPU ms/req | peak RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for c in $concs; do
-  for door in http grpc; do
+  for door in $doors; do
     before=$(cpu_ticks)
     out=$(load $door "$c" "$seconds")
     after=$(cpu_ticks)
