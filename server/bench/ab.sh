@@ -13,19 +13,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 a=$1 b=$2 rounds=${3:-3} conc=${4:-16} secs=${5:-6} port=4101
-body=../shared/bench/bodies/chat.json
 tick_ms=$((1000 / $(getconf CLK_TCK)))
+source server/bench/doors.sh
 
-load() { # SECONDS
-  h2load --h1 -D "$1" -c "$conc" -m 1 -t 1 -d "$body" -H 'content-type: application/json' \
-    "http://127.0.0.1:$port/v1/chat/completions" 2>&1
-}
+load() { drive http "$conc" "" -D "$1" 2>&1; }  # SECONDS
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 run() { # BINARY LABEL
   "$1" serve --config deploy/examples/bench.yaml --listen "127.0.0.1:$port" 2>/dev/null &
   local gw=$!
-  for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/health/readiness" && break; sleep 0.1; done
+  wait_ready
   load 2 >/dev/null
   local t0 out t1
   t0=$(cpu_ticks "$gw")
