@@ -286,7 +286,8 @@ async fn untrusted_certificate_is_refused() {
 /// `HTTPS_PROXY` and `HTTP_PROXY` from the environment are used with their
 /// credentials: HTTPS through a CONNECT tunnel (end to end TLS, so the
 /// provider sees no proxy header), plain HTTP forwarded by the proxy (which
-/// adds its `Via`); `NO_PROXY` hosts are reached directly.
+/// adds its `Via`); `NO_PROXY` hosts are reached directly. The proxy demands
+/// basic auth (407 without it), so both 200s show the credentials were sent.
 #[tokio::test]
 async fn proxies_from_the_environment() {
     let dir = TempDir::new();
@@ -323,7 +324,6 @@ async fn proxies_from_the_environment() {
     let tunnel = format!("CONNECT localhost:{}", front.port);
     let log = proxy.log_mentioning(&tunnel);
     assert!(log.contains(&tunnel), "{log}");
-    assert!(!log.contains("407"), "credentials refused:\n{log}");
     assert_eq!(front.protocols(), ["h2"]);
 
     // The same gateway with the replay host exempted goes around the proxy.

@@ -10,6 +10,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod cohere;
 pub mod fuzzing;
+pub mod gaps;
 pub mod gemini;
 pub mod http;
 pub mod mock;

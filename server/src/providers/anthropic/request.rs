@@ -29,8 +29,8 @@ use crate::pb::{
     ToolChoiceMode, content_part, image, message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields, thinking_budget,
-    tool_arguments,
+    SamplingNames, THINKING_BLOCKS, gaps::Gaps, insert_sampling, merge_native_fields,
+    thinking_budget, tool_arguments,
 };
 
 /// `max_tokens` is required by Anthropic; OpenAI callers often omit it.
@@ -44,7 +44,7 @@ pub fn to_json(
     model: &str,
     stream: bool,
 ) -> Result<Map<String, Value>, GatewayError> {
-    reject_unsupported(request)?;
+    GAPS.check("anthropic", request)?;
     let mut body = Map::new();
     body.insert("model".into(), model.into());
 
@@ -134,40 +134,15 @@ pub fn to_json(
     Ok(body)
 }
 
-fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
-    let unsupported =
-        |param: &str, why: &str| Err(GatewayError::not_supported_by("anthropic", param, why));
-    if request.seed.is_some() {
-        return unsupported("seed", "its sampling cannot be seeded");
-    }
-    // A zero penalty asks for nothing, so it is accepted (SDKs send defaults).
-    if request.presence_penalty.is_some_and(|p| p != 0.0) {
-        return unsupported("presence_penalty", "it has no penalties");
-    }
-    if request.frequency_penalty.is_some_and(|p| p != 0.0) {
-        return unsupported("frequency_penalty", "it has no penalties");
-    }
-    if request.n.is_some_and(|n| n > 1) {
-        return unsupported("n", "it returns one choice per request");
-    }
-    if let Some(response_format::Format::JsonObject(_)) = request
-        .response_format
-        .as_ref()
-        .and_then(|f| f.format.as_ref())
-    {
-        return unsupported(
-            "response_format",
-            "it has no JSON mode without a schema; use `json_schema`",
-        );
-    }
-    if !request.metadata.is_empty() {
-        return unsupported(
-            "metadata",
-            "it has no request metadata (set `user` for metadata.user_id)",
-        );
-    }
-    Ok(())
-}
+/// What Anthropic's Messages API cannot express.
+const GAPS: Gaps = Gaps {
+    choices: Some("it returns one choice per request"),
+    seed: Some("its sampling cannot be seeded"),
+    penalties: Some("it has no penalties"),
+    metadata: Some("it has no request metadata (set `user` for metadata.user_id)"),
+    json_mode: Some("it has no JSON mode without a schema; use `json_schema`"),
+    ..Gaps::NONE
+};
 
 fn system_to_json(system: &[Numbered]) -> Result<Option<Value>, GatewayError> {
     if let [(_, only)] = system

@@ -43,14 +43,14 @@ use crate::pb::{
     message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, THINKING_BLOCKS, insert_sampling, merge_native_fields, message_texts,
-    thinking_budget, tool_arguments,
+    SamplingNames, THINKING_BLOCKS, gaps::Gaps, insert_sampling, merge_native_fields,
+    message_texts, thinking_budget, tool_arguments,
 };
 
 const CACHE_CONTROL: &str = "cache_control";
 
 pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>, GatewayError> {
-    reject_unsupported(request)?;
+    GAPS.check("bedrock", request)?;
     let mut body = Map::new();
     let mut system = Vec::new();
     let mut messages: Vec<(&'static str, Vec<Value>)> = Vec::new();
@@ -165,43 +165,16 @@ pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>,
     Ok(body)
 }
 
-fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
-    let unsupported =
-        |param: &str, why: &str| Err(GatewayError::not_supported_by("bedrock", param, why));
-    if request.n.is_some_and(|n| n > 1) {
-        return unsupported("n", "Converse generates one choice per request");
-    }
-    if request.seed.is_some() {
-        return unsupported("seed", "Converse has no seed");
-    }
-    // SDKs send zero penalties by default; only a real one is refused.
-    if request.presence_penalty.is_some_and(|p| p != 0.0) {
-        return unsupported("presence_penalty", "Converse has no penalties");
-    }
-    if request.frequency_penalty.is_some_and(|p| p != 0.0) {
-        return unsupported("frequency_penalty", "Converse has no penalties");
-    }
-    if request.parallel_tool_calls == Some(false) {
-        return unsupported(
-            "parallel_tool_calls",
-            "parallel tool calls cannot be turned off",
-        );
-    }
-    if !request.user.is_empty() {
-        return unsupported("user", "Converse has no end-user field");
-    }
-    if let Some(response_format::Format::JsonObject(_)) = request
-        .response_format
-        .as_ref()
-        .and_then(|f| f.format.as_ref())
-    {
-        return Err(GatewayError::unsupported(
-            "response_format",
-            "bedrock has no JSON mode without a schema: use `json_schema`",
-        ));
-    }
-    Ok(())
-}
+/// What Bedrock's Converse API cannot express.
+const GAPS: Gaps = Gaps {
+    choices: Some("Converse generates one choice per request"),
+    seed: Some("Converse has no seed"),
+    penalties: Some("Converse has no penalties"),
+    serial_tool_calls: Some("parallel tool calls cannot be turned off"),
+    user: Some("Converse has no end-user field"),
+    json_mode: Some("Converse has no JSON mode without a schema; use `json_schema`"),
+    ..Gaps::NONE
+};
 
 fn reasoning_fields(effort: ReasoningEffort, model: &str) -> Result<Option<Value>, GatewayError> {
     if effort == ReasoningEffort::Unspecified {

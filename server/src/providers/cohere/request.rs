@@ -32,7 +32,9 @@ use crate::pb::{
     ChatRequest, ContentPart, ImageDetail, Message, ReasoningEffort, Role, ToolChoiceMode,
     content_part, image, message, response_format, tool_choice,
 };
-use crate::providers::{SamplingNames, insert_sampling, merge_native_fields, thinking_budget};
+use crate::providers::{
+    SamplingNames, gaps::Gaps, insert_sampling, merge_native_fields, thinking_budget,
+};
 
 fn thinking(effort: ReasoningEffort) -> Option<Value> {
     match (effort, thinking_budget(effort)) {
@@ -47,7 +49,7 @@ pub fn to_json(
     model: &str,
     stream: bool,
 ) -> Result<Map<String, Value>, GatewayError> {
-    reject_unsupported(request)?;
+    GAPS.check("cohere", request)?;
     let mut body = Map::new();
     body.insert("model".into(), model.into());
     let messages: Vec<Value> = request
@@ -134,26 +136,14 @@ pub fn to_json(
     Ok(body)
 }
 
-fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
-    let unsupported =
-        |param: &str, why: &str| Err(GatewayError::not_supported_by("cohere", param, why));
-    if request.n.is_some_and(|n| n > 1) {
-        return unsupported("n", "it generates one choice per request");
-    }
-    if request.parallel_tool_calls == Some(false) {
-        return unsupported(
-            "parallel_tool_calls",
-            "parallel tool calls cannot be turned off",
-        );
-    }
-    if !request.user.is_empty() {
-        return unsupported("user", "it has no end-user field");
-    }
-    if !request.metadata.is_empty() {
-        return unsupported("metadata", "it has no request metadata");
-    }
-    Ok(())
-}
+/// What Cohere's v2 chat API cannot express.
+const GAPS: Gaps = Gaps {
+    choices: Some("it generates one choice per request"),
+    serial_tool_calls: Some("parallel tool calls cannot be turned off"),
+    user: Some("it has no end-user field"),
+    metadata: Some("it has no request metadata"),
+    ..Gaps::NONE
+};
 
 fn message_to_json(m: &Message, at: FieldPath<'_>) -> Result<Value, GatewayError> {
     let mut out = Map::new();

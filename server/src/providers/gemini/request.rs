@@ -35,7 +35,7 @@ use crate::pb::{
     content_part, image, message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, insert_sampling, merge_native_fields, message_texts, tool_arguments,
+    SamplingNames, gaps::Gaps, insert_sampling, merge_native_fields, message_texts, tool_arguments,
 };
 
 /// Where a tool call carries Gemini's thought signature, as Google's own
@@ -58,7 +58,7 @@ pub fn to_json(
     request: &ChatRequest,
     provider: &'static str,
 ) -> Result<Map<String, Value>, GatewayError> {
-    reject_unsupported(request, provider)?;
+    GAPS.check(provider, request)?;
     let mut body = Map::new();
 
     let mut system_parts = Vec::new();
@@ -132,23 +132,13 @@ pub fn to_json(
     Ok(body)
 }
 
-fn reject_unsupported(request: &ChatRequest, provider: &str) -> Result<(), GatewayError> {
-    let unsupported =
-        |param: &str, why: &str| Err(GatewayError::not_supported_by(provider, param, why));
-    if request.parallel_tool_calls == Some(false) {
-        return unsupported(
-            "parallel_tool_calls",
-            "parallel function calls cannot be turned off",
-        );
-    }
-    if !request.user.is_empty() {
-        return unsupported("user", "it has no end-user field");
-    }
-    if !request.metadata.is_empty() {
-        return unsupported("metadata", "it has no request metadata");
-    }
-    Ok(())
-}
+/// What Gemini's generateContent cannot express (Vertex AI's is the same).
+const GAPS: Gaps = Gaps {
+    serial_tool_calls: Some("parallel function calls cannot be turned off"),
+    user: Some("it has no end-user field"),
+    metadata: Some("it has no request metadata"),
+    ..Gaps::NONE
+};
 
 fn is_function_response_turn(turn: &Map<String, Value>) -> bool {
     turn.get("parts")

@@ -33,14 +33,16 @@ use crate::pb::{
     ChatRequest, Message, ReasoningEffort, Role, ToolChoiceMode, content_part, image, message,
     response_format, tool_choice,
 };
-use crate::providers::{SamplingNames, insert_sampling, merge_native_fields, tool_arguments};
+use crate::providers::{
+    SamplingNames, gaps::Gaps, insert_sampling, merge_native_fields, tool_arguments,
+};
 
 pub fn to_json(
     request: &ChatRequest,
     model: &str,
     stream: bool,
 ) -> Result<Map<String, Value>, GatewayError> {
-    reject_unsupported(request)?;
+    GAPS.check("ollama", request)?;
     let mut body = Map::new();
     body.insert("model".into(), model.into());
 
@@ -121,37 +123,15 @@ pub fn to_json(
     Ok(body)
 }
 
-fn reject_unsupported(request: &ChatRequest) -> Result<(), GatewayError> {
-    let unsupported =
-        |param: &str, why: &str| Err(GatewayError::not_supported_by("ollama", param, why));
-    if request.n.is_some_and(|n| n > 1) {
-        return unsupported("n", "it generates one choice per request");
-    }
-    if request.parallel_tool_calls == Some(false) {
-        return unsupported(
-            "parallel_tool_calls",
-            "parallel tool calls cannot be turned off",
-        );
-    }
-    if tool_choice_is(request, ToolChoiceMode::Required)
-        || matches!(
-            request.tool_choice.as_ref().and_then(|c| c.choice.as_ref()),
-            Some(tool_choice::Choice::FunctionName(_))
-        )
-    {
-        return unsupported(
-            "tool_choice",
-            "it cannot force a tool call (only `auto` and `none` are possible)",
-        );
-    }
-    if !request.user.is_empty() {
-        return unsupported("user", "it has no end-user field");
-    }
-    if !request.metadata.is_empty() {
-        return unsupported("metadata", "it has no request metadata");
-    }
-    Ok(())
-}
+/// What Ollama's chat API cannot express.
+const GAPS: Gaps = Gaps {
+    choices: Some("it generates one choice per request"),
+    serial_tool_calls: Some("parallel tool calls cannot be turned off"),
+    forced_tool_call: Some("it cannot force a tool call (only `auto` and `none` are possible)"),
+    user: Some("it has no end-user field"),
+    metadata: Some("it has no request metadata"),
+    ..Gaps::NONE
+};
 
 fn tool_choice_is(request: &ChatRequest, mode: ToolChoiceMode) -> bool {
     matches!(

@@ -1,0 +1,221 @@
+//! What a native provider API cannot express. Each adapter declares its gaps
+//! as data, with the reason the caller is told, and refuses a request that
+//! uses one before translating it, so nothing a client asked for is dropped.
+
+use crate::error::GatewayError;
+use crate::pb::{ChatRequest, ToolChoiceMode, response_format, tool_choice};
+
+/// For each request feature a provider lacks, why; `None` where it has it.
+#[derive(Clone, Copy)]
+pub struct Gaps {
+    /// `n` above 1.
+    pub choices: Option<&'static str>,
+    pub seed: Option<&'static str>,
+    /// A non-zero `presence_penalty` or `frequency_penalty` (SDKs send zeros
+    /// by default, which ask for nothing).
+    pub penalties: Option<&'static str>,
+    /// `parallel_tool_calls: false`.
+    pub serial_tool_calls: Option<&'static str>,
+    /// `tool_choice` `required` or a named function.
+    pub forced_tool_call: Option<&'static str>,
+    pub user: Option<&'static str>,
+    pub metadata: Option<&'static str>,
+    /// `response_format: json_object`.
+    pub json_mode: Option<&'static str>,
+}
+
+impl Gaps {
+    /// A provider that can express every feature checked here.
+    pub const NONE: Gaps = Gaps {
+        choices: None,
+        seed: None,
+        penalties: None,
+        serial_tool_calls: None,
+        forced_tool_call: None,
+        user: None,
+        metadata: None,
+        json_mode: None,
+    };
+
+    /// Refuses the first feature `request` uses that `provider` lacks.
+    pub fn check(&self, provider: &str, request: &ChatRequest) -> Result<(), GatewayError> {
+        let nonzero = |penalty: Option<f64>| penalty.is_some_and(|p| p != 0.0);
+        let forced_tool_call = match request.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
+            Some(tool_choice::Choice::Mode(mode)) => *mode == ToolChoiceMode::Required as i32,
+            Some(tool_choice::Choice::FunctionName(_)) => true,
+            None => false,
+        };
+        let json_mode = matches!(
+            request
+                .response_format
+                .as_ref()
+                .and_then(|f| f.format.as_ref()),
+            Some(response_format::Format::JsonObject(_))
+        );
+        let used = [
+            (self.choices, "n", request.n.is_some_and(|n| n > 1)),
+            (self.seed, "seed", request.seed.is_some()),
+            (
+                self.penalties,
+                "presence_penalty",
+                nonzero(request.presence_penalty),
+            ),
+            (
+                self.penalties,
+                "frequency_penalty",
+                nonzero(request.frequency_penalty),
+            ),
+            (
+                self.serial_tool_calls,
+                "parallel_tool_calls",
+                request.parallel_tool_calls == Some(false),
+            ),
+            (self.forced_tool_call, "tool_choice", forced_tool_call),
+            (self.user, "user", !request.user.is_empty()),
+            (self.metadata, "metadata", !request.metadata.is_empty()),
+            (self.json_mode, "response_format", json_mode),
+        ];
+        match used
+            .into_iter()
+            .find_map(|(why, param, used)| why.filter(|_| used).map(|why| (param, why)))
+        {
+            Some((param, why)) => Err(GatewayError::not_supported_by(provider, param, why)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::{ResponseFormat, ToolChoice};
+
+    const LACKS_ALL: Gaps = Gaps {
+        choices: Some("one choice"),
+        seed: Some("no seed"),
+        penalties: Some("no penalties"),
+        serial_tool_calls: Some("always parallel"),
+        forced_tool_call: Some("auto or none"),
+        user: Some("no user"),
+        metadata: Some("no metadata"),
+        json_mode: Some("schema only"),
+    };
+
+    fn refused(gaps: &Gaps, request: &ChatRequest) -> Option<(String, String)> {
+        match gaps.check("acme", request) {
+            Ok(()) => None,
+            Err(GatewayError::Unsupported { message, param }) => {
+                Some((param.expect("param"), message))
+            }
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_feature_is_refused_with_its_reason_only_where_lacking() {
+        let mode = |mode: ToolChoiceMode| ToolChoice {
+            choice: Some(tool_choice::Choice::Mode(mode as i32)),
+        };
+        let cases: Vec<(&str, ChatRequest)> = vec![
+            (
+                "n",
+                ChatRequest {
+                    n: Some(2),
+                    ..Default::default()
+                },
+            ),
+            (
+                "seed",
+                ChatRequest {
+                    seed: Some(7),
+                    ..Default::default()
+                },
+            ),
+            (
+                "presence_penalty",
+                ChatRequest {
+                    presence_penalty: Some(0.5),
+                    ..Default::default()
+                },
+            ),
+            (
+                "frequency_penalty",
+                ChatRequest {
+                    frequency_penalty: Some(-1.0),
+                    ..Default::default()
+                },
+            ),
+            (
+                "parallel_tool_calls",
+                ChatRequest {
+                    parallel_tool_calls: Some(false),
+                    ..Default::default()
+                },
+            ),
+            (
+                "tool_choice",
+                ChatRequest {
+                    tool_choice: Some(mode(ToolChoiceMode::Required)),
+                    ..Default::default()
+                },
+            ),
+            (
+                "tool_choice",
+                ChatRequest {
+                    tool_choice: Some(ToolChoice {
+                        choice: Some(tool_choice::Choice::FunctionName("lookup".into())),
+                    }),
+                    ..Default::default()
+                },
+            ),
+            (
+                "user",
+                ChatRequest {
+                    user: "u-1".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "metadata",
+                ChatRequest {
+                    metadata: [("k".into(), "v".into())].into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "response_format",
+                ChatRequest {
+                    response_format: Some(ResponseFormat {
+                        format: Some(response_format::Format::JsonObject(Default::default())),
+                    }),
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (param, request) in cases {
+            let (refused_param, message) = refused(&LACKS_ALL, &request).expect(param);
+            assert_eq!(refused_param, param);
+            assert!(
+                message.starts_with(&format!("`{param}`: acme does not support `{param}`: ")),
+                "{message}"
+            );
+            assert_eq!(refused(&Gaps::NONE, &request), None, "{param}");
+        }
+    }
+
+    #[test]
+    fn defaults_and_harmless_values_pass() {
+        let harmless = ChatRequest {
+            n: Some(1),
+            presence_penalty: Some(0.0),
+            frequency_penalty: Some(0.0),
+            parallel_tool_calls: Some(true),
+            tool_choice: Some(ToolChoice {
+                choice: Some(tool_choice::Choice::Mode(ToolChoiceMode::Auto as i32)),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(refused(&LACKS_ALL, &harmless), None);
+        assert_eq!(refused(&LACKS_ALL, &ChatRequest::default()), None);
+    }
+}
