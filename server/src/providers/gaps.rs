@@ -6,7 +6,6 @@ use crate::error::GatewayError;
 use crate::pb::{ChatRequest, ToolChoiceMode, response_format, tool_choice};
 
 /// For each request feature a provider lacks, why; `None` where it has it.
-#[derive(Clone, Copy)]
 pub struct Gaps {
     /// `n` above 1.
     pub choices: Option<&'static str>,
@@ -52,7 +51,7 @@ impl Gaps {
                 .and_then(|f| f.format.as_ref()),
             Some(response_format::Format::JsonObject(_))
         );
-        let used = [
+        let features = [
             (self.choices, "n", request.n.is_some_and(|n| n > 1)),
             (self.seed, "seed", request.seed.is_some()),
             (
@@ -75,13 +74,12 @@ impl Gaps {
             (self.metadata, "metadata", !request.metadata.is_empty()),
             (self.json_mode, "response_format", json_mode),
         ];
-        match used
-            .into_iter()
-            .find_map(|(why, param, used)| why.filter(|_| used).map(|why| (param, why)))
-        {
-            Some((param, why)) => Err(GatewayError::not_supported_by(provider, param, why)),
-            None => Ok(()),
+        for (lacking, param, used) in features {
+            if let (Some(why), true) = (lacking, used) {
+                return Err(GatewayError::not_supported_by(provider, param, why));
+            }
         }
+        Ok(())
     }
 }
 
@@ -111,93 +109,73 @@ mod tests {
         }
     }
 
+    fn request(set: impl FnOnce(&mut ChatRequest)) -> ChatRequest {
+        let mut request = ChatRequest::default();
+        set(&mut request);
+        request
+    }
+
     #[test]
     fn each_feature_is_refused_with_its_reason_only_where_lacking() {
-        let mode = |mode: ToolChoiceMode| ToolChoice {
-            choice: Some(tool_choice::Choice::Mode(mode as i32)),
+        let forced = |choice| {
+            Some(ToolChoice {
+                choice: Some(choice),
+            })
         };
-        let cases: Vec<(&str, ChatRequest)> = vec![
-            (
-                "n",
-                ChatRequest {
-                    n: Some(2),
-                    ..Default::default()
-                },
-            ),
-            (
-                "seed",
-                ChatRequest {
-                    seed: Some(7),
-                    ..Default::default()
-                },
-            ),
+        let cases = [
+            ("n", "one choice", request(|r| r.n = Some(2))),
+            ("seed", "no seed", request(|r| r.seed = Some(7))),
             (
                 "presence_penalty",
-                ChatRequest {
-                    presence_penalty: Some(0.5),
-                    ..Default::default()
-                },
+                "no penalties",
+                request(|r| r.presence_penalty = Some(0.5)),
             ),
             (
                 "frequency_penalty",
-                ChatRequest {
-                    frequency_penalty: Some(-1.0),
-                    ..Default::default()
-                },
+                "no penalties",
+                request(|r| r.frequency_penalty = Some(-1.0)),
             ),
             (
                 "parallel_tool_calls",
-                ChatRequest {
-                    parallel_tool_calls: Some(false),
-                    ..Default::default()
-                },
+                "always parallel",
+                request(|r| r.parallel_tool_calls = Some(false)),
             ),
             (
                 "tool_choice",
-                ChatRequest {
-                    tool_choice: Some(mode(ToolChoiceMode::Required)),
-                    ..Default::default()
-                },
+                "auto or none",
+                request(|r| {
+                    r.tool_choice =
+                        forced(tool_choice::Choice::Mode(ToolChoiceMode::Required as i32))
+                }),
             ),
             (
                 "tool_choice",
-                ChatRequest {
-                    tool_choice: Some(ToolChoice {
-                        choice: Some(tool_choice::Choice::FunctionName("lookup".into())),
-                    }),
-                    ..Default::default()
-                },
+                "auto or none",
+                request(|r| {
+                    r.tool_choice = forced(tool_choice::Choice::FunctionName("lookup".into()))
+                }),
             ),
-            (
-                "user",
-                ChatRequest {
-                    user: "u-1".into(),
-                    ..Default::default()
-                },
-            ),
+            ("user", "no user", request(|r| r.user = "u-1".into())),
             (
                 "metadata",
-                ChatRequest {
-                    metadata: [("k".into(), "v".into())].into(),
-                    ..Default::default()
-                },
+                "no metadata",
+                request(|r| r.metadata = [("k".into(), "v".into())].into()),
             ),
             (
                 "response_format",
-                ChatRequest {
-                    response_format: Some(ResponseFormat {
+                "schema only",
+                request(|r| {
+                    r.response_format = Some(ResponseFormat {
                         format: Some(response_format::Format::JsonObject(Default::default())),
-                    }),
-                    ..Default::default()
-                },
+                    })
+                }),
             ),
         ];
-        for (param, request) in cases {
-            let (refused_param, message) = refused(&LACKS_ALL, &request).expect(param);
-            assert_eq!(refused_param, param);
-            assert!(
-                message.starts_with(&format!("`{param}`: acme does not support `{param}`: ")),
-                "{message}"
+        for (param, why, request) in cases {
+            let expected = format!("`{param}`: acme does not support `{param}`: {why}");
+            assert_eq!(
+                refused(&LACKS_ALL, &request),
+                Some((param.to_owned(), expected))
             );
             assert_eq!(refused(&Gaps::NONE, &request), None, "{param}");
         }
