@@ -22,7 +22,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() { # BINARY LABEL
   "$1" serve --config deploy/examples/bench.yaml --listen "127.0.0.1:$port" 2>/dev/null &
   local gw=$!
-  wait_ready
+  wait_ready "$gw"
   load 2 >/dev/null
   local t0 out t1
   t0=$(cpu_ticks "$gw")

@@ -7,6 +7,7 @@
 #   grpc  ChatService/Complete with the same question, over one h2c
 #         connection with C concurrent streams (as gRPC clients multiplex).
 
+command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 2; }
 json_body=../shared/bench/bodies/chat.json
 grpc_url() { echo "http://127.0.0.1:$port/switchboard.v1.ChatService/Complete"; }
 grpc_headers=(-H 'content-type: application/grpc' -H 'te: trailers')
@@ -39,11 +40,36 @@ drive() {
   esac
 }
 
-# wait_ready: until the gateway on $port answers its readiness probe
-# (TRIES tenths of a second; a gateway under valgrind needs many).
+# grpc_answer_bytes FILE: sends the gRPC request in FILE once and prints the
+# size of its answer's DATA, after checking the call succeeded.
+grpc_answer_bytes() {
+  local headers
+  headers=$(mktemp)
+  local size
+  size=$(curl -sf --http2-prior-knowledge --data-binary @"$1" "${grpc_headers[@]}" -D "$headers" \
+    "$(grpc_url)" | wc -c)
+  grep -qi '^grpc-status: 0' "$headers" || { echo "a single gRPC call failed:" >&2; cat "$headers" >&2; rm -f "$headers"; return 1; }
+  rm -f "$headers"
+  echo "$size"
+}
+
+# data_bytes H2LOAD_OUTPUT: the DATA bytes h2load received, from its line
+# "traffic: 380.96KB (390107) total, 2.96KB (3035) headers (...), 350.59KB (359000) data".
+# A failed gRPC call is a trailers-only answer with no DATA.
+data_bytes() { sed -n 's/^traffic:.*(\([0-9]*\)) data$/\1/p' <<<"$1"; }
+
+# wait_ready PID [TRIES]: until the gateway PID answers its readiness probe
+# on $port (TRIES tenths of a second, default 50; under valgrind it needs
+# many). Fails if PID exits, e.g. because another process has $port: the
+# probe can reach that process before PID has failed to bind, so PID must
+# still be alive a moment after the probe succeeds.
 wait_ready() {
-  for _ in $(seq "${1:-50}"); do
-    curl -sf -o /dev/null "http://127.0.0.1:$port/health/readiness" && return 0
+  for _ in $(seq "${2:-50}"); do
+    if curl -sf -o /dev/null "http://127.0.0.1:$port/health/readiness"; then
+      sleep 0.2
+      kill -0 "$1" 2>/dev/null && return 0
+    fi
+    kill -0 "$1" 2>/dev/null || { echo "the gateway exited (is port $port taken?)" >&2; return 1; }
     sleep 0.1
   done
   echo "the gateway on port $port did not become ready" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# gRPC rows of the overhead benchmark (../shared/bench covers HTTP only):
-# ChatService/Complete against POST /v1/chat/completions, back to back, with
-# one load generator for both doors so the comparison is the gateway's.
+# gRPC rows of the overhead benchmark (../shared/bench covers HTTP only): the
+# same question through each door of server/bench/doors.sh, back to back,
+# with one load generator for all doors so the comparison is the gateway's.
 #
 #   server/bench/grpc-bench.sh [CONCS] [SECONDS]     e.g. server/bench/grpc-bench.sh "1 16 64" 10
 #
@@ -31,15 +31,13 @@ curl -sf -o /dev/null http://127.0.0.1:18080/health || { echo "start the mock up
 
 source server/bench/doors.sh
 work=$(mktemp -d)
+gw=
+trap '[[ -n $gw ]] && kill -TERM $gw 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 grpc_request "$work/request.grpc"
 $bin serve --config deploy/examples/bench.yaml --listen 127.0.0.1:$port 2>/dev/null &
 gw=$!
-trap 'kill -TERM $gw 2>/dev/null; wait $gw 2>/dev/null || true; rm -rf "$work"' EXIT
-wait_ready || exit 1
-
-good_answer=$(curl -sf --http2-prior-knowledge --data-binary @"$work/request.grpc" "${grpc_headers[@]}" \
-  -D "$work/headers" "$(grpc_url)" | wc -c)
-grep -qi '^grpc-status: 0' "$work/headers" || { echo "a single gRPC call failed:" >&2; cat "$work/headers" >&2; exit 1; }
+wait_ready $gw
+good_answer=$(grpc_answer_bytes "$work/request.grpc")
 
 load() { drive "$1" "$2" "$work/request.grpc" -D "$3"; }  # DOOR CONC SECONDS
 cpu_ticks() { awk '{print $14 + $15}' /proc/$gw/stat; }
@@ -60,8 +58,7 @@ for c in $concs; do
     non2xx=$(awk '/^status codes:/ {print $5 + $7 + $9}' <<<"$out")
     mean=$(awk '/^time for request:/ {print $6}' <<<"$out")
     if [[ $door == grpc ]]; then
-      # "traffic: 380.96KB (390107) total, 2.96KB (3035) headers (...), 350.59KB (359000) data"
-      data=$(sed -n 's/^traffic:.*(\([0-9]*\)) data$/\1/p' <<<"$out")
+      data=$(data_bytes "$out")
       ok=$(( data / good_answer ))
       (( data % good_answer == 0 )) || { echo "gRPC DATA bytes ($data) are not whole answers of $good_answer bytes" >&2; exit 1; }
       # Streams still open at the deadline can deliver whole answers h2load

@@ -5,7 +5,7 @@
 # runs need many alternating rounds. It says nothing about syscalls, cache
 # misses or waiting: ab.sh and grpc-bench.sh measure those.
 #
-#   server/bench/instructions.sh [DOORS="http h2 grpc"] [CONC=16] [REQUESTS=4000]
+#   server/bench/instructions.sh ["DOOR ..."="http h2 grpc"] [CONC=16] [REQUESTS=4000]
 #
 # Doors as in server/bench/doors.sh. Needs valgrind, h2load, buf (for grpc)
 # and the nginx mock upstream (../shared/bench/upstream.sh start). Runs
@@ -39,9 +39,8 @@ for door in $doors; do
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/$door.run" \
     "$bin" serve --config deploy/examples/bench.yaml --listen "127.0.0.1:$port" >/dev/null 2>&1 &
   gw=$!
-  wait_ready 300
-  [[ $door == grpc ]] && answer=$(curl -sf --http2-prior-knowledge --data-binary @"$grpc_file" \
-    "${grpc_headers[@]}" "$(grpc_url)" | wc -c)
+  wait_ready $gw 300
+  [[ $door == grpc ]] && answer=$(grpc_answer_bytes "$grpc_file")
   drive "$door" "$conc" "$grpc_file" -n 500 >/dev/null
   callgrind_control -i on $gw >/dev/null 2>&1
   result=$(drive "$door" "$conc" "$grpc_file" -n "$requests")
@@ -51,7 +50,7 @@ for door in $doors; do
   ok=$(awk '/^status codes:/ {print $3}' <<<"$result")
   if [[ $door == grpc ]]; then
     # A failed call is a 200 with no DATA (trailers only): count whole answers.
-    data=$(sed -n 's/^traffic:.*(\([0-9]*\)) data$/\1/p' <<<"$result")
+    data=$(data_bytes "$result")
     (( data % answer == 0 )) && ok=$(( data / answer )) || ok=0
   fi
   [[ $ok == "$requests" ]] || { echo "$door: only $ok of $requests requests succeeded" >&2; exit 1; }

@@ -323,22 +323,30 @@ impl<'de, T: WireObject> Deserialize<'de> for Wire<T> {
                 f.write_str("a JSON object")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire<T>, A::Error> {
-                let mut object = T::default();
-                let mut rest = Struct::default();
-                while let Some(Key(key)) = map.next_key()? {
-                    if !object.read_field(&key, &mut map)? {
-                        let ProtoValue(value) = map.next_value()?;
-                        rest.fields.insert(key.into_owned(), value);
-                    }
-                }
-                object.set_extensions((!rest.fields.is_empty()).then_some(rest));
-                Ok(Wire(object))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Wire<T>, A::Error> {
+                read_object(map).map(Wire)
             }
         }
 
         deserializer.deserialize_map(ObjectVisitor(PhantomData))
     }
+}
+
+/// Reads one JSON object into `T`: its modelled fields through
+/// `read_field`, every other field into its extensions.
+pub(crate) fn read_object<'de, T: WireObject, A: MapAccess<'de>>(
+    mut map: A,
+) -> Result<T, A::Error> {
+    let mut object = T::default();
+    let mut rest = Struct::default();
+    while let Some(Key(key)) = map.next_key()? {
+        if !object.read_field(&key, &mut map)? {
+            let ProtoValue(value) = map.next_value()?;
+            rest.fields.insert(key.into_owned(), value);
+        }
+    }
+    object.set_extensions((!rest.fields.is_empty()).then_some(rest));
+    Ok(object)
 }
 
 /// Reads a list of `WireObject`s; `null` is an empty list.

@@ -13,8 +13,8 @@ use prost_types::Struct;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
-use super::json_struct::{ProtoValue, map_from_struct, struct_from_map};
-use super::{FieldReader, Key, body_not_json, checked, take_extensions};
+use super::json_struct::{map_from_struct, struct_from_map};
+use super::{FieldReader, Key, WireObject, body_not_json, checked, read_object, take_extensions};
 use crate::error::{FieldPath, GatewayError};
 use crate::pb::{
     ChatRequest, ContentPart, ContentParts, Image, ImageDetail, JsonObjectFormat, JsonSchemaFormat,
@@ -36,8 +36,8 @@ pub struct ParsedChatRequest {
 pub fn from_slice(body: &[u8]) -> Result<ParsedChatRequest, GatewayError> {
     let mut found = None;
     let mut json = serde_json::Deserializer::from_slice(body);
-    let parsed = BodySeed(&mut found)
-        .deserialize(&mut json)
+    let parsed = (&mut json)
+        .deserialize_map(BodySeed(&mut found))
         .and_then(|fields| json.end().map(|()| fields));
     match parsed {
         Ok((messages, rest)) => from_fields(messages, rest),
@@ -187,14 +187,6 @@ macro_rules! reject_scalars {
 /// top-level field as JSON.
 struct BodySeed<'a>(&'a mut Option<GatewayError>);
 
-impl<'de> DeserializeSeed<'de> for BodySeed<'_> {
-    type Value = (Option<Vec<Message>>, Map<String, Value>);
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
 impl<'de> Visitor<'de> for BodySeed<'_> {
     type Value = (Option<Vec<Message>>, Map<String, Value>);
 
@@ -304,34 +296,15 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
         Err(self.wrong_kind())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
-        let mut fields = MessageFields::default();
-        let mut rest = Struct::default();
-        while let Some(Key(key)) = map.next_key()? {
-            let slot = match &*key {
-                "role" => &mut fields.role,
-                "content" => &mut fields.content,
-                "name" => &mut fields.name,
-                "tool_calls" => &mut fields.tool_calls,
-                "tool_call_id" => &mut fields.tool_call_id,
-                "refusal" => &mut fields.refusal,
-                "reasoning_content" => &mut fields.reasoning_content,
-                _ => {
-                    let ProtoValue(value) = map.next_value()?;
-                    rest.fields.insert(key.into_owned(), value);
-                    continue;
-                }
-            };
-            // JSON `null` counts as absent.
-            *slot = Some(map.next_value::<Value>()?).filter(|v| !v.is_null());
-        }
-        fields
-            .into_message(self.index, rest)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Message, A::Error> {
+        read_object::<MessageFields, _>(map)?
+            .into_message(self.index)
             .map_err(|e| stop(self.found, e))
     }
 }
 
-/// A message's modelled fields as the client sent them.
+/// A message's modelled fields as the client sent them (JSON `null` counts
+/// as absent), and the rest as its extensions.
 #[derive(Default)]
 struct MessageFields {
     role: Option<Value>,
@@ -341,10 +314,36 @@ struct MessageFields {
     tool_call_id: Option<Value>,
     refusal: Option<Value>,
     reasoning_content: Option<Value>,
+    extensions: Option<Struct>,
+}
+
+impl WireObject for MessageFields {
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let slot = match key {
+            "role" => &mut self.role,
+            "content" => &mut self.content,
+            "name" => &mut self.name,
+            "tool_calls" => &mut self.tool_calls,
+            "tool_call_id" => &mut self.tool_call_id,
+            "refusal" => &mut self.refusal,
+            "reasoning_content" => &mut self.reasoning_content,
+            _ => return Ok(false),
+        };
+        *slot = Some(map.next_value::<Value>()?).filter(|v| !v.is_null());
+        Ok(true)
+    }
+
+    fn set_extensions(&mut self, extensions: Option<Struct>) {
+        self.extensions = extensions;
+    }
 }
 
 impl MessageFields {
-    fn into_message(self, index: usize, rest: Struct) -> Result<Message, GatewayError> {
+    fn into_message(self, index: usize) -> Result<Message, GatewayError> {
         let message = FieldPath::message(index);
         let at = |field| message.field(field);
         let text = |value, field| checked(value, super::string, || at(field).into());
@@ -386,7 +385,7 @@ impl MessageFields {
             tool_call_id: text(self.tool_call_id, "tool_call_id")?.unwrap_or_default(),
             refusal: text(self.refusal, "refusal")?,
             reasoning_content: text(self.reasoning_content, "reasoning_content")?,
-            extensions: (!rest.fields.is_empty()).then_some(rest),
+            extensions: self.extensions,
         })
     }
 }

@@ -83,7 +83,8 @@ impl std::fmt::Debug for SigningKey {
 pub struct TokenSource {
     provider: &'static str,
     settings: OAuthSettings,
-    /// `settings.token_url`, parsed once (config checked that it parses).
+    /// `settings.token_url`, parsed once. Config checks Entra's; a credentials
+    /// file's `token_uri` may not parse, which fails each token request.
     token_url: Option<Uri>,
     client: Client,
     timeout: Duration,

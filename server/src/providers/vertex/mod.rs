@@ -27,7 +27,9 @@ pub struct VertexAdapter {
     /// Chat is the Gemini API's, at Vertex's URLs.
     gemini: GeminiAdapter,
     model: String,
-    /// `None` in express mode, which has no embeddings API.
+    /// Express mode (an `api_key`, no project) has no embeddings API.
+    express: bool,
+    /// `None` when the URL did not parse.
     predict_url: Option<Uri>,
 }
 
@@ -39,26 +41,25 @@ impl VertexAdapter {
         // mode the key does, at the global endpoint, whose URLs name no
         // project or location.
         let upstream = Upstream::new(config, client, api_key, &[], response::parse_error);
+        let location = config.vertex.as_ref().map(|v| v.location.as_str());
+        let base = match (&config.api_base, location) {
+            (Some(base), _) => base.clone(),
+            (None, None | Some("global")) => GLOBAL_API_BASE.to_owned(),
+            (None, Some(location)) => DEFAULT_API_BASE.replace("{vertex_location}", location),
+        };
         let models = match &config.vertex {
-            Some(vertex) => {
-                let base = match (&config.api_base, vertex.location.as_str()) {
-                    (Some(base), _) => base.clone(),
-                    (None, "global") => GLOBAL_API_BASE.to_owned(),
-                    (None, location) => DEFAULT_API_BASE.replace("{vertex_location}", location),
-                };
-                let (project, location) = (&vertex.project, &vertex.location);
-                format!("{base}/projects/{project}/locations/{location}/publishers/google/models")
-            }
-            None => {
-                let base = config.api_base.as_deref().unwrap_or(GLOBAL_API_BASE);
-                format!("{base}/publishers/google/models")
-            }
+            Some(v) => format!(
+                "{base}/projects/{}/locations/{}/publishers/google/models",
+                v.project, v.location
+            ),
+            None => format!("{base}/publishers/google/models"),
         };
         let url = |method: &str| endpoint(&format!("{models}/{model}:{method}"));
         Self {
             gemini: GeminiAdapter::at(upstream, model, url),
             model: model.clone(),
-            predict_url: config.vertex.is_some().then(|| url("predict")).flatten(),
+            express: config.vertex.is_none(),
+            predict_url: url("predict"),
         }
     }
 }
@@ -82,7 +83,7 @@ impl Provider for VertexAdapter {
         &'a self,
         request: &'a EmbedRequest,
     ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
-        let Some(predict_url) = &self.predict_url else {
+        if self.express {
             // <https://cloud.google.com/vertex-ai/generative-ai/docs/start/express-mode/vertex-ai-express-mode-api-reference>
             return Box::pin(ready(Err(GatewayError::Unsupported {
                 message: "vertex_ai express mode (api_key) has no embeddings API; \
@@ -90,14 +91,14 @@ impl Provider for VertexAdapter {
                     .into(),
                 param: None,
             })));
-        };
+        }
         Box::pin(async move {
             let upstream = self.gemini.upstream();
             let calls = embeddings::request_bodies(request, &self.model)
                 .into_iter()
                 .map(|body| async move {
                     upstream
-                        .post_json_parsed(Some(predict_url), &body, "embeddings", |bytes| {
+                        .post_json_parsed(self.predict_url.as_ref(), &body, "embeddings", |bytes| {
                             embeddings::answer_from_slice(bytes)
                         })
                         .await
