@@ -44,7 +44,7 @@ impl ErrorBody {
 /// or plain text; each gives at least a message.
 pub fn parse_error_body(body: &[u8]) -> ErrorBody {
     let text = || String::from_utf8_lossy(body).trim().to_owned();
-    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+    let Ok(json) = super::from_bytes::<Value>(body) else {
         return ErrorBody {
             message: text(),
             ..ErrorBody::default()

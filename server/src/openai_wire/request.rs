@@ -11,10 +11,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use prost_types::Struct;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
-use super::json_struct::{map_from_struct, struct_from_map};
-use super::{FieldReader, Key, WireObject, body_not_json, checked, read_object, take_extensions};
+use super::json_struct::{ProtoJson, map_from_struct, struct_from_map, value_from_json};
+use super::response::Seq;
+use super::{FieldReader, WireObject, body_not_json, checked, read_object, take_extensions};
 use crate::error::{FieldPath, GatewayError};
 use crate::pb::{
     ChatRequest, ContentPart, ContentParts, Image, ImageDetail, JsonObjectFormat, JsonSchemaFormat,
@@ -30,17 +33,19 @@ pub struct ParsedChatRequest {
 
 /// Parses an OpenAI chat-completions body.
 ///
-/// The messages, nearly all of a request's bytes, are read straight into
-/// `Message`s as the JSON goes by; the few other top-level fields go through
-/// a `FieldReader`. Errors name the field path either way.
+/// The body is read field by field as the JSON goes by: the messages, nearly
+/// all of a request's bytes, straight into `Message`s, the other modelled
+/// fields into slots, the rest into extensions. Errors name the field path.
 pub fn from_slice(body: &[u8]) -> Result<ParsedChatRequest, GatewayError> {
+    // As in `from_bytes`: UTF-8 checked once, not string by string.
+    let body = super::utf8(body).map_err(body_not_json)?;
     let mut found = None;
-    let mut json = serde_json::Deserializer::from_slice(body);
+    let mut json = serde_json::Deserializer::from_str(body);
     let parsed = (&mut json)
         .deserialize_map(BodySeed(&mut found))
         .and_then(|fields| json.end().map(|()| fields));
     match parsed {
-        Ok((messages, rest)) => from_fields(messages, rest),
+        Ok(fields) => fields.into_request(),
         Err(e) => Err(found.unwrap_or_else(|| body_not_json(e))),
     }
 }
@@ -51,108 +56,220 @@ pub fn from_json(body: Map<String, Value>) -> Result<ParsedChatRequest, GatewayE
     from_slice(Value::Object(body).to_string().as_bytes())
 }
 
-fn from_fields(
+/// The request body's modelled fields as the client sent them (JSON `null`
+/// counts as absent), and the rest as its extensions.
+struct RequestFields<'a> {
+    /// Where an error inside `messages` waits, with its field path.
+    found: &'a mut Option<GatewayError>,
     messages: Option<Vec<Message>>,
-    body: Map<String, Value>,
-) -> Result<ParsedChatRequest, GatewayError> {
-    let mut r = FieldReader::root(body);
-    // `stream: true` picks the transport and is re-added for streaming
-    // upstreams; an explicit `false` stays in the rest and is forwarded as sent.
-    let stream = match r.peek("stream") {
-        None | Some(Value::Bool(false)) => false,
-        Some(Value::Bool(true)) => {
-            r.take("stream");
-            true
+    model: Option<Value>,
+    stream: Option<Value>,
+    tools: Option<Value>,
+    tool_choice: Option<Value>,
+    parallel_tool_calls: Option<Value>,
+    response_format: Option<Value>,
+    temperature: Option<Value>,
+    top_p: Option<Value>,
+    max_completion_tokens: Option<Value>,
+    max_tokens: Option<Value>,
+    stop: Option<Value>,
+    seed: Option<Value>,
+    presence_penalty: Option<Value>,
+    frequency_penalty: Option<Value>,
+    n: Option<Value>,
+    reasoning_effort: Option<Value>,
+    user: Option<Value>,
+    metadata: Option<Value>,
+    stream_options: Option<Value>,
+    extensions: Option<Struct>,
+}
+
+impl<'a> RequestFields<'a> {
+    fn new(found: &'a mut Option<GatewayError>) -> Self {
+        Self {
+            found,
+            messages: None,
+            model: None,
+            stream: None,
+            tools: None,
+            tool_choice: None,
+            parallel_tool_calls: None,
+            response_format: None,
+            temperature: None,
+            top_p: None,
+            max_completion_tokens: None,
+            max_tokens: None,
+            stop: None,
+            seed: None,
+            presence_penalty: None,
+            frequency_penalty: None,
+            n: None,
+            reasoning_effort: None,
+            user: None,
+            metadata: None,
+            stream_options: None,
+            extensions: None,
         }
-        Some(Value::Null) => {
-            r.take("stream");
-            false
-        }
-        Some(_) => return Err(GatewayError::invalid("stream", "must be a boolean")),
-    };
-    let request = ChatRequest {
-        model: r.required_string("model")?,
-        messages: messages.ok_or_else(|| GatewayError::invalid("messages", "is required"))?,
-        tools: r
-            .array("tools")?
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| tool_from_json(t, FieldPath::top_item("tools", i)))
-            .collect::<Result<_, _>>()?,
-        tool_choice: r
-            .take("tool_choice")
-            .map(tool_choice_from_json)
-            .transpose()?,
-        parallel_tool_calls: r.bool("parallel_tool_calls")?,
-        response_format: r
-            .take("response_format")
-            .map(response_format_from_json)
-            .transpose()?,
-        temperature: r.f64("temperature")?,
-        top_p: r.f64("top_p")?,
-        max_completion_tokens: r.u32("max_completion_tokens")?,
-        max_tokens: r.u32("max_tokens")?,
-        stop: match r.take("stop") {
-            None => Vec::new(),
-            Some(Value::String(s)) => vec![s],
-            Some(Value::Array(items)) => items
+    }
+}
+
+impl WireObject for RequestFields<'_> {
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let slot = match key {
+            "messages" => {
+                self.messages = map.next_value_seed(MessagesSeed(&mut *self.found))?;
+                return Ok(true);
+            }
+            "model" => &mut self.model,
+            "stream" => &mut self.stream,
+            "tools" => &mut self.tools,
+            "tool_choice" => &mut self.tool_choice,
+            "parallel_tool_calls" => &mut self.parallel_tool_calls,
+            "response_format" => &mut self.response_format,
+            "temperature" => &mut self.temperature,
+            "top_p" => &mut self.top_p,
+            "max_completion_tokens" => &mut self.max_completion_tokens,
+            "max_tokens" => &mut self.max_tokens,
+            "stop" => &mut self.stop,
+            "seed" => &mut self.seed,
+            "presence_penalty" => &mut self.presence_penalty,
+            "frequency_penalty" => &mut self.frequency_penalty,
+            "n" => &mut self.n,
+            "reasoning_effort" => &mut self.reasoning_effort,
+            "user" => &mut self.user,
+            "metadata" => &mut self.metadata,
+            "stream_options" => &mut self.stream_options,
+            _ => return Ok(false),
+        };
+        *slot = Some(map.next_value::<Value>()?).filter(|v| !v.is_null());
+        Ok(true)
+    }
+
+    fn set_extensions(&mut self, extensions: Option<Struct>) {
+        self.extensions = extensions;
+    }
+}
+
+/// A top-level field converted by `convert`, its error naming `key`.
+fn top<T>(
+    value: Option<Value>,
+    convert: impl FnOnce(Value) -> Result<T, &'static str>,
+    key: &str,
+) -> Result<Option<T>, GatewayError> {
+    checked(value, convert, || key.to_owned())
+}
+
+impl RequestFields<'_> {
+    fn into_request(self) -> Result<ParsedChatRequest, GatewayError> {
+        let mut extensions = self.extensions;
+        // `stream: true` picks the transport and is re-added for streaming
+        // upstreams; an explicit `false` is forwarded as sent.
+        let stream = match top(self.stream, super::boolean, "stream")? {
+            Some(true) => true,
+            Some(false) => {
+                let forwarded = extensions.get_or_insert_default();
+                forwarded
+                    .fields
+                    .insert("stream".into(), value_from_json(false.into()));
+                false
+            }
+            None => false,
+        };
+        let request = ChatRequest {
+            model: top(self.model, super::string, "model")?
+                .ok_or_else(|| GatewayError::invalid("model", "is required"))?,
+            messages: self
+                .messages
+                .ok_or_else(|| GatewayError::invalid("messages", "is required"))?,
+            tools: top(self.tools, super::array, "tools")?
+                .unwrap_or_default()
                 .into_iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s),
-                    _ => Err(GatewayError::invalid(
+                .enumerate()
+                .map(|(i, t)| tool_from_json(t, FieldPath::top_item("tools", i)))
+                .collect::<Result<_, _>>()?,
+            tool_choice: self.tool_choice.map(tool_choice_from_json).transpose()?,
+            parallel_tool_calls: top(
+                self.parallel_tool_calls,
+                super::boolean,
+                "parallel_tool_calls",
+            )?,
+            response_format: self
+                .response_format
+                .map(response_format_from_json)
+                .transpose()?,
+            temperature: top(self.temperature, super::number, "temperature")?,
+            top_p: top(self.top_p, super::number, "top_p")?,
+            max_completion_tokens: top(
+                self.max_completion_tokens,
+                super::count,
+                "max_completion_tokens",
+            )?,
+            max_tokens: top(self.max_tokens, super::count, "max_tokens")?,
+            stop: match self.stop {
+                None => Vec::new(),
+                Some(Value::String(s)) => vec![s],
+                Some(Value::Array(items)) => items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s),
+                        _ => Err(GatewayError::invalid(
+                            "stop",
+                            "must be a string or an array of strings",
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => {
+                    return Err(GatewayError::invalid(
                         "stop",
                         "must be a string or an array of strings",
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(GatewayError::invalid(
-                    "stop",
-                    "must be a string or an array of strings",
-                ));
-            }
-        },
-        seed: r.i64("seed")?,
-        presence_penalty: r.f64("presence_penalty")?,
-        frequency_penalty: r.f64("frequency_penalty")?,
-        n: r.u32("n")?,
-        reasoning_effort: match r.string("reasoning_effort")? {
-            None => ReasoningEffort::Unspecified,
-            Some(effort) => reasoning_effort_from_str(&effort).ok_or_else(|| {
-                GatewayError::invalid(
-                    "reasoning_effort",
-                    format!("`{effort}` is not one of none, minimal, low, medium, high, xhigh"),
-                )
-            })?,
-        } as i32,
-        user: r.string("user")?.unwrap_or_default(),
-        metadata: match r.take("metadata") {
-            None | Some(Value::Null) => Default::default(),
-            Some(Value::Object(map)) => map
-                .into_iter()
-                .map(|(k, v)| match v {
-                    Value::String(s) => Ok((k, s)),
-                    _ => Err(GatewayError::invalid(
-                        format!("metadata.{k}"),
-                        "metadata values must be strings",
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(GatewayError::invalid("metadata", "must be an object")),
-        },
-        stream_options: match r.object("stream_options")? {
-            None => None,
-            Some(options) => {
-                let mut o = FieldReader::at(options, FieldPath::top("stream_options"));
-                let include_usage = o.bool("include_usage")?.unwrap_or(false);
-                o.reject_unknown()?;
-                Some(StreamOptions { include_usage })
-            }
-        },
-        extensions: take_extensions(r.into_rest()),
-    };
-    Ok(ParsedChatRequest { request, stream })
+                    ));
+                }
+            },
+            seed: top(self.seed, super::integer, "seed")?,
+            presence_penalty: top(self.presence_penalty, super::number, "presence_penalty")?,
+            frequency_penalty: top(self.frequency_penalty, super::number, "frequency_penalty")?,
+            n: top(self.n, super::count, "n")?,
+            reasoning_effort: match top(self.reasoning_effort, super::string, "reasoning_effort")? {
+                None => ReasoningEffort::Unspecified,
+                Some(effort) => reasoning_effort_from_str(&effort).ok_or_else(|| {
+                    GatewayError::invalid(
+                        "reasoning_effort",
+                        format!("`{effort}` is not one of none, minimal, low, medium, high, xhigh"),
+                    )
+                })?,
+            } as i32,
+            user: top(self.user, super::string, "user")?.unwrap_or_default(),
+            metadata: match self.metadata {
+                None => Default::default(),
+                Some(Value::Object(map)) => map
+                    .into_iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => Ok((k, s)),
+                        _ => Err(GatewayError::invalid(
+                            format!("metadata.{k}"),
+                            "metadata values must be strings",
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err(GatewayError::invalid("metadata", "must be an object")),
+            },
+            stream_options: match top(self.stream_options, super::object, "stream_options")? {
+                None => None,
+                Some(options) => {
+                    let mut o = FieldReader::at(options, FieldPath::top("stream_options"));
+                    let include_usage = o.bool("include_usage")?.unwrap_or(false);
+                    o.reject_unknown()?;
+                    Some(StreamOptions { include_usage })
+                }
+            },
+            extensions,
+        };
+        Ok(ParsedChatRequest { request, stream })
+    }
 }
 
 /// Stops the parse for a request error found mid-stream: serde unwinds with
@@ -183,28 +300,18 @@ macro_rules! reject_scalars {
     };
 }
 
-/// The request body: its messages, read as they stream by, and every other
-/// top-level field as JSON.
+/// The request body, read into `RequestFields`.
 struct BodySeed<'a>(&'a mut Option<GatewayError>);
 
-impl<'de> Visitor<'de> for BodySeed<'_> {
-    type Value = (Option<Vec<Message>>, Map<String, Value>);
+impl<'de, 'a> Visitor<'de> for BodySeed<'a> {
+    type Value = RequestFields<'a>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut messages = None;
-        let mut rest = Map::new();
-        while let Some(Key(key)) = map.next_key()? {
-            if key == "messages" {
-                messages = map.next_value_seed(MessagesSeed(&mut *self.0))?;
-            } else {
-                rest.insert(key.into_owned(), map.next_value()?);
-            }
-        }
-        Ok((messages, rest))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        read_object(map, RequestFields::new(self.0))
     }
 }
 
@@ -297,7 +404,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Message, A::Error> {
-        read_object::<MessageFields, _>(map)?
+        read_object(map, MessageFields::default())?
             .into_message(self.index)
             .map_err(|e| stop(self.found, e))
     }
@@ -567,121 +674,143 @@ fn response_format_from_json(value: Value) -> Result<ResponseFormat, GatewayErro
     })
 }
 
-/// Writes the OpenAI chat-completions body for `request`, sending `model` as
-/// the model id.
-pub fn to_json(request: &ChatRequest, model: &str, stream: bool) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("model".into(), model.into());
-    body.insert(
-        "messages".into(),
-        request.messages.iter().map(message_to_json).collect(),
-    );
-    if stream {
-        body.insert("stream".into(), true.into());
-        if let Some(options) = &request.stream_options {
-            body.insert(
-                "stream_options".into(),
-                json!({"include_usage": options.include_usage}),
-            );
-        }
-    }
-    if !request.tools.is_empty() {
-        body.insert(
-            "tools".into(),
-            request.tools.iter().map(tool_to_json).collect(),
-        );
-    }
-    if let Some(choice) = request.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
-        body.insert("tool_choice".into(), tool_choice_to_json(choice));
-    }
-    insert_opt(
-        &mut body,
-        "parallel_tool_calls",
-        request.parallel_tool_calls,
-    );
-    if let Some(format) = request
-        .response_format
-        .as_ref()
-        .and_then(|f| f.format.as_ref())
-    {
-        body.insert("response_format".into(), response_format_to_json(format));
-    }
-    insert_opt(&mut body, "temperature", request.temperature);
-    insert_opt(&mut body, "top_p", request.top_p);
-    insert_opt(
-        &mut body,
-        "max_completion_tokens",
-        request.max_completion_tokens,
-    );
-    insert_opt(&mut body, "max_tokens", request.max_tokens);
-    if !request.stop.is_empty() {
-        body.insert("stop".into(), request.stop.clone().into());
-    }
-    insert_opt(&mut body, "seed", request.seed);
-    insert_opt(&mut body, "presence_penalty", request.presence_penalty);
-    insert_opt(&mut body, "frequency_penalty", request.frequency_penalty);
-    insert_opt(&mut body, "n", request.n);
-    if let Some(effort) = reasoning_effort_to_str(request.reasoning_effort()) {
-        body.insert("reasoning_effort".into(), effort.into());
-    }
-    if !request.user.is_empty() {
-        body.insert("user".into(), request.user.clone().into());
-    }
-    if !request.metadata.is_empty() {
-        body.insert(
-            "metadata".into(),
-            Value::Object(
-                request
-                    .metadata
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone().into()))
-                    .collect(),
-            ),
-        );
-    }
-    if let Some(extensions) = &request.extensions {
-        body.extend(map_from_struct(extensions));
-    }
-    body
+/// The OpenAI chat-completions body for `request`, sending `model` as the
+/// model id, written straight into the output: no JSON tree is built on
+/// every request's path. Extensions are merged in as given, so one replaces
+/// a modelled field of the same name.
+pub struct RequestJson<'a> {
+    pub request: &'a ChatRequest,
+    pub model: &'a str,
+    pub stream: bool,
 }
 
-fn message_to_json(message: &Message) -> Value {
-    let mut m = Map::new();
-    m.insert("role".into(), role_to_str(message.role()).into());
-    match &message.content {
-        None => {}
-        Some(message::Content::Text(text)) => {
-            m.insert("content".into(), text.clone().into());
+impl Serialize for RequestJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.request;
+        let mut m = Merged::new(s.serialize_map(None)?, r.extensions.as_ref());
+        m.entry("model", self.model)?;
+        m.entry("messages", &Seq(&r.messages, MessageJson))?;
+        if self.stream {
+            m.entry("stream", &true)?;
+            if let Some(options) = &r.stream_options {
+                m.entry(
+                    "stream_options",
+                    &json!({"include_usage": options.include_usage}),
+                )?;
+            }
         }
-        Some(message::Content::Parts(parts)) => {
-            m.insert(
-                "content".into(),
-                parts.parts.iter().map(part_to_json).collect(),
-            );
+        if !r.tools.is_empty() {
+            let tools: Vec<Value> = r.tools.iter().map(tool_to_json).collect();
+            m.entry("tools", &tools)?;
+        }
+        if let Some(choice) = r.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
+            m.entry("tool_choice", &tool_choice_to_json(choice))?;
+        }
+        m.entry_opt("parallel_tool_calls", &r.parallel_tool_calls)?;
+        if let Some(format) = r.response_format.as_ref().and_then(|f| f.format.as_ref()) {
+            m.entry("response_format", &response_format_to_json(format))?;
+        }
+        m.entry_opt("temperature", &r.temperature)?;
+        m.entry_opt("top_p", &r.top_p)?;
+        m.entry_opt("max_completion_tokens", &r.max_completion_tokens)?;
+        m.entry_opt("max_tokens", &r.max_tokens)?;
+        if !r.stop.is_empty() {
+            m.entry("stop", &r.stop)?;
+        }
+        m.entry_opt("seed", &r.seed)?;
+        m.entry_opt("presence_penalty", &r.presence_penalty)?;
+        m.entry_opt("frequency_penalty", &r.frequency_penalty)?;
+        m.entry_opt("n", &r.n)?;
+        m.entry_opt(
+            "reasoning_effort",
+            &reasoning_effort_to_str(r.reasoning_effort()),
+        )?;
+        if !r.user.is_empty() {
+            m.entry("user", &r.user)?;
+        }
+        if !r.metadata.is_empty() {
+            m.entry("metadata", &r.metadata)?;
+        }
+        m.end()
+    }
+}
+
+/// [`RequestJson`] as a JSON object, for a provider's quirks to rewrite.
+pub fn to_json(request: &ChatRequest, model: &str, stream: bool) -> Map<String, Value> {
+    let body = RequestJson {
+        request,
+        model,
+        stream,
+    };
+    match serde_json::to_value(body) {
+        Ok(Value::Object(map)) => map,
+        _ => unreachable!("RequestJson always writes a JSON object"),
+    }
+}
+
+/// A JSON object being written whose extensions, written last, replace the
+/// modelled fields of the same name.
+struct Merged<'a, M> {
+    map: M,
+    extensions: Option<&'a Struct>,
+}
+
+impl<'a, M: SerializeMap> Merged<'a, M> {
+    fn new(map: M, extensions: Option<&'a Struct>) -> Self {
+        Self { map, extensions }
+    }
+
+    fn entry<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), M::Error> {
+        if self.extensions.is_some_and(|e| e.fields.contains_key(key)) {
+            return Ok(());
+        }
+        self.map.serialize_entry(key, value)
+    }
+
+    fn entry_opt<T: Serialize>(&mut self, key: &str, value: &Option<T>) -> Result<(), M::Error> {
+        match value {
+            Some(value) => self.entry(key, value),
+            None => Ok(()),
         }
     }
-    if !message.name.is_empty() {
-        m.insert("name".into(), message.name.clone().into());
+
+    fn end(mut self) -> Result<M::Ok, M::Error> {
+        for (key, value) in self.extensions.into_iter().flat_map(|e| &e.fields) {
+            self.map.serialize_entry(key, &ProtoJson(value))?;
+        }
+        self.map.end()
     }
-    if !message.tool_calls.is_empty() {
-        m.insert(
-            "tool_calls".into(),
-            message.tool_calls.iter().map(tool_call_to_json).collect(),
-        );
+}
+
+struct MessageJson<'a>(&'a Message);
+
+impl Serialize for MessageJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let message = self.0;
+        let mut m = Merged::new(s.serialize_map(None)?, message.extensions.as_ref());
+        m.entry("role", role_to_str(message.role()))?;
+        match &message.content {
+            None => {}
+            Some(message::Content::Text(text)) => m.entry("content", text)?,
+            Some(message::Content::Parts(parts)) => {
+                let parts: Vec<Value> = parts.parts.iter().map(part_to_json).collect();
+                m.entry("content", &parts)?;
+            }
+        }
+        if !message.name.is_empty() {
+            m.entry("name", &message.name)?;
+        }
+        if !message.tool_calls.is_empty() {
+            let calls: Vec<Value> = message.tool_calls.iter().map(tool_call_to_json).collect();
+            m.entry("tool_calls", &calls)?;
+        }
+        if !message.tool_call_id.is_empty() {
+            m.entry("tool_call_id", &message.tool_call_id)?;
+        }
+        m.entry_opt("refusal", &message.refusal)?;
+        m.entry_opt("reasoning_content", &message.reasoning_content)?;
+        m.end()
     }
-    if !message.tool_call_id.is_empty() {
-        m.insert("tool_call_id".into(), message.tool_call_id.clone().into());
-    }
-    if let Some(refusal) = &message.refusal {
-        m.insert("refusal".into(), refusal.clone().into());
-    }
-    if let Some(reasoning) = &message.reasoning_content {
-        m.insert("reasoning_content".into(), reasoning.clone().into());
-    }
-    if let Some(extensions) = &message.extensions {
-        m.extend(map_from_struct(extensions));
-    }
-    Value::Object(m)
 }
 
 fn part_to_json(part: &ContentPart) -> Value {
@@ -898,6 +1027,48 @@ mod tests {
         assert_eq!(round_trip(body), expected);
     }
 
+    /// An extension is merged in as given: it replaces a modelled field of
+    /// the same name (a gRPC client can set both), and the key is written once.
+    #[test]
+    fn extensions_replace_modelled_fields_once() {
+        let mut message = Message {
+            role: Role::User as i32,
+            content: Some(message::Content::Text("hi".into())),
+            ..Default::default()
+        };
+        message.extensions = Some(struct_from_map(
+            json!({"role": "developer", "cache_control": {"type": "ephemeral"}})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ));
+        let request = ChatRequest {
+            temperature: Some(0.5),
+            messages: vec![message],
+            extensions: Some(struct_from_map(
+                json!({"temperature": 1, "logit_bias": {}})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )),
+            ..Default::default()
+        };
+        let body = RequestJson {
+            request: &request,
+            model: "m",
+            stream: false,
+        };
+        let text = serde_json::to_string(&body).unwrap();
+        assert_eq!(text.matches("\"temperature\"").count(), 1, "{text}");
+        assert_eq!(text.matches("\"role\"").count(), 1, "{text}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"model": "m", "temperature": 1, "logit_bias": {}, "messages": [
+                {"role": "developer", "content": "hi", "cache_control": {"type": "ephemeral"}}
+            ]})
+        );
+    }
+
     /// An explicit `stream: false` is the client's, so it is forwarded.
     #[test]
     fn explicit_stream_false_is_forwarded() {
@@ -1025,6 +1196,32 @@ mod tests {
                 json!({"model": "m", "messages": [], "response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}),
                 "response_format.json_schema.name",
             ),
+            (json!({"model": 5, "messages": []}), "model"),
+            (
+                json!({"model": "m", "messages": [], "stream": "yes"}),
+                "stream",
+            ),
+            (json!({"model": "m", "messages": [], "seed": 1.5}), "seed"),
+            (json!({"model": "m", "messages": [], "n": "2"}), "n"),
+            (json!({"model": "m", "messages": [], "stop": 5}), "stop"),
+            (json!({"model": "m", "messages": [], "user": 5}), "user"),
+            (json!({"model": "m", "messages": [], "tools": {}}), "tools"),
+            (
+                json!({"model": "m", "messages": [], "parallel_tool_calls": "no"}),
+                "parallel_tool_calls",
+            ),
+            (
+                json!({"model": "m", "messages": [], "reasoning_effort": "max"}),
+                "reasoning_effort",
+            ),
+            (
+                json!({"model": "m", "messages": [], "metadata": {"a": 1}}),
+                "metadata.a",
+            ),
+            (
+                json!({"model": "m", "messages": [], "stream_options": true}),
+                "stream_options",
+            ),
         ];
         for (body, param) in cases {
             let Value::Object(map) = body else {
@@ -1104,6 +1301,13 @@ mod tests {
                 }
                 other => panic!("expected a not-JSON error, got {:?}", other.map(|_| ())),
             }
+        }
+        match from_slice(b"{\"model\":\"m\xff\",\"messages\":[]}") {
+            Err(GatewayError::InvalidRequest { message, .. }) => assert_eq!(
+                message,
+                "request body is not a valid JSON object: invalid UTF-8 at byte 11"
+            ),
+            other => panic!("expected a UTF-8 error, got {:?}", other.map(|_| ())),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usa
 
 /// Parses an upstream chat-completion body.
 pub fn from_slice(body: &[u8]) -> Result<ChatResponse, serde_json::Error> {
-    serde_json::from_slice::<Wire<ChatResponse>>(body).map(|w| w.0)
+    super::from_bytes::<Wire<ChatResponse>>(body).map(|w| w.0)
 }
 
 impl WireObject for ChatResponse {

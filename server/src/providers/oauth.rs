@@ -180,7 +180,7 @@ impl TokenSource {
         )
         .await?;
         let body = super::http::read_body(response, self.provider, self.timeout).await?;
-        let answer: TokenResponse = serde_json::from_slice(&body)
+        let answer: TokenResponse = crate::openai_wire::from_bytes(&body)
             .map_err(|e| unreadable(self.provider, "token response", e))?;
         let lifetime = match answer.expires_in {
             Some(Value::Number(n)) => n.as_u64(),
@@ -290,7 +290,7 @@ fn service_account_assertion(
 /// (Entra's `error_codes`, `trace_id`, `correlation_id`) kept for whoever
 /// debugs it.
 pub(crate) fn parse_token_error(body: &[u8]) -> ErrorBody {
-    let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(Value::Object(mut fields)) = crate::openai_wire::from_bytes::<Value>(body) else {
         return crate::openai_wire::errors::parse_error_body(body);
     };
     let text = |v: Option<Value>| match v {

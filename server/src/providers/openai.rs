@@ -9,6 +9,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use http::HeaderName;
 use http::Uri;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::http::{Client, Upstream, bearer, endpoint, unreadable};
@@ -75,15 +76,31 @@ impl OpenAiAdapter {
         }
     }
 
-    fn chat_body(
-        &self,
-        request: &ChatRequest,
+    /// The upstream body: written straight from the request, or, for a
+    /// preset with quirks, as JSON the quirks rewrite.
+    fn chat_body<'a>(
+        &'a self,
+        request: &'a ChatRequest,
         stream: bool,
-    ) -> Result<Map<String, Value>, GatewayError> {
+    ) -> Result<ChatBody<'a>, GatewayError> {
+        if *self.quirks == Quirks::NONE {
+            return Ok(ChatBody::AsIs(request::RequestJson {
+                request,
+                model: &self.model,
+                stream,
+            }));
+        }
         let mut body = request::to_json(request, &self.model, stream);
         apply_quirks(&mut body, self.quirks, self.upstream.provider)?;
-        Ok(body)
+        Ok(ChatBody::Rewritten(body))
     }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ChatBody<'a> {
+    AsIs(request::RequestJson<'a>),
+    Rewritten(Map<String, Value>),
 }
 
 impl Provider for OpenAiAdapter {
@@ -147,7 +164,7 @@ impl Provider for OpenAiAdapter {
             let map: Map<String, Value> = self
                 .upstream
                 .post_json_parsed(Some(url), &payload, "embeddings", |bytes| {
-                    serde_json::from_slice(bytes)
+                    crate::openai_wire::from_bytes(bytes)
                 })
                 .await?;
             embeddings::response_from_json(map)

@@ -24,14 +24,17 @@ pub struct Quirks {
     pub thinking_chunks_in_history: bool,
 }
 
-const OPENAI_QUIRKS: Quirks = Quirks {
-    renamed_fields: &[],
-    unsupported_fields: &[],
-    tool_choice_required: "required",
-    unsupported_response_formats: &[],
-    stream_options: true,
-    thinking_chunks_in_history: false,
-};
+impl Quirks {
+    /// OpenAI's own dialect: nothing to rewrite.
+    pub const NONE: Quirks = Quirks {
+        renamed_fields: &[],
+        unsupported_fields: &[],
+        tool_choice_required: "required",
+        unsupported_response_formats: &[],
+        stream_options: true,
+        thinking_chunks_in_history: false,
+    };
+}
 
 /// One provider of the OpenAI-compatible family.
 #[derive(Debug, PartialEq)]
@@ -55,7 +58,7 @@ pub const OPENAI: Preset = Preset {
     api_base: Some("https://api.openai.com/v1"),
     api_key_env: Some("OPENAI_API_KEY"),
     embeddings: true,
-    quirks: OPENAI_QUIRKS,
+    quirks: Quirks::NONE,
 };
 
 /// Azure OpenAI: OpenAI's dialect behind Azure's URLs and `api-key` header
@@ -65,7 +68,7 @@ pub const AZURE: Preset = Preset {
     api_base: None,
     api_key_env: Some("AZURE_API_KEY"),
     embeddings: true,
-    quirks: OPENAI_QUIRKS,
+    quirks: Quirks::NONE,
 };
 
 pub const PRESETS: &[Preset] = &[
@@ -75,7 +78,7 @@ pub const PRESETS: &[Preset] = &[
         api_base: None,
         api_key_env: None,
         embeddings: true,
-        quirks: OPENAI_QUIRKS,
+        quirks: Quirks::NONE,
     },
     // https://console.groq.com/docs/openai: logprobs, logit_bias and
     // top_logprobs are not supported; `n` must be 1.
@@ -86,7 +89,7 @@ pub const PRESETS: &[Preset] = &[
         embeddings: false,
         quirks: Quirks {
             unsupported_fields: &["logprobs", "logit_bias", "top_logprobs"],
-            ..OPENAI_QUIRKS
+            ..Quirks::NONE
         },
     },
     Preset {
@@ -94,7 +97,7 @@ pub const PRESETS: &[Preset] = &[
         api_base: Some("https://api.together.xyz/v1"),
         api_key_env: Some("TOGETHER_API_KEY"),
         embeddings: true,
-        quirks: OPENAI_QUIRKS,
+        quirks: Quirks::NONE,
     },
     // https://api-docs.deepseek.com/guides/json_mode: JSON output is
     // `json_object` only. `reasoning_content` in the history is sent as given:
@@ -106,7 +109,7 @@ pub const PRESETS: &[Preset] = &[
         embeddings: false,
         quirks: Quirks {
             unsupported_response_formats: &["json_schema"],
-            ..OPENAI_QUIRKS
+            ..Quirks::NONE
         },
     },
     Preset {
@@ -114,7 +117,7 @@ pub const PRESETS: &[Preset] = &[
         api_base: Some("https://api.fireworks.ai/inference/v1"),
         api_key_env: Some("FIREWORKS_API_KEY"),
         embeddings: true,
-        quirks: OPENAI_QUIRKS,
+        quirks: Quirks::NONE,
     },
     // https://docs.mistral.ai/api/: `max_tokens`, `random_seed` and (for
     // embeddings) `output_dimension` instead of `max_completion_tokens`,
@@ -149,7 +152,7 @@ pub const PRESETS: &[Preset] = &[
             tool_choice_required: "any",
             stream_options: false,
             thinking_chunks_in_history: true,
-            ..OPENAI_QUIRKS
+            ..Quirks::NONE
         },
     },
     // A self-hosted vLLM server; set api_base. Keys are optional.
@@ -158,14 +161,14 @@ pub const PRESETS: &[Preset] = &[
         api_base: None,
         api_key_env: None,
         embeddings: true,
-        quirks: OPENAI_QUIRKS,
+        quirks: Quirks::NONE,
     },
     Preset {
         name: "openrouter",
         api_base: Some("https://openrouter.ai/api/v1"),
         api_key_env: Some("OPENROUTER_API_KEY"),
         embeddings: true,
-        quirks: OPENAI_QUIRKS,
+        quirks: Quirks::NONE,
     },
 ];
 

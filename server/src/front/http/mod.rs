@@ -93,5 +93,5 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
 
 /// Reads a JSON object body of at most `limit` bytes.
 async fn read_json(body: Body, limit: usize) -> Result<Map<String, Value>, GatewayError> {
-    serde_json::from_slice(&read_body(body, limit).await?).map_err(body_not_json)
+    crate::openai_wire::from_bytes(&read_body(body, limit).await?).map_err(body_not_json)
 }

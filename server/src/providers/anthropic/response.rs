@@ -27,7 +27,7 @@ struct MessageResponse {
 }
 
 pub fn from_slice(body: &[u8], created: i64) -> Result<ChatResponse, serde_json::Error> {
-    let response: MessageResponse = serde_json::from_slice(body)?;
+    let response: MessageResponse = crate::openai_wire::from_bytes(body)?;
     let mut content = AssistantContent::default();
     for block in response.content {
         content.add(block);
@@ -167,7 +167,7 @@ pub(super) fn usage_from_json(fields: Map<String, Value>) -> Usage {
 /// way for every provider.
 pub fn parse_error(body: &[u8]) -> ErrorBody {
     let mut error = parse_error_body(body);
-    if let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(body)
+    if let Ok(Value::Object(top)) = crate::openai_wire::from_bytes::<Value>(body)
         && let Some(Value::String(id)) = top.get("request_id")
     {
         error.extra.insert("request_id".into(), id.clone().into());

@@ -73,7 +73,7 @@ pub fn request_bodies(request: &EmbedRequest, family: &Family) -> Vec<Map<String
 /// `embeddings` by type, or a bare list from older models) and Titan's own
 /// token count.
 pub fn vectors(body: &[u8]) -> Result<(Vec<Vec<f32>>, Option<u32>), serde_json::Error> {
-    let mut value: Map<String, Value> = serde_json::from_slice(body)?;
+    let mut value: Map<String, Value> = crate::openai_wire::from_bytes(body)?;
     let tokens = value.get("inputTextTokenCount").and_then(token_count);
     let vectors = if let Some(embedding) = value.remove("embedding") {
         vec![serde_json::from_value(embedding)?]

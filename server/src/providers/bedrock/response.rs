@@ -125,7 +125,7 @@ pub fn from_slice(
     model: &str,
     created: i64,
 ) -> Result<ChatResponse, serde_json::Error> {
-    let response: ConverseBody = serde_json::from_slice(body)?;
+    let response: ConverseBody = crate::openai_wire::from_bytes(body)?;
     let blocks = Blocks::read(response.output.message.content);
     let native = response.stop_reason.unwrap_or_default();
     Ok(ChatResponse {

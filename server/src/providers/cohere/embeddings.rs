@@ -42,7 +42,7 @@ struct Embeddings {
 }
 
 pub fn response_from_slice(body: &[u8], model: &str) -> Result<EmbedResponse, serde_json::Error> {
-    let mut response: EmbedBody = serde_json::from_slice(body)?;
+    let mut response: EmbedBody = crate::openai_wire::from_bytes(body)?;
     // The inputs echoed back add nothing the caller does not have.
     response.rest.remove("texts");
     let billed = token_count(&response.meta["billed_units"]["input_tokens"]);

@@ -91,7 +91,7 @@ pub fn from_slice(
     model: &str,
     created: i64,
 ) -> Result<ChatResponse, serde_json::Error> {
-    let response: ChatBody = serde_json::from_slice(body)?;
+    let response: ChatBody = crate::openai_wire::from_bytes(body)?;
     let mut text: Option<String> = None;
     let mut reasoning: Option<String> = None;
     let mut other_parts = Vec::new();

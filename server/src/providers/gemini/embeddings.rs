@@ -52,7 +52,7 @@ struct Values {
 }
 
 pub fn response_from_slice(body: &[u8], model: &str) -> Result<EmbedResponse, serde_json::Error> {
-    let response: BatchResponse = serde_json::from_slice(body)?;
+    let response: BatchResponse = crate::openai_wire::from_bytes(body)?;
     Ok(EmbedResponse {
         embeddings: numbered_embeddings(response.embeddings.into_iter().map(|e| e.values)),
         model: model.to_owned(),

@@ -111,7 +111,7 @@ pub(super) fn signature_extension(signature: Value) -> prost_types::Struct {
 }
 
 pub fn from_slice(body: &[u8], now: i64) -> Result<ChatResponse, serde_json::Error> {
-    let response: GenerateResponse = serde_json::from_slice(body)?;
+    let response: GenerateResponse = crate::openai_wire::from_bytes(body)?;
     let created = response.created(now);
     let mut choices: Vec<Choice> = response
         .candidates
@@ -212,7 +212,7 @@ pub(super) fn usage_from_json(mut fields: Map<String, Value>) -> Usage {
 /// 401 whatever HTTP status it came with), or `context_length_exceeded` for
 /// an input over the model's limit; a `RetryInfo` delay is kept.
 pub fn parse_error(body: &[u8]) -> ErrorBody {
-    let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(Value::Object(mut top)) = crate::openai_wire::from_bytes::<Value>(body) else {
         return crate::openai_wire::errors::parse_error_body(body);
     };
     let Some(Value::Object(mut error)) = top.remove("error") else {

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use http_body_util::{BodyDataStream, BodyExt};
-use serde_json::{Map, Value};
+use serde::Serialize;
 use sse_stream::{Sse, SseByteStream};
 use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::io::StreamReader;
@@ -136,7 +136,7 @@ impl Upstream {
     pub async fn post_json(
         &self,
         url: Option<&Uri>,
-        body: &Map<String, Value>,
+        body: &(impl Serialize + ?Sized),
     ) -> Result<Response, GatewayError> {
         let url = url
             .cloned()
@@ -190,7 +190,7 @@ impl Upstream {
     pub async fn post_json_parsed<T, E: std::fmt::Display>(
         &self,
         url: Option<&Uri>,
-        body: &Map<String, Value>,
+        body: &(impl Serialize + ?Sized),
         what: &str,
         parse: impl FnOnce(&[u8]) -> Result<T, E>,
     ) -> Result<T, GatewayError> {

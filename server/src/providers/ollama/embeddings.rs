@@ -30,7 +30,7 @@ struct EmbedBody {
 }
 
 pub fn response_from_slice(body: &[u8]) -> Result<EmbedResponse, serde_json::Error> {
-    let response: EmbedBody = serde_json::from_slice(body)?;
+    let response: EmbedBody = crate::openai_wire::from_bytes(body)?;
     Ok(EmbedResponse {
         embeddings: numbered_embeddings(response.embeddings),
         model: response.model,

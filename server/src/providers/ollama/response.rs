@@ -129,7 +129,7 @@ pub(super) fn finish_reason(native: &str, called_tools: bool) -> FinishReason {
 }
 
 pub fn from_slice(body: &[u8]) -> Result<ChatResponse, serde_json::Error> {
-    let mut line: ChatLine = serde_json::from_slice(body)?;
+    let mut line: ChatLine = crate::openai_wire::from_bytes(body)?;
     let id = generated_id("chatcmpl-ollama-");
     let message = line.message.take().unwrap_or_default();
     let tool_calls = tool_calls(message.tool_calls, &id, 0);

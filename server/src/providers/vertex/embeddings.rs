@@ -87,7 +87,7 @@ struct Statistics {
 }
 
 pub fn answer_from_slice(body: &[u8]) -> Result<PredictResponse, serde_json::Error> {
-    serde_json::from_slice(body)
+    crate::openai_wire::from_bytes(body)
 }
 
 /// One response from the answers of a request's calls, in input order.
