@@ -139,7 +139,6 @@ pub(crate) fn checked<T>(
         .map_err(|expected| GatewayError::invalid(path(), format!("must be {expected}")))
 }
 
-/// The error for a request body that is not a JSON object.
 /// Parses a JSON body. UTF-8 is checked once for the whole body:
 /// `serde_json::from_slice` checks every string on its own, which was 5 % of
 /// a chat request's instructions (measured with `instructions.sh`).
@@ -154,6 +153,7 @@ fn utf8(body: &[u8]) -> Result<&str, serde_json::Error> {
     })
 }
 
+/// The error for a request body that is not a JSON object.
 pub(crate) fn body_not_json(e: serde_json::Error) -> GatewayError {
     GatewayError::InvalidRequest {
         message: format!("request body is not a valid JSON object: {e}"),
@@ -185,6 +185,7 @@ pub(crate) fn object(value: Value) -> Result<Map<String, Value>, &'static str> {
     }
 }
 
+/// A JSON boolean, or what the value must be instead (as the others below).
 pub(crate) fn boolean(value: Value) -> Result<bool, &'static str> {
     value.as_bool().ok_or("a boolean")
 }

@@ -96,6 +96,7 @@ impl OpenAiAdapter {
     }
 }
 
+/// A chat-completions body as it goes upstream.
 #[derive(Serialize)]
 #[serde(untagged)]
 enum ChatBody<'a> {

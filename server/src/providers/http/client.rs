@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use http::HeaderValue;
 use http::Uri;
-use http::header::PROXY_AUTHORIZATION;
+use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::Scheme;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -83,18 +84,36 @@ impl Client {
     /// Redirects come back as they are.
     pub fn send(&self, request: Request) -> impl Future<Output = Result<Response, Error>> {
         let mut request = request.map(Full::new);
-        // A plain-HTTP request through a proxy goes to the proxy itself, so
-        // it carries the proxy's credentials (a tunnel sends them in CONNECT).
-        if request.uri().scheme() == Some(&Scheme::HTTP)
-            && let Some(auth) = self
+        if request.uri().scheme() == Some(&Scheme::HTTP) {
+            if let Some(host) = host_with_port(request.uri()) {
+                request.headers_mut().entry(HOST).or_insert(host);
+            }
+            // A plain-HTTP request through a proxy goes to the proxy itself, so
+            // it carries the proxy's credentials (a tunnel sends them in CONNECT).
+            if let Some(auth) = self
                 .proxies
                 .intercept(request.uri())
                 .and_then(|proxy| proxy.basic_auth().cloned())
-        {
-            request.headers_mut().insert(PROXY_AUTHORIZATION, auth);
+            {
+                request.headers_mut().insert(PROXY_AUTHORIZATION, auth);
+            }
         }
         self.inner.request(request)
     }
+}
+
+/// The `Host` header of a plain-HTTP URL on a non-default port (a
+/// self-hosted vLLM on :8000, Ollama on :11434), which is its authority
+/// without user info. hyper-util would otherwise `format!` it per request
+/// (1.2k instructions); plain HTTP is always HTTP/1.1 here, so the header is
+/// never sent over HTTP/2.
+fn host_with_port(uri: &Uri) -> Option<HeaderValue> {
+    uri.port_u16().filter(|&port| port != 80)?;
+    let authority = uri.authority()?.as_str();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    HeaderValue::from_str(host).ok()
 }
 
 /// `connector` with TLS for `https` destinations, offering HTTP/2 and
@@ -218,4 +237,29 @@ pub fn endpoint(url: &str) -> Option<Uri> {
         return None;
     }
     Uri::try_from(url.as_str()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain-HTTP URLs on other ports get `host:port`, never the user info;
+    /// default ports are left to hyper-util.
+    #[test]
+    fn host_header_for_non_default_ports() {
+        let host = |url: &str| {
+            host_with_port(&url.parse().expect("uri")).map(|h| h.to_str().unwrap().to_owned())
+        };
+        assert_eq!(
+            host("http://vllm.internal:8000/v1/chat/completions").as_deref(),
+            Some("vllm.internal:8000")
+        );
+        assert_eq!(
+            host("http://user:secret@127.0.0.1:11434/api/chat").as_deref(),
+            Some("127.0.0.1:11434")
+        );
+        assert_eq!(host("http://[::1]:8000/v1").as_deref(), Some("[::1]:8000"));
+        assert_eq!(host("http://example.com:80/v1"), None);
+        assert_eq!(host("http://example.com/v1"), None);
+    }
 }
