@@ -10,12 +10,13 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use prost_types::Struct;
+use prost_types::value::Kind;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
-use super::json_struct::{ProtoJson, map_from_struct, struct_from_map, value_from_json};
+use super::json_struct::{ProtoJson, map_from_struct, struct_from_map};
 use super::response::Seq;
 use super::{FieldReader, WireObject, body_not_json, checked, read_object, take_extensions};
 use crate::error::{FieldPath, GatewayError};
@@ -37,17 +38,25 @@ pub struct ParsedChatRequest {
 /// all of a request's bytes, straight into `Message`s, the other modelled
 /// fields into slots, the rest into extensions. Errors name the field path.
 pub fn from_slice(body: &[u8]) -> Result<ParsedChatRequest, GatewayError> {
-    // As in `from_bytes`: UTF-8 checked once, not string by string.
-    let body = super::utf8(body).map_err(body_not_json)?;
     let mut found = None;
-    let mut json = serde_json::Deserializer::from_str(body);
-    let parsed = (&mut json)
-        .deserialize_map(BodySeed(&mut found))
-        .and_then(|fields| json.end().map(|()| fields));
+    // As in `from_bytes`: UTF-8 checked once, not string by string.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => read_body(serde_json::Deserializer::from_str(text), &mut found),
+        Err(_) => read_body(serde_json::Deserializer::from_slice(body), &mut found),
+    };
     match parsed {
-        Ok(fields) => fields.into_request(),
+        Ok(slots) => slots.into_request(),
         Err(e) => Err(found.unwrap_or_else(|| body_not_json(e))),
     }
+}
+
+fn read_body<'de, R: serde_json::de::Read<'de>>(
+    mut json: serde_json::Deserializer<R>,
+    found: &mut Option<GatewayError>,
+) -> Result<RequestSlots, serde_json::Error> {
+    let fields = (&mut json).deserialize_map(BodySeed(found))?;
+    json.end()?;
+    Ok(fields.slots)
 }
 
 /// [`from_slice`] for a body that is already a JSON object (tests, the
@@ -56,11 +65,17 @@ pub fn from_json(body: Map<String, Value>) -> Result<ParsedChatRequest, GatewayE
     from_slice(Value::Object(body).to_string().as_bytes())
 }
 
+/// The request body as it is read: its modelled fields in slots, and where
+/// an error inside `messages` waits, with its field path.
+struct RequestFields<'a> {
+    found: &'a mut Option<GatewayError>,
+    slots: RequestSlots,
+}
+
 /// The request body's modelled fields as the client sent them (JSON `null`
 /// counts as absent), and the rest as its extensions.
-struct RequestFields<'a> {
-    /// Where an error inside `messages` waits, with its field path.
-    found: &'a mut Option<GatewayError>,
+#[derive(Default)]
+struct RequestSlots {
     messages: Option<Vec<Message>>,
     model: Option<Value>,
     stream: Option<Value>,
@@ -84,65 +99,37 @@ struct RequestFields<'a> {
     extensions: Option<Struct>,
 }
 
-impl<'a> RequestFields<'a> {
-    fn new(found: &'a mut Option<GatewayError>) -> Self {
-        Self {
-            found,
-            messages: None,
-            model: None,
-            stream: None,
-            tools: None,
-            tool_choice: None,
-            parallel_tool_calls: None,
-            response_format: None,
-            temperature: None,
-            top_p: None,
-            max_completion_tokens: None,
-            max_tokens: None,
-            stop: None,
-            seed: None,
-            presence_penalty: None,
-            frequency_penalty: None,
-            n: None,
-            reasoning_effort: None,
-            user: None,
-            metadata: None,
-            stream_options: None,
-            extensions: None,
-        }
-    }
-}
-
 impl WireObject for RequestFields<'_> {
     fn read_field<'de, A: MapAccess<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
     ) -> Result<bool, A::Error> {
+        let s = &mut self.slots;
         let slot = match key {
             "messages" => {
-                self.messages = map.next_value_seed(MessagesSeed(&mut *self.found))?;
+                s.messages = map.next_value_seed(MessagesSeed(&mut *self.found))?;
                 return Ok(true);
             }
-            "model" => &mut self.model,
-            "stream" => &mut self.stream,
-            "tools" => &mut self.tools,
-            "tool_choice" => &mut self.tool_choice,
-            "parallel_tool_calls" => &mut self.parallel_tool_calls,
-            "response_format" => &mut self.response_format,
-            "temperature" => &mut self.temperature,
-            "top_p" => &mut self.top_p,
-            "max_completion_tokens" => &mut self.max_completion_tokens,
-            "max_tokens" => &mut self.max_tokens,
-            "stop" => &mut self.stop,
-            "seed" => &mut self.seed,
-            "presence_penalty" => &mut self.presence_penalty,
-            "frequency_penalty" => &mut self.frequency_penalty,
-            "n" => &mut self.n,
-            "reasoning_effort" => &mut self.reasoning_effort,
-            "user" => &mut self.user,
-            "metadata" => &mut self.metadata,
-            "stream_options" => &mut self.stream_options,
+            "model" => &mut s.model,
+            "stream" => &mut s.stream,
+            "tools" => &mut s.tools,
+            "tool_choice" => &mut s.tool_choice,
+            "parallel_tool_calls" => &mut s.parallel_tool_calls,
+            "response_format" => &mut s.response_format,
+            "temperature" => &mut s.temperature,
+            "top_p" => &mut s.top_p,
+            "max_completion_tokens" => &mut s.max_completion_tokens,
+            "max_tokens" => &mut s.max_tokens,
+            "stop" => &mut s.stop,
+            "seed" => &mut s.seed,
+            "presence_penalty" => &mut s.presence_penalty,
+            "frequency_penalty" => &mut s.frequency_penalty,
+            "n" => &mut s.n,
+            "reasoning_effort" => &mut s.reasoning_effort,
+            "user" => &mut s.user,
+            "metadata" => &mut s.metadata,
+            "stream_options" => &mut s.stream_options,
             _ => return Ok(false),
         };
         *slot = Some(map.next_value::<Value>()?).filter(|v| !v.is_null());
@@ -150,7 +137,7 @@ impl WireObject for RequestFields<'_> {
     }
 
     fn set_extensions(&mut self, extensions: Option<Struct>) {
-        self.extensions = extensions;
+        self.slots.extensions = extensions;
     }
 }
 
@@ -163,7 +150,7 @@ fn top<T>(
     checked(value, convert, || key.to_owned())
 }
 
-impl RequestFields<'_> {
+impl RequestSlots {
     fn into_request(self) -> Result<ParsedChatRequest, GatewayError> {
         let mut extensions = self.extensions;
         // `stream: true` picks the transport and is re-added for streaming
@@ -172,9 +159,7 @@ impl RequestFields<'_> {
             Some(true) => true,
             Some(false) => {
                 let forwarded = extensions.get_or_insert_default();
-                forwarded
-                    .fields
-                    .insert("stream".into(), value_from_json(false.into()));
+                forwarded.fields.insert("stream".into(), false.into());
                 false
             }
             None => false,
@@ -209,24 +194,20 @@ impl RequestFields<'_> {
                 "max_completion_tokens",
             )?,
             max_tokens: top(self.max_tokens, super::count, "max_tokens")?,
-            stop: match self.stop {
-                None => Vec::new(),
-                Some(Value::String(s)) => vec![s],
-                Some(Value::Array(items)) => items
-                    .into_iter()
-                    .map(|v| match v {
-                        Value::String(s) => Ok(s),
-                        _ => Err(GatewayError::invalid(
-                            "stop",
-                            "must be a string or an array of strings",
-                        )),
-                    })
-                    .collect::<Result<_, _>>()?,
-                Some(_) => {
-                    return Err(GatewayError::invalid(
-                        "stop",
-                        "must be a string or an array of strings",
-                    ));
+            stop: {
+                let invalid =
+                    || GatewayError::invalid("stop", "must be a string or an array of strings");
+                match self.stop {
+                    None => Vec::new(),
+                    Some(Value::String(s)) => vec![s],
+                    Some(Value::Array(items)) => items
+                        .into_iter()
+                        .map(|v| match v {
+                            Value::String(s) => Ok(s),
+                            _ => Err(invalid()),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    Some(_) => return Err(invalid()),
                 }
             },
             seed: top(self.seed, super::integer, "seed")?,
@@ -311,7 +292,11 @@ impl<'de, 'a> Visitor<'de> for BodySeed<'a> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        read_object(map, RequestFields::new(self.0))
+        let fields = RequestFields {
+            found: self.0,
+            slots: RequestSlots::default(),
+        };
+        read_object(map, fields)
     }
 }
 
@@ -675,9 +660,11 @@ fn response_format_from_json(value: Value) -> Result<ResponseFormat, GatewayErro
 }
 
 /// The OpenAI chat-completions body for `request`, sending `model` as the
-/// model id, written straight into the output: no JSON tree is built on
-/// every request's path. Extensions are merged in as given, so one replaces
-/// a modelled field of the same name.
+/// model id, written straight into the output: the top level and the
+/// messages, nearly all of a request, build no JSON tree on the way.
+/// Extensions are merged in as given, so one replaces a modelled field of
+/// the same name, except `model` and `stream`: the deployment and the
+/// transport decide those.
 pub struct RequestJson<'a> {
     pub request: &'a ChatRequest,
     pub model: &'a str,
@@ -687,17 +674,24 @@ pub struct RequestJson<'a> {
 impl Serialize for RequestJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.request;
-        let mut m = Merged::new(s.serialize_map(None)?, r.extensions.as_ref());
+        let extensions = r.extensions.as_ref();
+        let mut m = Merged::new(s.serialize_map(None)?, extensions, &["model", "stream"]);
         m.entry("model", self.model)?;
         m.entry("messages", &Seq(&r.messages, MessageJson))?;
-        if self.stream {
-            m.entry("stream", &true)?;
-            if let Some(options) = &r.stream_options {
-                m.entry(
-                    "stream_options",
-                    &json!({"include_usage": options.include_usage}),
-                )?;
-            }
+        // A client's explicit `stream: false` on a unary call is kept.
+        let explicit_false = extensions
+            .and_then(|e| e.fields.get("stream"))
+            .is_some_and(|v| v.kind == Some(Kind::BoolValue(false)));
+        if self.stream || explicit_false {
+            m.entry("stream", &self.stream)?;
+        }
+        if self.stream
+            && let Some(options) = &r.stream_options
+        {
+            m.entry(
+                "stream_options",
+                &json!({"include_usage": options.include_usage}),
+            )?;
         }
         if !r.tools.is_empty() {
             let tools: Vec<Value> = r.tools.iter().map(tool_to_json).collect();
@@ -749,19 +743,28 @@ pub fn to_json(request: &ChatRequest, model: &str, stream: bool) -> Map<String, 
 }
 
 /// A JSON object being written whose extensions, written last, replace the
-/// modelled fields of the same name.
+/// modelled fields of the same name, except the `owned` ones. (A provider's
+/// answer settles the clash the other way, in `serialize_extensions`: there
+/// the extensions are what the gateway did not model; here they are what the
+/// client asked to send.)
 struct Merged<'a, M> {
     map: M,
     extensions: Option<&'a Struct>,
+    owned: &'static [&'static str],
 }
 
 impl<'a, M: SerializeMap> Merged<'a, M> {
-    fn new(map: M, extensions: Option<&'a Struct>) -> Self {
-        Self { map, extensions }
+    fn new(map: M, extensions: Option<&'a Struct>, owned: &'static [&'static str]) -> Self {
+        Self {
+            map,
+            extensions,
+            owned,
+        }
     }
 
     fn entry<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), M::Error> {
-        if self.extensions.is_some_and(|e| e.fields.contains_key(key)) {
+        if !self.owned.contains(&key) && self.extensions.is_some_and(|e| e.fields.contains_key(key))
+        {
             return Ok(());
         }
         self.map.serialize_entry(key, value)
@@ -776,7 +779,9 @@ impl<'a, M: SerializeMap> Merged<'a, M> {
 
     fn end(mut self) -> Result<M::Ok, M::Error> {
         for (key, value) in self.extensions.into_iter().flat_map(|e| &e.fields) {
-            self.map.serialize_entry(key, &ProtoJson(value))?;
+            if !self.owned.contains(&key.as_str()) {
+                self.map.serialize_entry(key, &ProtoJson(value))?;
+            }
         }
         self.map.end()
     }
@@ -787,7 +792,7 @@ struct MessageJson<'a>(&'a Message);
 impl Serialize for MessageJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let message = self.0;
-        let mut m = Merged::new(s.serialize_map(None)?, message.extensions.as_ref());
+        let mut m = Merged::new(s.serialize_map(None)?, message.extensions.as_ref(), &[]);
         m.entry("role", role_to_str(message.role()))?;
         match &message.content {
             None => {}
@@ -1046,26 +1051,35 @@ mod tests {
             temperature: Some(0.5),
             messages: vec![message],
             extensions: Some(struct_from_map(
-                json!({"temperature": 1, "logit_bias": {}})
+                json!({"temperature": 1, "logit_bias": {}, "model": "gpt-5", "stream": true})
                     .as_object()
                     .unwrap()
                     .clone(),
             )),
             ..Default::default()
         };
-        let body = RequestJson {
-            request: &request,
-            model: "m",
-            stream: false,
+        let written = |stream| {
+            let body = RequestJson {
+                request: &request,
+                model: "m",
+                stream,
+            };
+            let text = serde_json::to_string(&body).unwrap();
+            for key in ["temperature", "role", "model"] {
+                assert_eq!(text.matches(&format!("\"{key}\"")).count(), 1, "{text}");
+            }
+            serde_json::from_str::<Value>(&text).unwrap()
         };
-        let text = serde_json::to_string(&body).unwrap();
-        assert_eq!(text.matches("\"temperature\"").count(), 1, "{text}");
-        assert_eq!(text.matches("\"role\"").count(), 1, "{text}");
+        let messages = json!([
+            {"role": "developer", "content": "hi", "cache_control": {"type": "ephemeral"}}
+        ]);
         assert_eq!(
-            serde_json::from_str::<Value>(&text).unwrap(),
-            json!({"model": "m", "temperature": 1, "logit_bias": {}, "messages": [
-                {"role": "developer", "content": "hi", "cache_control": {"type": "ephemeral"}}
-            ]})
+            written(false),
+            json!({"model": "m", "temperature": 1, "logit_bias": {}, "messages": messages})
+        );
+        assert_eq!(
+            written(true),
+            json!({"model": "m", "stream": true, "temperature": 1, "logit_bias": {}, "messages": messages})
         );
     }
 
@@ -1303,9 +1317,9 @@ mod tests {
             }
         }
         match from_slice(b"{\"model\":\"m\xff\",\"messages\":[]}") {
-            Err(GatewayError::InvalidRequest { message, .. }) => assert_eq!(
-                message,
-                "request body is not a valid JSON object: invalid UTF-8 at byte 11"
+            Err(GatewayError::InvalidRequest { message, .. }) => assert!(
+                message.starts_with("request body is not a valid JSON object: invalid unicode"),
+                "{message}"
             ),
             other => panic!("expected a UTF-8 error, got {:?}", other.map(|_| ())),
         }

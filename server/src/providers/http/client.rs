@@ -105,8 +105,9 @@ impl Client {
 /// The `Host` header of a plain-HTTP URL on a non-default port (a
 /// self-hosted vLLM on :8000, Ollama on :11434), which is its authority
 /// without user info. hyper-util would otherwise `format!` it per request
-/// (1.2k instructions); plain HTTP is always HTTP/1.1 here, so the header is
-/// never sent over HTTP/2.
+/// (1.2k instructions). It is HTTP/1.1's header; should the hop be HTTP/2
+/// (through an `https://` proxy that offers it), it equals `:authority`,
+/// which RFC 9113 §8.3.1 allows.
 fn host_with_port(uri: &Uri) -> Option<HeaderValue> {
     uri.port_u16().filter(|&port| port != 80)?;
     let authority = uri.authority()?.as_str();
