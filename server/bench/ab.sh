@@ -15,9 +15,10 @@ cd "$(dirname "$0")/../.."
 a=$1 b=$2 rounds=${3:-3} conc=${4:-16} secs=${5:-6} port=4101
 tick_ms=$((1000 / $(getconf CLK_TCK)))
 source server/bench/doors.sh
+require_bench "$a"
+require_bench "$b"
 
 load() { drive http "$conc" "" -D "$1" 2>&1; }  # SECONDS
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 run() { # BINARY LABEL
   "$1" serve --config deploy/examples/bench.yaml --listen "127.0.0.1:$port" 2>/dev/null &

@@ -9,6 +9,17 @@
 
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 2; }
 json_body=../shared/bench/bodies/chat.json
+# require_bench BIN: the gateway binary BIN is built and the nginx mock
+# upstream (../shared/bench/upstream.sh start) answers.
+require_bench() {
+  [[ -x $1 ]] || { echo "build first: cargo build --release -p switchboard" >&2; exit 2; }
+  curl -sf -o /dev/null http://127.0.0.1:18080/health \
+    || { echo "start the mock upstream: ../shared/bench/upstream.sh start" >&2; exit 2; }
+}
+
+# cpu_ticks PID: the user + system CPU time PID has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 grpc_url() { echo "http://127.0.0.1:$port/switchboard.v1.ChatService/Complete"; }
 grpc_headers=(-H 'content-type: application/grpc' -H 'te: trailers')
 

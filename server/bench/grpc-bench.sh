@@ -26,21 +26,21 @@ seconds="${2:-10}"
 doors=${DOORS:-http h2 grpc}
 port=4100
 bin=${SWITCHBOARD_BIN:-target/release/switchboard}  # another build to compare: SWITCHBOARD_BIN=/tmp/old
-[[ -x $bin ]] || { echo "build first: cargo build --release -p switchboard" >&2; exit 2; }
-curl -sf -o /dev/null http://127.0.0.1:18080/health || { echo "start the mock upstream: ../shared/bench/upstream.sh start" >&2; exit 2; }
-
 source server/bench/doors.sh
+require_bench "$bin"
 work=$(mktemp -d)
 gw=
 trap '[[ -n $gw ]] && kill -TERM $gw 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-grpc_request "$work/request.grpc"
+grpc=false
+[[ " $doors " == *" grpc "* ]] && grpc=true
+$grpc && grpc_request "$work/request.grpc"
 $bin serve --config deploy/examples/bench.yaml --listen 127.0.0.1:$port 2>/dev/null &
 gw=$!
 wait_ready $gw
-good_answer=$(grpc_answer_bytes "$work/request.grpc")
+good_answer=
+$grpc && good_answer=$(grpc_answer_bytes "$work/request.grpc")
 
 load() { drive "$1" "$2" "$work/request.grpc" -D "$3"; }  # DOOR CONC SECONDS
-cpu_ticks() { awk '{print $14 + $15}' /proc/$gw/stat; }
 rss_kb() { awk '/VmHWM/ {print $2}' /proc/$gw/status; }
 hz=$(getconf CLK_TCK)
 
@@ -49,9 +49,9 @@ echo "| door | conc | rps | mean ms | failed | gateway CPU ms/req | peak RSS MiB
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for c in $concs; do
   for door in $doors; do
-    before=$(cpu_ticks)
+    before=$(cpu_ticks $gw)
     out=$(load $door "$c" "$seconds")
-    after=$(cpu_ticks)
+    after=$(cpu_ticks $gw)
     rps=$(awk '/^finished in/ {print int($4)}' <<<"$out")
     done_n=$(awk '/^requests:/ {print $8}' <<<"$out")
     failed=$(awk '/^requests:/ {print $12 + $14 + $16}' <<<"$out")

@@ -22,9 +22,8 @@ port=4102
 bin=${SWITCHBOARD_BIN:-target/release/switchboard}
 out=${OUT:-target/instructions}
 command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install valgrind" >&2; exit 2; }
-[[ -x $bin ]] || { echo "build first: cargo build --release -p switchboard" >&2; exit 2; }
-curl -sf -o /dev/null http://127.0.0.1:18080/health || { echo "start the mock upstream: ../shared/bench/upstream.sh start" >&2; exit 2; }
 source server/bench/doors.sh
+require_bench "$bin"
 mkdir -p "$out"
 grpc_file="$out/request.grpc"
 [[ " $doors " == *" grpc "* ]] && grpc_request "$grpc_file"

@@ -169,13 +169,13 @@ impl Proxy {
 
     /// The log once it mentions `expected`, or as it is after 5 s: tinyproxy
     /// may write a request's line after the answer has reached the client.
-    fn log_mentioning(&self, expected: &str) -> String {
+    async fn log_mentioning(&self, expected: &str) -> String {
         for _ in 0..100 {
             let log = self.log();
             if log.contains(expected) {
                 return log;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.log()
     }
@@ -322,7 +322,7 @@ async fn proxies_from_the_environment() {
         assert_eq!(header(request, "proxy-authorization"), None);
     }
     let tunnel = format!("CONNECT localhost:{}", front.port);
-    let log = proxy.log_mentioning(&tunnel);
+    let log = proxy.log_mentioning(&tunnel).await;
     assert!(log.contains(&tunnel), "{log}");
     assert_eq!(front.protocols(), ["h2"]);
 

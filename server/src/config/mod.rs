@@ -338,10 +338,8 @@ fn validate_deployment(
     let aws = cloud::aws_settings(&params, provider, at, env)?;
     // Both run on every deployment: each rejects its params set elsewhere.
     let entra = cloud::entra_settings(&params, provider, at, env)?;
-    let (vertex, oauth) = match cloud::vertex_settings(&params, provider, at, env)? {
-        Some((vertex, oauth)) => (Some(vertex), Some(oauth)),
-        None => (None, entra),
-    };
+    let (vertex, vertex_oauth) = cloud::vertex_settings(&params, provider, at, env)?.unzip();
+    let oauth = vertex_oauth.or(entra);
     let api_base = params
         .api_base
         .map(|v| resolve_plain(&v, &format!("{at}.params.api_base"), env))

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::error::UpstreamError;
+use crate::error::{GatewayError, UpstreamError};
 
 /// The fields of an OpenAI-style error body.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,6 +36,11 @@ impl ErrorBody {
             retry_after: self.retry_after,
             extra: self.extra,
         }
+    }
+
+    /// [`into_upstream`](Self::into_upstream) as the request's error.
+    pub fn into_error(self, provider: &'static str, status: u16) -> GatewayError {
+        GatewayError::Upstream(Box::new(self.into_upstream(provider, status)))
     }
 }
 

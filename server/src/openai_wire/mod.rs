@@ -18,7 +18,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use prost_types::Struct;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::{FieldPath, GatewayError};
@@ -145,9 +145,25 @@ pub(crate) fn checked<T>(
 /// that is not UTF-8 goes through `from_slice` anyway, for its exact error
 /// (and for bad bytes only inside values a type ignores, which it accepts).
 pub(crate) fn from_bytes<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, serde_json::Error> {
+    from_bytes_seed(body, PhantomData)
+}
+
+/// [`from_bytes`] through a seed that carries state into the parse.
+pub(crate) fn from_bytes_seed<'a, S: DeserializeSeed<'a>>(
+    body: &'a [u8],
+    seed: S,
+) -> Result<S::Value, serde_json::Error> {
+    fn whole<'a, R: serde_json::de::Read<'a>, S: DeserializeSeed<'a>>(
+        mut json: serde_json::Deserializer<R>,
+        seed: S,
+    ) -> Result<S::Value, serde_json::Error> {
+        let value = seed.deserialize(&mut json)?;
+        json.end()?;
+        Ok(value)
+    }
     match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(body),
+        Ok(text) => whole(serde_json::Deserializer::from_str(text), seed),
+        Err(_) => whole(serde_json::Deserializer::from_slice(body), seed),
     }
 }
 

@@ -17,7 +17,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::json_struct::{ProtoJson, map_from_struct, struct_from_map};
-use super::response::Seq;
+use super::response::{Seq, ToolCallJson};
 use super::{FieldReader, WireObject, body_not_json, checked, read_object, take_extensions};
 use crate::error::{FieldPath, GatewayError};
 use crate::pb::{
@@ -39,24 +39,10 @@ pub struct ParsedChatRequest {
 /// fields into slots, the rest into extensions. Errors name the field path.
 pub fn from_slice(body: &[u8]) -> Result<ParsedChatRequest, GatewayError> {
     let mut found = None;
-    // As in `from_bytes`: UTF-8 checked once, not string by string.
-    let parsed = match std::str::from_utf8(body) {
-        Ok(text) => read_body(serde_json::Deserializer::from_str(text), &mut found),
-        Err(_) => read_body(serde_json::Deserializer::from_slice(body), &mut found),
-    };
-    match parsed {
-        Ok(slots) => slots.into_request(),
+    match super::from_bytes_seed(body, BodySeed(&mut found)) {
+        Ok(fields) => fields.slots.into_request(),
         Err(e) => Err(found.unwrap_or_else(|| body_not_json(e))),
     }
-}
-
-fn read_body<'de, R: serde_json::de::Read<'de>>(
-    mut json: serde_json::Deserializer<R>,
-    found: &mut Option<GatewayError>,
-) -> Result<RequestSlots, serde_json::Error> {
-    let fields = (&mut json).deserialize_map(BodySeed(found))?;
-    json.end()?;
-    Ok(fields.slots)
 }
 
 /// [`from_slice`] for a body that is already a JSON object (tests, the
@@ -283,6 +269,14 @@ macro_rules! reject_scalars {
 
 /// The request body, read into `RequestFields`.
 struct BodySeed<'a>(&'a mut Option<GatewayError>);
+
+impl<'de, 'a> DeserializeSeed<'de> for BodySeed<'a> {
+    type Value = RequestFields<'a>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
 
 impl<'de, 'a> Visitor<'de> for BodySeed<'a> {
     type Value = RequestFields<'a>;
@@ -806,8 +800,7 @@ impl Serialize for MessageJson<'_> {
             m.entry("name", &message.name)?;
         }
         if !message.tool_calls.is_empty() {
-            let calls: Vec<Value> = message.tool_calls.iter().map(tool_call_to_json).collect();
-            m.entry("tool_calls", &calls)?;
+            m.entry("tool_calls", &Seq(&message.tool_calls, ToolCallJson))?;
         }
         if !message.tool_call_id.is_empty() {
             m.entry("tool_call_id", &message.tool_call_id)?;
@@ -857,20 +850,6 @@ fn image_url_to_json(image: &Image) -> Value {
         i.insert("detail".into(), detail.into());
     }
     Value::Object(i)
-}
-
-fn tool_call_to_json(call: &ToolCall) -> Value {
-    let mut json = json!({
-        "id": call.id,
-        "type": "function",
-        "function": {"name": call.name, "arguments": call.arguments},
-    });
-    if let (Some(extensions), Value::Object(fields)) = (&call.extensions, &mut json) {
-        for (key, value) in map_from_struct(extensions) {
-            fields.entry(key).or_insert(value);
-        }
-    }
-    json
 }
 
 fn tool_to_json(tool: &Tool) -> Value {

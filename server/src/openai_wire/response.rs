@@ -228,7 +228,7 @@ impl Serialize for AssistantMessageJson<'_> {
     }
 }
 
-struct ToolCallJson<'a>(&'a ToolCall);
+pub(super) struct ToolCallJson<'a>(pub &'a ToolCall);
 
 impl Serialize for ToolCallJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -82,9 +82,10 @@ impl std::fmt::Debug for SigningKey {
 /// A deployment's cached access token and the means to renew it.
 pub struct TokenSource {
     provider: &'static str,
-    settings: OAuthSettings,
-    /// `settings.token_url`, parsed once. Config checks Entra's; a credentials
-    /// file's `token_uri` may not parse, which fails each token request.
+    grant: OAuthGrant,
+    /// The settings' `token_url`, parsed once. Config checks Entra's; a
+    /// credentials file's `token_uri` may not parse, which fails each token
+    /// request.
     token_url: Option<Uri>,
     client: Client,
     timeout: Duration,
@@ -120,7 +121,7 @@ impl TokenSource {
         Self {
             provider,
             token_url: endpoint(&settings.token_url),
-            settings,
+            grant: settings.grant,
             client,
             timeout,
             cached: Mutex::new(None),
@@ -168,7 +169,7 @@ impl TokenSource {
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         )]);
         let request = post_request(url, headers, body.into());
-        let secrets = self.settings.grant.secrets();
+        let secrets = self.grant.secrets();
         let started = Instant::now();
         let response = super::http::send(
             &self.client,
@@ -205,7 +206,7 @@ impl TokenSource {
 
     /// The form body of the token request for this grant.
     fn form(&self) -> Result<Vec<(&'static str, String)>, String> {
-        Ok(match &self.settings.grant {
+        Ok(match &self.grant {
             OAuthGrant::ServiceAccount {
                 client_email,
                 key_id,

@@ -23,7 +23,9 @@ use crate::pb::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedRespons
 
 pub struct OpenAiAdapter {
     upstream: Upstream,
-    quirks: &'static Quirks,
+    /// How the preset departs from OpenAI; `None` for OpenAI's own dialect,
+    /// whose bodies are written straight from the request.
+    quirks: Option<&'static Quirks>,
     model: String,
     /// Parsed once: URL parsing (with IDNA) is measurable per request.
     chat_url: Option<Uri>,
@@ -65,7 +67,7 @@ impl OpenAiAdapter {
     ) -> Self {
         Self {
             upstream,
-            quirks: &preset.quirks,
+            quirks: (preset.quirks != Quirks::NONE).then_some(&preset.quirks),
             model: config.model.clone(),
             // `api_base` was parsed at config load, so these parse.
             chat_url: endpoint(&url("chat/completions")),
@@ -83,15 +85,15 @@ impl OpenAiAdapter {
         request: &'a ChatRequest,
         stream: bool,
     ) -> Result<ChatBody<'a>, GatewayError> {
-        if *self.quirks == Quirks::NONE {
+        let Some(quirks) = self.quirks else {
             return Ok(ChatBody::AsIs(request::RequestJson {
                 request,
                 model: &self.model,
                 stream,
             }));
-        }
+        };
         let mut body = request::to_json(request, &self.model, stream);
-        apply_quirks(&mut body, self.quirks, self.upstream.provider)?;
+        apply_quirks(&mut body, quirks, self.upstream.provider)?;
         Ok(ChatBody::Rewritten(body))
     }
 }
@@ -161,7 +163,9 @@ impl Provider for OpenAiAdapter {
                 });
             };
             let mut payload = embeddings::request_to_json(request, &self.model);
-            rename_fields(&mut payload, self.quirks);
+            if let Some(quirks) = self.quirks {
+                rename_fields(&mut payload, quirks);
+            }
             let map: Map<String, Value> = self
                 .upstream
                 .post_json_parsed(Some(url), &payload, "embeddings", |bytes| {
@@ -201,9 +205,7 @@ fn chunk_from_event(
         .and_then(|s| u16::try_from(s).ok())
         .filter(|s| (400..600).contains(s))
         .unwrap_or(502);
-    Err(GatewayError::Upstream(Box::new(
-        parsed.into_upstream(provider, status),
-    )))
+    Err(parsed.into_error(provider, status))
 }
 
 /// How the OpenAI family says a request does not fit the model's context

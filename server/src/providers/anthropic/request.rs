@@ -66,7 +66,7 @@ pub fn to_json(
         .unwrap_or(DEFAULT_MAX_TOKENS + budget.unwrap_or(0));
     body.insert("max_tokens".into(), max_tokens.into());
     // The Messages API has no seed or penalties: a seed or non-zero penalty is
-    // refused by `reject_unsupported`, zero penalties are no-ops.
+    // refused by `GAPS`, zero penalties are no-ops.
     insert_sampling(
         &mut body,
         request,

@@ -257,7 +257,7 @@ impl StreamState {
             ..ErrorBody::default()
         };
         let body = mark_context_length(body, CONTEXT_LENGTH_PHRASES);
-        GatewayError::Upstream(Box::new(body.into_upstream(self.provider, status)))
+        body.into_error(self.provider, status)
     }
 
     fn empty_chunk(&self) -> ChatChunk {

@@ -106,7 +106,7 @@ pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>,
 
     let mut inference = Map::new();
     // Converse has no seed or penalties: a seed or non-zero penalty is refused
-    // by `reject_unsupported`, zero penalties are no-ops.
+    // by `GAPS`, zero penalties are no-ops.
     insert_sampling(
         &mut inference,
         request,

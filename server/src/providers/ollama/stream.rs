@@ -42,9 +42,7 @@ impl EventDecoder for StreamState {
                 message,
                 ..ErrorBody::default()
             };
-            return Err(GatewayError::Upstream(Box::new(
-                error.into_upstream(self.provider, 500),
-            )));
+            return Err(error.into_error(self.provider, 500));
         }
         let created = line.created();
         let chunk = |line: &ChatLine, choice: ChunkChoice| ChatChunk {
