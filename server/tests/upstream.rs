@@ -1,6 +1,7 @@
 //! The upstream transport, black-box: HTTPS to the provider with the
 //! certificate checked against the machine's trust store and HTTP/2 agreed by
-//! ALPN, and proxies from the environment (a real tinyproxy: CONNECT tunnels
+//! ALPN, HTTP/1.1 connections kept alive (and replaced once the provider
+//! closes them), and proxies from the environment (a real tinyproxy: CONNECT tunnels
 //! for HTTPS, forwarding for plain HTTP, both with Basic credentials, and
 //! `NO_PROXY`).
 //!
@@ -13,6 +14,7 @@ mod support;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -108,6 +110,61 @@ impl TlsFront {
 impl Drop for TlsFront {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// A plain TCP front to the replay server that counts the connections it
+/// accepts and can close them all, as a provider closes idle keep-alive
+/// connections.
+struct TcpFront {
+    origin: String,
+    accepted: Arc<AtomicUsize>,
+    pipes: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpFront {
+    async fn start(backend: SocketAddr) -> TcpFront {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let origin = format!("http://{}", listener.local_addr().expect("addr"));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let pipes = Arc::new(Mutex::new(Vec::new()));
+        let (count, open) = (accepted.clone(), pipes.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut backend) = TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut socket, &mut backend).await;
+                    }
+                });
+                open.lock().unwrap().push(pipe.abort_handle());
+            }
+        });
+        TcpFront {
+            origin,
+            accepted,
+            pipes,
+            task,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Closes every connection accepted so far (dropping the sockets).
+    fn close_all(&self) {
+        for pipe in self.pipes.lock().unwrap().drain(..) {
+            pipe.abort();
+        }
+    }
+}
+
+impl Drop for TcpFront {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.close_all();
     }
 }
 
@@ -250,6 +307,73 @@ async fn https_upstream_with_http2() {
     // Both requests shared one pooled HTTP/2 connection.
     assert_eq!(front.protocols(), ["h2"]);
     assert_eq!(gateway.replay.requests().len(), 2);
+}
+
+/// HTTP/1.1 connections to a provider are kept alive: one connection
+/// carries requests one after another, streams included. One the provider
+/// has closed meanwhile is replaced rather than failed on, and one whose
+/// answer was abandoned half-read is never used again.
+#[tokio::test]
+async fn kept_alive_connections() {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let front = TcpFront::start(replay.addr()).await;
+    let setup = Setup {
+        origin: Some(front.origin.clone()),
+        env: Vec::new(),
+    };
+    let gateway = Gateway::start_with(
+        replay,
+        &[
+            Model::openai("chat", CHAT_FIXTURE, "gpt-4o"),
+            Model::openai("stream", STREAM_FIXTURE, "gpt-4o"),
+            Model::openai("slow", STREAM_FIXTURE, "gpt-4o").paused(300),
+        ],
+        &setup,
+    )
+    .await;
+    let ok = |(status, body): (u16, String)| assert_eq!(status, 200, "{body}");
+
+    for _ in 0..3 {
+        ok(chat(&gateway, "chat", false).await);
+    }
+    let (status, body) = chat(&gateway, "stream", true).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    ok(chat(&gateway, "chat", false).await);
+    assert_eq!(front.accepted(), 1, "one connection for five requests");
+
+    // The provider closes the idle connection. The gateway notices the close
+    // when it arrives; a request racing the close itself could still fail,
+    // as with any HTTP/1.1 client, since a POST is not safe to resend.
+    front.close_all();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ok(chat(&gateway, "chat", false).await);
+    assert_eq!(
+        front.accepted(),
+        2,
+        "a new connection replaced the closed one"
+    );
+
+    // A caller leaves a slow stream after its first chunk: the gateway stops
+    // reading the provider's answer, so that connection still holds the rest.
+    let mut abandoned = gateway
+        .post_chat(&json!({
+            "model": "slow",
+            "stream": true,
+            "messages": [{"role": "user", "content": "What is the capital of Mexico?"}]
+        }))
+        .await;
+    assert_eq!(abandoned.status(), 200);
+    assert!(abandoned.chunk().await.expect("first chunk").is_some());
+    drop(abandoned);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    ok(chat(&gateway, "chat", false).await);
+    ok(chat(&gateway, "chat", false).await);
+    assert_eq!(
+        front.accepted(),
+        3,
+        "the abandoned connection was closed, and its successor kept"
+    );
 }
 
 /// Without the test CA in the trust store the provider's certificate is

@@ -1,57 +1,62 @@
-//! The HTTP client every provider shares: hyper's pooled client over rustls
+//! The HTTP client every provider shares: hyper's connections over rustls
 //! (the ring provider, certificates checked by the platform's verifier),
-//! HTTP/2 when the provider offers it by ALPN, redirects never followed, and
-//! proxies taken from the environment (`HTTPS_PROXY`, `HTTP_PROXY`,
-//! `ALL_PROXY`, `NO_PROXY`, as curl reads them).
+//! HTTP/2 when the provider offers it by ALPN, kept alive per origin
+//! (`pool`), redirects never followed, and proxies taken from the
+//! environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, as curl
+//! reads them).
 //!
-//! Built on hyper-util rather than reqwest: reqwest's layers (redirect
-//! policy, URL re-parsing, request cloning for its retry policy) cost about a
-//! tenth of the gateway's CPU per request and gave us nothing we use.
+//! Built on hyper rather than reqwest: reqwest's layers (redirect policy, URL
+//! re-parsing, request cloning for its retry policy) cost about a tenth of
+//! the gateway's CPU per request and gave us nothing we use.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use http::HeaderValue;
 use http::Uri;
-use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::Scheme;
 use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::proxy::matcher::Matcher;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
-use tower::Service;
+use tower::{Service, ServiceExt};
+
+pub use super::pool::Body;
+use super::pool::{ForwardProxy, Origin, Taken};
 
 /// A request ready to send: the body is the encoded bytes, so a signer can
 /// hash them and a retry can resend them.
 pub type Request = http::Request<Bytes>;
 
 /// A provider's answer, its body still arriving.
-pub type Response = http::Response<Incoming>;
-
-/// A transport failure: the connection, the proxy or TLS failed, or the
-/// provider closed the connection mid-answer.
-pub type Error = hyper_util::client::legacy::Error;
+pub type Response = http::Response<Body>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// One client for every deployment: pools are per host, so sharing costs
-/// nothing and keeps idle sockets bounded. Cloning shares the pool.
+/// One client for every deployment: connections are kept per origin, so
+/// sharing costs nothing and keeps idle sockets bounded. Cloning shares the
+/// connections.
 #[derive(Clone)]
 pub struct Client {
-    inner: hyper_util::client::legacy::Client<HttpsConnector<Transport>, Full<Bytes>>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    connector: HttpsConnector<Transport>,
     proxies: Arc<Matcher>,
+    /// Every origin requests have gone to; a gateway talks to a handful.
+    origins: Mutex<Vec<Arc<Origin>>>,
 }
 
 impl Client {
@@ -73,48 +78,157 @@ impl Client {
             tcp,
             proxies: proxies.clone(),
         };
-        let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_timer(TokioTimer::new())
-            .build(with_tls(&tls, transport));
-        Self { inner, proxies }
+        Self {
+            shared: Arc::new(Shared {
+                connector: with_tls(&tls, transport),
+                proxies,
+                origins: Mutex::default(),
+            }),
+        }
     }
 
     /// Sends `request` and resolves when the response headers have arrived.
-    /// Redirects come back as they are.
-    pub fn send(&self, request: Request) -> impl Future<Output = Result<Response, Error>> {
+    /// Redirects come back as they are. A request that a kept-alive
+    /// connection could not take (the provider had closed it) is sent again
+    /// on a new one.
+    pub async fn send(&self, request: Request) -> Result<Response, Error> {
+        let origin = self.origin(request.uri())?;
+        let target = request.uri().clone();
         let mut request = request.map(Full::new);
-        if request.uri().scheme() == Some(&Scheme::HTTP) {
-            if let Some(host) = host_with_port(request.uri()) {
-                request.headers_mut().entry(HOST).or_insert(host);
-            }
-            // A plain-HTTP request through a proxy goes to the proxy itself, so
-            // it carries the proxy's credentials (a tunnel sends them in CONNECT).
-            if let Some(auth) = self
-                .proxies
-                .intercept(request.uri())
-                .and_then(|proxy| proxy.basic_auth().cloned())
-            {
-                request.headers_mut().insert(PROXY_AUTHORIZATION, auth);
+        loop {
+            let (taken, reused) = match origin.take() {
+                Some(taken) => (taken, true),
+                // Boxed: connecting (proxy, TLS, handshake) is a large
+                // future, and every request's future would carry its size.
+                None => (Box::pin(self.connect(&origin)).await?, false),
+            };
+            let mut unsent = match taken {
+                Taken::Http1(mut sender) => {
+                    origin.prepare_http1(&mut request);
+                    match sender.try_send_request(request).await {
+                        Ok(response) => {
+                            let keep = Some((sender, origin));
+                            return Ok(response.map(|incoming| Body::new(incoming, keep)));
+                        }
+                        Err(unsent) => unsent,
+                    }
+                }
+                Taken::Http2(mut sender) => {
+                    if !reused {
+                        origin.share(&sender);
+                    }
+                    match sender.try_send_request(request).await {
+                        Ok(response) => {
+                            return Ok(response.map(|incoming| Body::new(incoming, None)));
+                        }
+                        Err(unsent) => {
+                            // Going away (GOAWAY) but not yet closed: the
+                            // retry must not take it again.
+                            origin.unshare();
+                            unsent
+                        }
+                    }
+                }
+            };
+            // Only a kept-alive connection may have been closed under us; a
+            // new one failing is the answer.
+            match unsent.take_message() {
+                Some(returned) if reused => {
+                    request = returned;
+                    *request.uri_mut() = target.clone();
+                }
+                _ => return Err(Error::new("the request failed", unsent.into_error())),
             }
         }
-        self.inner.request(request)
+    }
+
+    /// The origin `uri` is on, met before or new.
+    fn origin(&self, uri: &Uri) -> Result<Arc<Origin>, Error> {
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return Err(Error::new("the URL is not absolute", uri.to_string()));
+        };
+        // The list is as long as the distinct origins in the config.
+        let mut origins = self
+            .shared
+            .origins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(origin) = origins.iter().find(|o| o.is(scheme, authority)) {
+            return Ok(origin.clone());
+        }
+        let forward = (*scheme == Scheme::HTTP)
+            .then(|| self.shared.proxies.intercept(uri))
+            .flatten()
+            .map(|proxy| ForwardProxy {
+                authorization: proxy.basic_auth().cloned(),
+            });
+        let origin = Arc::new(Origin::new(scheme, authority, forward));
+        origins.push(origin.clone());
+        Ok(origin)
+    }
+
+    /// A new connection to `origin`: HTTP/2 if the provider offers it by
+    /// ALPN, else HTTP/1.1, driven by a task of its own.
+    async fn connect(&self, origin: &Origin) -> Result<Taken, Error> {
+        let connect_error = |e| Error::new("connecting failed", e);
+        let io = self
+            .shared
+            .connector
+            .clone()
+            .oneshot(origin.destination())
+            .await
+            .map_err(connect_error)?;
+        if io.connected().is_negotiated_h2() {
+            let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                .handshake(io)
+                .await
+                .map_err(|e| connect_error(e.into()))?;
+            tokio::spawn(drive(connection));
+            Ok(Taken::Http2(sender))
+        } else {
+            let (sender, connection) = http1::handshake(io)
+                .await
+                .map_err(|e| connect_error(e.into()))?;
+            tokio::spawn(drive(connection));
+            Ok(Taken::Http1(sender))
+        }
     }
 }
 
-/// The `Host` header of a plain-HTTP URL on a non-default port (a
-/// self-hosted vLLM on :8000, Ollama on :11434), which is its authority
-/// without user info. hyper-util would otherwise `format!` it per request
-/// (1.2k instructions). It is HTTP/1.1's header; should the hop be HTTP/2
-/// (through an `https://` proxy that offers it), it equals `:authority`,
-/// which RFC 9113 §8.3.1 allows.
-fn host_with_port(uri: &Uri) -> Option<HeaderValue> {
-    uri.port_u16().filter(|&port| port != 80)?;
-    let authority = uri.authority()?.as_str();
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    HeaderValue::from_str(host).ok()
+/// Runs a connection until it closes; its failures reach the requests on it.
+async fn drive(connection: impl Future<Output = hyper::Result<()>>) {
+    if let Err(e) = connection.await {
+        tracing::debug!("upstream connection closed: {e}");
+    }
+}
+
+/// A transport failure: the connection, the proxy or TLS failed, or the
+/// provider closed the connection mid-answer.
+#[derive(Debug)]
+pub struct Error {
+    stage: &'static str,
+    cause: BoxError,
+}
+
+impl Error {
+    fn new(stage: &'static str, cause: impl Into<BoxError>) -> Self {
+        Self {
+            stage,
+            cause: cause.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.stage)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.cause)
+    }
 }
 
 /// `connector` with TLS for `https` destinations, offering HTTP/2 and
@@ -238,29 +352,4 @@ pub fn endpoint(url: &str) -> Option<Uri> {
         return None;
     }
     Uri::try_from(url.as_str()).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Plain-HTTP URLs on other ports get `host:port`, never the user info;
-    /// default ports are left to hyper-util.
-    #[test]
-    fn host_header_for_non_default_ports() {
-        let host = |url: &str| {
-            host_with_port(&url.parse().expect("uri")).map(|h| h.to_str().unwrap().to_owned())
-        };
-        assert_eq!(
-            host("http://vllm.internal:8000/v1/chat/completions").as_deref(),
-            Some("vllm.internal:8000")
-        );
-        assert_eq!(
-            host("http://user:secret@127.0.0.1:11434/api/chat").as_deref(),
-            Some("127.0.0.1:11434")
-        );
-        assert_eq!(host("http://[::1]:8000/v1").as_deref(), Some("[::1]:8000"));
-        assert_eq!(host("http://example.com:80/v1"), None);
-        assert_eq!(host("http://example.com/v1"), None);
-    }
 }

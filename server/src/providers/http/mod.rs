@@ -4,6 +4,7 @@
 //! they arrive.
 
 mod client;
+mod pool;
 
 use std::future::ready;
 use std::io;
