@@ -339,6 +339,9 @@ async fn kept_alive_connections() {
     let (status, body) = chat(&gateway, "stream", true).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    // The gateway stops reading at `[DONE]`; the connection comes back once
+    // it has read the end of the answer, which may follow a moment later.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     ok(chat(&gateway, "chat", false).await);
     assert_eq!(front.accepted(), 1, "one connection for five requests");
 

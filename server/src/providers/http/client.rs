@@ -74,7 +74,7 @@ impl Client {
                 .unwrap_or_else(|e| panic!("the TLS configuration cannot be built: {e}"))
                 .with_no_client_auth();
         let transport = Transport {
-            to_proxy: with_tls(&tls, tcp.clone()),
+            to_proxy: with_tls_to_proxy(&tls, tcp.clone()),
             tcp,
             proxies: proxies.clone(),
         };
@@ -122,9 +122,12 @@ impl Client {
                             return Ok(response.map(|incoming| Body::new(incoming, None)));
                         }
                         Err(unsent) => {
-                            // Going away (GOAWAY) but not yet closed: the
-                            // retry must not take it again.
-                            origin.unshare();
+                            // Refused unsent: the connection is going away
+                            // (GOAWAY) and must not be taken for the retry.
+                            // A failed stream leaves it shared.
+                            if unsent.message().is_some() {
+                                origin.unshare();
+                            }
                             unsent
                         }
                     }
@@ -238,6 +241,16 @@ fn with_tls<C>(config: &ClientConfig, connector: C) -> HttpsConnector<C> {
         .with_tls_config(config.clone())
         .https_or_http()
         .enable_all_versions()
+        .wrap_connector(connector)
+}
+
+/// `connector` with TLS for an `https://` proxy, offering HTTP/1.1 only: a
+/// CONNECT tunnel and a forwarded request are both written as HTTP/1.1.
+fn with_tls_to_proxy<C>(config: &ClientConfig, connector: C) -> HttpsConnector<C> {
+    HttpsConnectorBuilder::new()
+        .with_tls_config(config.clone())
+        .https_or_http()
+        .enable_http1()
         .wrap_connector(connector)
 }
 

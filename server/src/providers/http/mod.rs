@@ -290,7 +290,7 @@ pub fn body_bytes(
 }
 
 fn transport_error(e: &dyn std::error::Error, provider: &'static str) -> GatewayError {
-    // hyper's Display names the stage ("client error (Connect)"); the source
+    // The client's Display names the stage ("connecting failed"); the source
     // chain says what actually failed (refused, reset, DNS...). URLs carry no
     // secrets here: keys travel in headers.
     let mut message = e.to_string();

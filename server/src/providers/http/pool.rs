@@ -63,9 +63,25 @@ struct Idle {
     /// Most recently returned last, so the warmest connection is taken first
     /// and the stalest sit at the front.
     http1: Vec<(Http1, Instant)>,
-    http2: Option<Http2>,
+    /// The shared HTTP/2 connection, and when a request last took it.
+    http2: Option<(Http2, Instant)>,
     /// Whether a task is closing connections idle for `IDLE_TIMEOUT`.
     reaping: bool,
+}
+
+impl Idle {
+    /// Drops the connections closed, or unused since before `stale`.
+    fn prune(&mut self, stale: Instant) {
+        self.http1
+            .retain(|(sender, since)| sender.is_ready() && *since > stale);
+        if self
+            .http2
+            .as_ref()
+            .is_some_and(|(sender, since)| sender.is_closed() || *since <= stale)
+        {
+            self.http2 = None;
+        }
+    }
 }
 
 impl Origin {
@@ -123,17 +139,20 @@ impl Origin {
 
     /// A kept-alive connection ready for a request, if there is one.
     pub fn take(&self) -> Option<Taken> {
+        let now = Instant::now();
+        let stale = now.checked_sub(IDLE_TIMEOUT);
+        let fresh = |since: Instant| stale.is_none_or(|stale| since > stale);
         let mut idle = self.lock();
-        if let Some(shared) = &idle.http2 {
-            if !shared.is_closed() {
+        if let Some((shared, since)) = &mut idle.http2 {
+            if !shared.is_closed() && fresh(*since) {
+                *since = now;
                 return Some(Taken::Http2(shared.clone()));
             }
             idle.http2 = None;
         }
-        let stale = Instant::now().checked_sub(IDLE_TIMEOUT);
         while let Some((sender, since)) = idle.http1.pop() {
             // Not ready: closed by the provider since.
-            if sender.is_ready() && stale.is_none_or(|stale| since > stale) {
+            if sender.is_ready() && fresh(since) {
                 return Some(Taken::Http1(sender));
             }
         }
@@ -141,8 +160,10 @@ impl Origin {
     }
 
     /// Shares a new HTTP/2 connection with later requests.
-    pub fn share(&self, sender: &Http2) {
-        self.lock().http2 = Some(sender.clone());
+    pub fn share(self: &Arc<Self>, sender: &Http2) {
+        let mut idle = self.lock();
+        idle.http2 = Some((sender.clone(), Instant::now()));
+        self.reap_later(&mut idle, &tokio::runtime::Handle::current());
     }
 
     /// Stops sharing the HTTP/2 connection: it refused a request.
@@ -173,9 +194,15 @@ impl Origin {
     fn give_back(self: Arc<Self>, sender: Http1, runtime: &tokio::runtime::Handle) {
         let mut idle = self.lock();
         idle.http1.push((sender, Instant::now()));
+        self.reap_later(&mut idle, runtime);
+    }
+
+    /// Starts closing the connections that stay unused too long, unless a
+    /// task is doing that already.
+    fn reap_later(self: &Arc<Self>, idle: &mut Idle, runtime: &tokio::runtime::Handle) {
         if !idle.reaping {
             idle.reaping = true;
-            runtime.spawn(reap(Arc::downgrade(&self)));
+            runtime.spawn(reap(Arc::downgrade(self)));
         }
     }
 
@@ -186,8 +213,8 @@ impl Origin {
 }
 
 /// Every `IDLE_TIMEOUT`, closes the connections unused for that long; stops
-/// when none are left (the next one returned starts it again) or the origin
-/// is gone.
+/// when none are left (the next one kept starts it again) or the origin is
+/// gone.
 async fn reap(origin: Weak<Origin>) {
     loop {
         tokio::time::sleep(IDLE_TIMEOUT).await;
@@ -195,11 +222,10 @@ async fn reap(origin: Weak<Origin>) {
             return;
         };
         let mut idle = origin.lock();
-        let now = Instant::now();
-        idle.http1.retain(|(sender, since)| {
-            sender.is_ready() && now.duration_since(*since) < IDLE_TIMEOUT
-        });
-        if idle.http1.is_empty() {
+        if let Some(stale) = Instant::now().checked_sub(IDLE_TIMEOUT) {
+            idle.prune(stale);
+        }
+        if idle.http1.is_empty() && idle.http2.is_none() {
             idle.reaping = false;
             return;
         }
