@@ -16,6 +16,7 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
+use tower::Layer;
 
 use crate::error::{ErrorView, GatewayError};
 use crate::gateway::Gateway;
@@ -56,13 +57,15 @@ pub async fn app(gateway: Arc<Gateway>) -> Router {
         .build_v1alpha()
         .unwrap_or_else(|e| panic!("reflection v1alpha: {e}"));
 
-    let grpc_routes = tonic::service::Routes::new(chat)
-        .add_service(embedding)
-        .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .into_axum_router()
-        .layer(tonic_web::GrpcWebLayer::new());
+    // gRPC-Web wraps each service rather than the router: a router layer
+    // nests a second route (and its boxed future) inside every route.
+    let web = tonic_web::GrpcWebLayer::new();
+    let grpc_routes = tonic::service::Routes::new(web.layer(chat))
+        .add_service(web.layer(embedding))
+        .add_service(web.layer(health))
+        .add_service(web.layer(reflection_v1))
+        .add_service(web.layer(reflection_v1alpha))
+        .into_axum_router();
 
     // tonic's own fallback answers every unknown path with HTTP 200 +
     // grpc-status 12; ours answers each protocol in its own terms.
