@@ -358,21 +358,31 @@ pub(crate) struct Wire<T>(pub T);
 
 impl<'de, T: WireObject + Default> Deserialize<'de> for Wire<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor<T>(PhantomData<T>);
+        ObjectSeed(T::default()).deserialize(deserializer).map(Wire)
+    }
+}
 
-        impl<'de, T: WireObject + Default> Visitor<'de> for ObjectVisitor<T> {
-            type Value = Wire<T>;
+/// Reads a JSON object into the `WireObject` it holds (one that needs a
+/// starting value, such as the facade's request with its error slot).
+pub(crate) struct ObjectSeed<T>(pub T);
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
+impl<'de, T: WireObject> DeserializeSeed<'de> for ObjectSeed<T> {
+    type Value = T;
 
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Wire<T>, A::Error> {
-                read_object(map, T::default()).map(Wire)
-            }
-        }
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
 
-        deserializer.deserialize_map(ObjectVisitor(PhantomData))
+impl<'de, T: WireObject> Visitor<'de> for ObjectSeed<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        read_object(map, self.0)
     }
 }
 

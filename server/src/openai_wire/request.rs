@@ -16,9 +16,11 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
-use super::json_struct::{ProtoJson, map_from_struct, struct_from_map};
+use super::json_struct::{map_from_struct, serialize_extensions, struct_from_map};
 use super::response::{Seq, ToolCallJson};
-use super::{FieldReader, WireObject, body_not_json, checked, read_object, take_extensions};
+use super::{
+    FieldReader, ObjectSeed, WireObject, body_not_json, checked, read_object, take_extensions,
+};
 use crate::error::{FieldPath, GatewayError};
 use crate::pb::{
     ChatRequest, ContentPart, ContentParts, Image, ImageDetail, JsonObjectFormat, JsonSchemaFormat,
@@ -39,7 +41,11 @@ pub struct ParsedChatRequest {
 /// fields into slots, the rest into extensions. Errors name the field path.
 pub fn from_slice(body: &[u8]) -> Result<ParsedChatRequest, GatewayError> {
     let mut found = None;
-    match super::from_bytes_seed(body, BodySeed(&mut found)) {
+    let fields = RequestFields {
+        found: &mut found,
+        slots: RequestSlots::default(),
+    };
+    match super::from_bytes_seed(body, ObjectSeed(fields)) {
         Ok(fields) => fields.slots.into_request(),
         Err(e) => Err(found.unwrap_or_else(|| body_not_json(e))),
     }
@@ -210,9 +216,9 @@ impl RequestSlots {
                 })?,
             } as i32,
             user: top(self.user, super::string, "user")?.unwrap_or_default(),
-            metadata: match self.metadata {
+            metadata: match top(self.metadata, super::object, "metadata")? {
                 None => Default::default(),
-                Some(Value::Object(map)) => map
+                Some(map) => map
                     .into_iter()
                     .map(|(k, v)| match v {
                         Value::String(s) => Ok((k, s)),
@@ -222,7 +228,6 @@ impl RequestSlots {
                         )),
                     })
                     .collect::<Result<_, _>>()?,
-                Some(_) => return Err(GatewayError::invalid("metadata", "must be an object")),
             },
             stream_options: match top(self.stream_options, super::object, "stream_options")? {
                 None => None,
@@ -265,33 +270,6 @@ macro_rules! reject_scalars {
             Err(self.wrong_kind())
         }
     };
-}
-
-/// The request body, read into `RequestFields`.
-struct BodySeed<'a>(&'a mut Option<GatewayError>);
-
-impl<'de, 'a> DeserializeSeed<'de> for BodySeed<'a> {
-    type Value = RequestFields<'a>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, 'a> Visitor<'de> for BodySeed<'a> {
-    type Value = RequestFields<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let fields = RequestFields {
-            found: self.0,
-            slots: RequestSlots::default(),
-        };
-        read_object(map, fields)
-    }
 }
 
 /// `messages`: an array of messages; `null` counts as absent.
@@ -772,11 +750,7 @@ impl<'a, M: SerializeMap> Merged<'a, M> {
     }
 
     fn end(mut self) -> Result<M::Ok, M::Error> {
-        for (key, value) in self.extensions.into_iter().flat_map(|e| &e.fields) {
-            if !self.owned.contains(&key.as_str()) {
-                self.map.serialize_entry(key, &ProtoJson(value))?;
-            }
-        }
+        serialize_extensions(&mut self.map, self.extensions, self.owned)?;
         self.map.end()
     }
 }

@@ -114,10 +114,9 @@ fn payload_of(
     match headers.message_type.as_str() {
         "event" => Ok(format!("{{{}:{payload}}}", Value::from(kind))),
         "exception" => {
-            let mut error = parse_error(payload.as_bytes())
-                .into_upstream(provider, error_status(kind).unwrap_or(500));
+            let mut error = parse_error(payload.as_bytes());
             error.code.get_or_insert_with(|| exception_name(kind));
-            Err(GatewayError::Upstream(Box::new(error)))
+            Err(error.into_error(provider, error_status(kind).unwrap_or(500)))
         }
         other => Err(broken(provider, format!("unknown message type {other}"))),
     }

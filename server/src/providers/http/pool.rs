@@ -292,38 +292,28 @@ mod tests {
     /// the user info.
     #[test]
     fn host_header_keeps_only_non_default_ports() {
-        let host = |url: &str| {
+        for (url, expected) in [
+            ("http://vllm.internal:8000/v1", "vllm.internal:8000"),
+            (
+                "http://user:secret@127.0.0.1:11434/api/chat",
+                "127.0.0.1:11434",
+            ),
+            ("http://[::1]:8000/v1", "[::1]:8000"),
+            ("http://example.com:80/v1", "example.com"),
+            ("https://api.openai.com/v1", "api.openai.com"),
+            ("https://api.openai.com:443/v1", "api.openai.com"),
+            ("https://gw.internal:8443/v1", "gw.internal:8443"),
+        ] {
             let uri: http::Uri = url.parse().expect("uri");
-            host_header(
+            let host = host_header(
                 uri.scheme().expect("scheme"),
                 uri.authority().expect("authority"),
-            )
-            .map(|h| h.to_str().unwrap().to_owned())
-        };
-        assert_eq!(
-            host("http://vllm.internal:8000/v1").as_deref(),
-            Some("vllm.internal:8000")
-        );
-        assert_eq!(
-            host("http://user:secret@127.0.0.1:11434/api/chat").as_deref(),
-            Some("127.0.0.1:11434")
-        );
-        assert_eq!(host("http://[::1]:8000/v1").as_deref(), Some("[::1]:8000"));
-        assert_eq!(
-            host("http://example.com:80/v1").as_deref(),
-            Some("example.com")
-        );
-        assert_eq!(
-            host("https://api.openai.com/v1").as_deref(),
-            Some("api.openai.com")
-        );
-        assert_eq!(
-            host("https://api.openai.com:443/v1").as_deref(),
-            Some("api.openai.com")
-        );
-        assert_eq!(
-            host("https://gw.internal:8443/v1").as_deref(),
-            Some("gw.internal:8443")
-        );
+            );
+            assert_eq!(
+                host.as_ref().map(|h| h.to_str().unwrap()),
+                Some(expected),
+                "{url}"
+            );
+        }
     }
 }
