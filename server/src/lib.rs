@@ -16,7 +16,8 @@
 //!
 //! The canonical request and response are the protobuf messages in [`pb`].
 //! [`config`] loads the LiteLLM-shaped YAML file; [`error`] is the one error
-//! type and what it means on each door.
+//! type and what it means on each door; [`json_writer`] writes all outgoing
+//! JSON.
 
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod front;
 pub mod gateway;
+pub mod json_writer;
 pub mod openai_wire;
 pub mod providers;
 pub mod routing;

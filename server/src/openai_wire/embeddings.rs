@@ -190,7 +190,9 @@ pub fn response_to_json(response: &EmbedResponse, format: EncodingFormat) -> Vec
             .unwrap_or_default(),
     };
     // Plain data with string keys: serialization cannot fail.
-    serde_json::to_vec(&body).unwrap_or_default()
+    let mut bytes = Vec::new();
+    let _ = crate::json_writer::write(&mut bytes, &body);
+    bytes
 }
 
 fn decode_base64_vector(encoded: &str) -> Option<Vec<f32>> {

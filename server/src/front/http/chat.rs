@@ -11,6 +11,7 @@ use http::{HeaderValue, header};
 use super::error::error_body;
 use super::{Caller, HttpError, read_body, respond};
 use crate::gateway::Gateway;
+use crate::json_writer;
 use crate::openai_wire::{request, response, stream};
 use crate::providers::ChunkStream;
 
@@ -25,7 +26,7 @@ pub async fn completions(
         // Sized for a typical completion, so the buffer rarely regrows.
         let mut json = Vec::with_capacity(1024);
         // Plain data with string keys: serialization cannot fail.
-        let _ = serde_json::to_writer(&mut json, &response::ResponseJson(&completion));
+        let _ = json_writer::write(&mut json, &response::ResponseJson(&completion));
         return Ok(respond(
             "application/json",
             json.into(),
@@ -71,7 +72,7 @@ fn event(json: &impl serde::Serialize) -> Bytes {
     let mut bytes = Vec::with_capacity(256);
     bytes.extend_from_slice(b"data: ");
     // Plain data with string keys: serialization cannot fail.
-    let _ = serde_json::to_writer(&mut bytes, json);
+    let _ = json_writer::write(&mut bytes, json);
     bytes.extend_from_slice(b"\n\n");
     Bytes::from(bytes)
 }

@@ -147,7 +147,7 @@ impl Upstream {
             })?;
         // Sized for a typical chat request, so the buffer rarely regrows.
         let mut bytes = Vec::with_capacity(1024);
-        serde_json::to_writer(&mut bytes, body).map_err(|e| GatewayError::InvalidRequest {
+        crate::json_writer::write(&mut bytes, body).map_err(|e| GatewayError::InvalidRequest {
             message: format!("request cannot be encoded: {e}"),
             param: None,
         })?;
