@@ -778,6 +778,15 @@ mod tests {
             unit: (),
             floats: [0.0, -0.0, 0.2, 1e21, 1.5e-7, f64::NAN, f64::INFINITY],
         });
+        // Embedding vectors are f32.
+        same_as_serde_json(&[
+            0.1_f32,
+            -0.022517465,
+            1e-7,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            f32::NAN,
+        ]);
         same_as_serde_json(&Vec::<u8>::new());
         same_as_serde_json(&BTreeMap::<String, u8>::new());
         same_as_serde_json(&json!({"nested": [[], {}, [{"a": null}], 1, -1, 2.5, "s"]}));
