@@ -152,6 +152,23 @@ fn write_escape(out: &mut Vec<u8>, byte: u8) {
     out.extend_from_slice(short);
 }
 
+/// The `Serializer` methods of every integer type, each calling
+/// `self.integer(value)`.
+macro_rules! integer_methods {
+    () => {
+        integer_methods!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+            serialize_i64: i64, serialize_i128: i128, serialize_u8: u8, serialize_u16: u16,
+            serialize_u32: u32, serialize_u64: u64, serialize_u128: u128);
+    };
+    ($($method:ident: $type:ty),*) => {
+        $(
+            fn $method(self, value: $type) -> Result<(), Error> {
+                self.integer(value)
+            }
+        )*
+    };
+}
+
 /// The serializer: every value appends itself to the one buffer.
 struct Writer<'a>(&'a mut Vec<u8>);
 
@@ -243,45 +260,7 @@ impl<'a> ser::Serializer for Writer<'a> {
         self.raw(if value { b"true" } else { b"false" })
     }
 
-    fn serialize_i8(self, value: i8) -> Result<(), Error> {
-        self.integer(value)
-    }
-
-    fn serialize_i16(self, value: i16) -> Result<(), Error> {
-        self.integer(value)
-    }
-
-    fn serialize_i32(self, value: i32) -> Result<(), Error> {
-        self.integer(value)
-    }
-
-    fn serialize_i64(self, value: i64) -> Result<(), Error> {
-        self.integer(value)
-    }
-
-    fn serialize_i128(self, value: i128) -> Result<(), Error> {
-        self.integer(value)
-    }
-
-    fn serialize_u8(self, value: u8) -> Result<(), Error> {
-        self.integer(value)
-    }
-
-    fn serialize_u16(self, value: u16) -> Result<(), Error> {
-        self.integer(value)
-    }
-
-    fn serialize_u32(self, value: u32) -> Result<(), Error> {
-        self.integer(value)
-    }
-
-    fn serialize_u64(self, value: u64) -> Result<(), Error> {
-        self.integer(value)
-    }
-
-    fn serialize_u128(self, value: u128) -> Result<(), Error> {
-        self.integer(value)
-    }
+    integer_methods!();
 
     fn serialize_f32(self, value: f32) -> Result<(), Error> {
         self.float(value, value.is_finite())
@@ -508,6 +487,10 @@ impl ser::SerializeStructVariant for Compound<'_> {
 struct Key<'a>(&'a mut Vec<u8>);
 
 impl Key<'_> {
+    fn integer(self, value: impl itoa::Integer) -> Result<(), Error> {
+        self.quoted(|w| w.integer(value))
+    }
+
     fn quoted(self, write: impl FnOnce(Writer<'_>) -> Result<(), Error>) -> Result<(), Error> {
         self.0.push(b'"');
         write(Writer(self.0))?;
@@ -560,45 +543,7 @@ impl ser::Serializer for Key<'_> {
         self.quoted(|w| w.serialize_bool(value))
     }
 
-    fn serialize_i8(self, value: i8) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_i8(value))
-    }
-
-    fn serialize_i16(self, value: i16) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_i16(value))
-    }
-
-    fn serialize_i32(self, value: i32) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_i32(value))
-    }
-
-    fn serialize_i64(self, value: i64) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_i64(value))
-    }
-
-    fn serialize_i128(self, value: i128) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_i128(value))
-    }
-
-    fn serialize_u8(self, value: u8) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_u8(value))
-    }
-
-    fn serialize_u16(self, value: u16) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_u16(value))
-    }
-
-    fn serialize_u32(self, value: u32) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_u32(value))
-    }
-
-    fn serialize_u64(self, value: u64) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_u64(value))
-    }
-
-    fn serialize_u128(self, value: u128) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_u128(value))
-    }
+    integer_methods!();
 
     fn serialize_f32(self, value: f32) -> Result<(), Error> {
         if !value.is_finite() {

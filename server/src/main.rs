@@ -1,5 +1,6 @@
 //! The `switchboard` command: `serve` and `check-config`.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +75,9 @@ fn main() -> ExitCode {
                     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
                 )
                 .with_writer(std::io::stderr)
+                // Colour codes only for a person at a terminal, not in log
+                // files and collectors.
+                .with_ansi(std::io::stderr().is_terminal())
                 .init();
             match run(&config, listen) {
                 Ok(()) => ExitCode::SUCCESS,

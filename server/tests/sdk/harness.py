@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -152,10 +151,9 @@ def _bin(env: str, default: str) -> Path:
     return p
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The gateway is started on port 0 (a port chosen here could be taken before
+# it binds it) and says which port it bound in this log line.
+LISTENING = re.compile(r"switchboard listening.*\baddr=127\.0\.0\.1:(\d+)")
 
 
 def _tail(path: Path, n: int = 4000) -> str:
@@ -327,20 +325,19 @@ def start_gateway(config: dict, workdir: Path) -> Gateway:
     binary = _bin("SWITCHBOARD_BIN", "target/debug/switchboard")
     cfg_path = workdir / "switchboard.yaml"
     cfg_path.write_text(_to_yaml(config) + "\n")
-    port = free_port()
     log = workdir / "gateway.log"
     env = dict(os.environ)
     env[UPSTREAM_KEY_ENV] = UPSTREAM_KEY
     env["RUST_LOG"] = os.environ.get("SWITCHBOARD_TEST_RUST_LOG", "info,switchboard=debug")
     with open(log, "wb") as f:
         proc = subprocess.Popen(
-            [str(binary), "serve", "--config", str(cfg_path), "--listen", f"127.0.0.1:{port}"],
+            [str(binary), "serve", "--config", str(cfg_path), "--listen", "127.0.0.1:0"],
             stdout=f,
             stderr=subprocess.STDOUT,
             cwd=workdir,
             env=env,
         )
-    gw = Gateway(proc, port, log, config, cfg_path)
+    gw = Gateway(proc, 0, log, config, cfg_path)
     deadline = time.monotonic() + 10
     last = "no response"
     with httpx.Client(timeout=1) as http:
@@ -348,6 +345,12 @@ def start_gateway(config: dict, workdir: Path) -> Gateway:
             if proc.poll() is not None:
                 pytest.fail(f"gateway exited with {proc.returncode} before becoming ready\n"
                             f"config: {cfg_path}\nlog:\n{_tail(log)}", pytrace=False)
+            if not gw.port:
+                listening = LISTENING.search(log.read_text(errors="replace"))
+                if listening is None:
+                    time.sleep(0.05)
+                    continue
+                gw.port = int(listening.group(1))
             try:
                 r = http.get(f"{gw.url}/health/readiness")
                 last = f"{r.status_code} {r.text[:200]}"
@@ -358,6 +361,8 @@ def start_gateway(config: dict, workdir: Path) -> Gateway:
             time.sleep(0.1)
         # diagnostics: does readiness need auth?
         try:
+            if not gw.port:
+                raise httpx.ConnectError("the gateway never logged its listening address")
             r = http.get(f"{gw.url}/health/readiness", headers={"Authorization": f"Bearer {MASTER_KEY}"})
             last += f"; with master key: {r.status_code}"
         except httpx.HTTPError:

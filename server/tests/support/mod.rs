@@ -145,8 +145,6 @@ impl Gateway {
         std::fs::write(&config, yaml).expect("write config");
         let log_path = dir.path.join("gateway.log");
         let log = std::fs::File::create(&log_path).expect("log file");
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         for name in PROXY_VARIABLES {
             command.env_remove(name);
@@ -154,22 +152,44 @@ impl Gateway {
         let child = command
             .args(["serve", "--config"])
             .arg(&config)
-            .args(["--listen", &addr])
+            // Port 0: a port chosen here could be taken by another test's
+            // connection before the gateway binds it.
+            .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "debug")
             .envs(setup.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn switchboard");
-        let gateway = Gateway {
+        let mut gateway = Gateway {
             child: Some(child),
-            addr,
+            addr: String::new(),
             replay,
             log_path,
             _dir: dir,
         };
+        gateway.addr = gateway.bound_addr().await;
         gateway.wait_ready().await;
         gateway
+    }
+
+    /// The address the gateway bound, from its "listening" log line.
+    async fn bound_addr(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let log = self.log();
+            let listening = log.lines().find(|l| l.contains("switchboard listening"));
+            if let Some(addr) =
+                listening.and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("addr=")))
+            {
+                return addr.to_owned();
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("gateway exited ({status}); log:\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("gateway not listening; log:\n{}", self.log());
     }
 
     async fn wait_ready(&self) {
