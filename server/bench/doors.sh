@@ -69,6 +69,15 @@ grpc_answer_bytes() {
 # A failed gRPC call is a trailers-only answer with no DATA.
 data_bytes() { sed -n 's/^traffic:.*(\([0-9]*\)) data$/\1/p' <<<"$1"; }
 
+# grpc_whole_answers H2LOAD_OUTPUT ANSWER_BYTES: how many whole gRPC answers
+# the DATA bytes hold; fails (printing nothing) if they are not whole answers.
+grpc_whole_answers() {
+  local data
+  data=$(data_bytes "$1")
+  (( data % $2 == 0 )) || return 1
+  echo $(( data / $2 ))
+}
+
 # wait_ready PID [TRIES]: until the gateway PID answers its readiness probe
 # on $port (TRIES tenths of a second, default 50; under valgrind it needs
 # many). Fails if PID exits, e.g. because another process has $port: the

@@ -58,9 +58,8 @@ for c in $concs; do
     non2xx=$(awk '/^status codes:/ {print $5 + $7 + $9}' <<<"$out")
     mean=$(awk '/^time for request:/ {print $6}' <<<"$out")
     if [[ $door == grpc ]]; then
-      data=$(data_bytes "$out")
-      ok=$(( data / good_answer ))
-      (( data % good_answer == 0 )) || { echo "gRPC DATA bytes ($data) are not whole answers of $good_answer bytes" >&2; exit 1; }
+      ok=$(grpc_whole_answers "$out" "$good_answer") \
+        || { echo "gRPC DATA bytes ($(data_bytes "$out")) are not whole answers of $good_answer bytes" >&2; exit 1; }
       # Streams still open at the deadline can deliver whole answers h2load
       # does not count as done; they are not failures.
       (( ok > done_n )) && ok=$done_n

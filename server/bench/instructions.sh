@@ -49,8 +49,7 @@ for door in $doors; do
   ok=$(awk '/^status codes:/ {print $3}' <<<"$result")
   if [[ $door == grpc ]]; then
     # A failed call is a 200 with no DATA (trailers only): count whole answers.
-    data=$(data_bytes "$result")
-    (( data % answer == 0 )) && ok=$(( data / answer )) || ok=0
+    ok=$(grpc_whole_answers "$result" "$answer") || ok=0
   fi
   [[ $ok == "$requests" ]] || { echo "$door: only $ok of $requests requests succeeded" >&2; exit 1; }
   mv "$out/$door.run.1" "$out/$door.out"; rm -f "$out/$door.run"*

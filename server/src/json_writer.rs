@@ -377,57 +377,49 @@ impl<'a> ser::Serializer for Writer<'a> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
+/// The serde compounds other than maps: elements (arrays, tuples) go
+/// through `Compound::element`, named fields through `Compound::field`.
+macro_rules! compound_impl {
+    ($trait:ident, $method:ident(value)) => {
+        impl ser::$trait for Compound<'_> {
+            type Ok = ();
+            type Error = Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
 
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        }
+    };
+    ($trait:ident, $method:ident(key, value)) => {
+        impl ser::$trait for Compound<'_> {
+            type Ok = ();
+            type Error = Error;
+
+            fn $method<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.field(key, value)
+            }
+
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        }
+    };
 }
 
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
+compound_impl!(SerializeSeq, serialize_element(value));
+compound_impl!(SerializeTuple, serialize_element(value));
+compound_impl!(SerializeTupleStruct, serialize_field(value));
+compound_impl!(SerializeTupleVariant, serialize_field(value));
+compound_impl!(SerializeStruct, serialize_field(key, value));
+compound_impl!(SerializeStructVariant, serialize_field(key, value));
 
 impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
@@ -448,40 +440,6 @@ impl ser::SerializeMap for Compound<'_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
 /// A map key. JSON keys are strings, so numbers and booleans are written
 /// quoted, as serde_json does; anything else is an error.
 struct Key<'a>(&'a mut Vec<u8>);
@@ -489,6 +447,14 @@ struct Key<'a>(&'a mut Vec<u8>);
 impl Key<'_> {
     fn integer(self, value: impl itoa::Integer) -> Result<(), Error> {
         self.quoted(|w| w.integer(value))
+    }
+
+    /// A non-finite key has no form at all (a value would be `null`).
+    fn float(self, value: impl zmij::Float, finite: bool) -> Result<(), Error> {
+        if !finite {
+            return Err(Error("float key must be finite (got NaN or +/-inf)".into()));
+        }
+        self.quoted(|w| w.float(value, finite))
     }
 
     fn quoted(self, write: impl FnOnce(Writer<'_>) -> Result<(), Error>) -> Result<(), Error> {
@@ -546,17 +512,11 @@ impl ser::Serializer for Key<'_> {
     integer_methods!();
 
     fn serialize_f32(self, value: f32) -> Result<(), Error> {
-        if !value.is_finite() {
-            return Err(Error("float key must be finite (got NaN or +/-inf)".into()));
-        }
-        self.quoted(|w| w.serialize_f32(value))
+        self.float(value, value.is_finite())
     }
 
     fn serialize_f64(self, value: f64) -> Result<(), Error> {
-        if !value.is_finite() {
-            return Err(Error("float key must be finite (got NaN or +/-inf)".into()));
-        }
-        self.quoted(|w| w.serialize_f64(value))
+        self.float(value, value.is_finite())
     }
 
     fn serialize_bytes(self, _value: &[u8]) -> Result<(), Error> {

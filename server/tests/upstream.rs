@@ -153,6 +153,24 @@ impl TcpFront {
         self.accepted.load(Ordering::SeqCst)
     }
 
+    /// Waits (up to 5 s) until every connection not closed by `close_all`
+    /// has been closed by one side or the other.
+    async fn wait_closed(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            let closed = self
+                .pipes
+                .lock()
+                .unwrap()
+                .iter()
+                .all(tokio::task::AbortHandle::is_finished);
+            if closed {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Closes every connection accepted so far (dropping the sockets).
     fn close_all(&self) {
         for pipe in self.pipes.lock().unwrap().drain(..) {
@@ -245,14 +263,16 @@ impl Drop for Proxy {
     }
 }
 
+fn question(model: &str, stream: bool) -> serde_json::Value {
+    json!({
+        "model": model,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "What is the capital of Mexico?"}]
+    })
+}
+
 async fn chat(gateway: &Gateway, model: &str, stream: bool) -> (u16, String) {
-    let response = gateway
-        .post_chat(&json!({
-            "model": model,
-            "stream": stream,
-            "messages": [{"role": "user", "content": "What is the capital of Mexico?"}]
-        }))
-        .await;
+    let response = gateway.post_chat(&question(model, stream)).await;
     let status = response.status().as_u16();
     (status, response.text().await.expect("body"))
 }
@@ -359,17 +379,11 @@ async fn kept_alive_connections() {
 
     // A caller leaves a slow stream after its first chunk: the gateway stops
     // reading the provider's answer, so that connection still holds the rest.
-    let mut abandoned = gateway
-        .post_chat(&json!({
-            "model": "slow",
-            "stream": true,
-            "messages": [{"role": "user", "content": "What is the capital of Mexico?"}]
-        }))
-        .await;
+    let mut abandoned = gateway.post_chat(&question("slow", true)).await;
     assert_eq!(abandoned.status(), 200);
     assert!(abandoned.chunk().await.expect("first chunk").is_some());
     drop(abandoned);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    front.wait_closed().await;
     ok(chat(&gateway, "chat", false).await);
     ok(chat(&gateway, "chat", false).await);
     assert_eq!(

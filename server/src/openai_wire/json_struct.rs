@@ -160,8 +160,9 @@ impl<'de> Visitor<'de> for ProtoValueVisitor {
     }
 }
 
-/// Writes `extensions` into an object being serialized, skipping keys the
-/// object already wrote (`written`), so the output never repeats a key.
+/// Writes `extensions` into an object being serialized, skipping the keys
+/// the object writes itself or owns (`written`), so the output never
+/// repeats a key.
 pub fn serialize_extensions<M: SerializeMap>(
     map: &mut M,
     extensions: Option<&Struct>,

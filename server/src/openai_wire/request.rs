@@ -660,14 +660,11 @@ impl Serialize for RequestJson<'_> {
         if self.stream
             && let Some(options) = &r.stream_options
         {
-            m.entry(
-                "stream_options",
-                &json!({"include_usage": options.include_usage}),
-            )?;
+            let include_usage = options.include_usage;
+            m.entry("stream_options", &StreamOptionsJson { include_usage })?;
         }
         if !r.tools.is_empty() {
-            let tools: Vec<Value> = r.tools.iter().map(tool_to_json).collect();
-            m.entry("tools", &tools)?;
+            m.entry("tools", &Seq(&r.tools, tool_to_json))?;
         }
         if let Some(choice) = r.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
             m.entry("tool_choice", &tool_choice_to_json(choice))?;
@@ -766,8 +763,7 @@ impl Serialize for MessageJson<'_> {
             None => {}
             Some(message::Content::Text(text)) => m.entry("content", text)?,
             Some(message::Content::Parts(parts)) => {
-                let parts: Vec<Value> = parts.parts.iter().map(part_to_json).collect();
-                m.entry("content", &parts)?;
+                m.entry("content", &Seq(&parts.parts, part_to_json))?
             }
         }
         if !message.name.is_empty() {
@@ -824,6 +820,11 @@ fn image_url_to_json(image: &Image) -> Value {
         i.insert("detail".into(), detail.into());
     }
     Value::Object(i)
+}
+
+#[derive(Serialize)]
+struct StreamOptionsJson {
+    include_usage: bool,
 }
 
 fn tool_to_json(tool: &Tool) -> Value {

@@ -156,6 +156,18 @@ def _bin(env: str, default: str) -> Path:
 LISTENING = re.compile(r"switchboard listening.*\baddr=127\.0\.0\.1:(\d+)")
 
 
+def _announced(log: Path, pattern: re.Pattern | str, proc: subprocess.Popen, deadline: float) -> re.Match | None:
+    """Waits for `pattern` in `log`: None if the process exits or the deadline passes first."""
+    while time.monotonic() < deadline:
+        m = re.search(pattern, log.read_text(errors="replace"))
+        if m:
+            return m
+        if proc.poll() is not None:
+            return None
+        time.sleep(0.05)
+    return None
+
+
 def _tail(path: Path, n: int = 4000) -> str:
     try:
         return path.read_text(errors="replace")[-n:]
@@ -217,20 +229,11 @@ def replay(tmp_path_factory) -> Replay:
             stderr=fe,
             cwd=REPO_ROOT,
         )
-    url = None
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        m = re.search(r"listening on (http://\S+)", out.read_text(errors="replace"))
-        if m:
-            url = m.group(1)
-            break
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    if url is None:
+    announced = _announced(out, r"listening on (http://\S+)", proc, time.monotonic() + 10)
+    if announced is None:
         _stop(proc)
         pytest.fail(f"switchboard-replay did not announce its address\nstdout: {_tail(out)}\nstderr: {_tail(err)}")
-    r = Replay(proc, url, err)
+    r = Replay(proc, announced.group(1), err)
     yield r
     _stop(proc)
 
@@ -337,20 +340,19 @@ def start_gateway(config: dict, workdir: Path) -> Gateway:
             cwd=workdir,
             env=env,
         )
-    gw = Gateway(proc, 0, log, config, cfg_path)
     deadline = time.monotonic() + 10
+    listening = _announced(log, LISTENING, proc, deadline)
+    if listening is None:
+        _stop(proc)
+        pytest.fail(f"gateway exited with {proc.returncode} or did not listen within 10 s\n"
+                    f"config: {cfg_path}\nlog:\n{_tail(log)}", pytrace=False)
+    gw = Gateway(proc, int(listening.group(1)), log, config, cfg_path)
     last = "no response"
     with httpx.Client(timeout=1) as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 pytest.fail(f"gateway exited with {proc.returncode} before becoming ready\n"
                             f"config: {cfg_path}\nlog:\n{_tail(log)}", pytrace=False)
-            if not gw.port:
-                listening = LISTENING.search(log.read_text(errors="replace"))
-                if listening is None:
-                    time.sleep(0.05)
-                    continue
-                gw.port = int(listening.group(1))
             try:
                 r = http.get(f"{gw.url}/health/readiness")
                 last = f"{r.status_code} {r.text[:200]}"
@@ -361,8 +363,6 @@ def start_gateway(config: dict, workdir: Path) -> Gateway:
             time.sleep(0.1)
         # diagnostics: does readiness need auth?
         try:
-            if not gw.port:
-                raise httpx.ConnectError("the gateway never logged its listening address")
             r = http.get(f"{gw.url}/health/readiness", headers={"Authorization": f"Bearer {MASTER_KEY}"})
             last += f"; with master key: {r.status_code}"
         except httpx.HTTPError:

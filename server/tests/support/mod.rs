@@ -277,6 +277,9 @@ pub fn sigterm(pid: u32) {
         .status();
 }
 
+/// A port free a moment ago, for a program that cannot bind port 0 and say
+/// which port it got (tinyproxy). Another test may take it first; the
+/// gateway is started on port 0 instead (`Gateway::bound_addr`).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -10,8 +10,6 @@
 //! the gateway's CPU per request and gave us nothing we use.
 
 use std::future::Future;
-use std::io;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,10 +20,9 @@ use http::Uri;
 use http::uri::Scheme;
 use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
-use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::client::legacy::connect::{Connection, HttpConnector};
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ClientConfig;
@@ -244,8 +241,9 @@ fn with_tls<C>(config: &ClientConfig, connector: C) -> HttpsConnector<C> {
         .wrap_connector(connector)
 }
 
-/// `connector` with TLS for an `https://` proxy, offering HTTP/1.1 only: a
-/// CONNECT tunnel and a forwarded request are both written as HTTP/1.1.
+/// `connector` with TLS for an `https://` proxy, offering no ALPN, so the
+/// proxy speaks HTTP/1.1: a CONNECT tunnel and a forwarded request are both
+/// written as HTTP/1.1.
 fn with_tls_to_proxy<C>(config: &ClientConfig, connector: C) -> HttpsConnector<C> {
     HttpsConnectorBuilder::new()
         .with_tls_config(config.clone())
@@ -260,6 +258,10 @@ impl Default for Client {
     }
 }
 
+/// What TLS to the provider (if any) runs over: TCP to the provider or a
+/// proxy, or a CONNECT tunnel through one.
+type Io = MaybeHttpsStream<TokioIo<TcpStream>>;
+
 /// Opens the connection TLS then runs over: straight to the provider,
 /// through the proxy's CONNECT tunnel for a proxied HTTPS destination, or
 /// to the proxy itself for a proxied plain-HTTP one.
@@ -272,9 +274,9 @@ struct Transport {
 }
 
 impl Service<Uri> for Transport {
-    type Response = ProxyAware;
+    type Response = Io;
     type Error = BoxError;
-    type Future = BoxFuture<'static, Result<ProxyAware, BoxError>>;
+    type Future = BoxFuture<'static, Result<Io, BoxError>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         Poll::Ready(Ok(()))
@@ -286,73 +288,17 @@ impl Service<Uri> for Transport {
         let mut to_proxy = self.to_proxy.clone();
         Box::pin(async move {
             let Some(proxy) = proxy else {
-                let io = MaybeHttpsStream::Http(tcp.call(destination).await?);
-                return Ok(ProxyAware { io, forward: false });
+                return Ok(MaybeHttpsStream::Http(tcp.call(destination).await?));
             };
             if destination.scheme() == Some(&Scheme::HTTPS) {
                 let mut tunnel = Tunnel::new(proxy.uri().clone(), to_proxy);
                 if let Some(auth) = proxy.basic_auth() {
                     tunnel = tunnel.with_auth(auth.clone());
                 }
-                let io = tunnel.call(destination).await?;
-                return Ok(ProxyAware { io, forward: false });
+                return Ok(tunnel.call(destination).await?);
             }
-            let io = to_proxy.call(proxy.uri().clone()).await?;
-            Ok(ProxyAware { io, forward: true })
+            to_proxy.call(proxy.uri().clone()).await
         })
-    }
-}
-
-/// A connection that knows whether requests on it go to a forwarding proxy
-/// (which wants the absolute URL in the request line).
-struct ProxyAware {
-    io: MaybeHttpsStream<TokioIo<TcpStream>>,
-    forward: bool,
-}
-
-impl Connection for ProxyAware {
-    fn connected(&self) -> Connected {
-        self.io.connected().proxy(self.forward)
-    }
-}
-
-impl Read for ProxyAware {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl Write for ProxyAware {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 }
 
