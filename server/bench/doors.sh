@@ -12,7 +12,7 @@ json_body=../shared/bench/bodies/chat.json
 # require_bench BIN: the gateway binary BIN is built and the nginx mock
 # upstream (../shared/bench/upstream.sh start) answers.
 require_bench() {
-  [[ -x $1 ]] || { echo "build first: cargo build --release -p switchboard" >&2; exit 2; }
+  [[ -x $1 ]] || { echo "build first: deploy/build-release.sh (or cargo build --release -p switchboard and SWITCHBOARD_BIN=target/release/switchboard)" >&2; exit 2; }
   curl -sf -o /dev/null http://127.0.0.1:18080/health \
     || { echo "start the mock upstream: ../shared/bench/upstream.sh start" >&2; exit 2; }
 }

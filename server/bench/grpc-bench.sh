@@ -25,7 +25,7 @@ concs="${1:-1 16 64}"
 seconds="${2:-10}"
 doors=${DOORS:-http h2 grpc}
 port=4100
-bin=${SWITCHBOARD_BIN:-target/release/switchboard}  # another build to compare: SWITCHBOARD_BIN=/tmp/old
+bin=${SWITCHBOARD_BIN:-target/pgo/release/switchboard}  # deploy/build-release.sh; another build: SWITCHBOARD_BIN=/tmp/old
 source server/bench/doors.sh
 require_bench "$bin"
 work=$(mktemp -d)

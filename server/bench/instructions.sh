@@ -9,7 +9,8 @@
 #
 # Doors as in server/bench/doors.sh. Needs valgrind, h2load, buf (for grpc)
 # and the nginx mock upstream (../shared/bench/upstream.sh start). Runs
-# SWITCHBOARD_BIN (default target/release/switchboard) under callgrind,
+# SWITCHBOARD_BIN (default target/pgo/release/switchboard, from
+# deploy/build-release.sh) under callgrind,
 # counts only the REQUESTS after a 500-request warm-up, and keeps each
 # profile in $OUT (default target/instructions) for
 #   callgrind_annotate --inclusive=yes target/instructions/http.out
@@ -19,7 +20,7 @@ doors=${1:-http h2 grpc}
 conc=${2:-16}
 requests=${3:-4000}
 port=4102
-bin=${SWITCHBOARD_BIN:-target/release/switchboard}
+bin=${SWITCHBOARD_BIN:-target/pgo/release/switchboard}
 out=${OUT:-target/instructions}
 command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install valgrind" >&2; exit 2; }
 source server/bench/doors.sh
