@@ -12,24 +12,26 @@
 #   git worktree add /tmp/base HEAD~1 && (cd /tmp/base && CARGO_TARGET_DIR=/tmp/base-target cargo build --release -p switchboard)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-a=$1 b=$2 rounds=${3:-3} conc=${4:-16} secs=${5:-6} port=4101
+a=$1 b=$2 rounds=${3:-3} conc=${4:-16} secs=${5:-6}
 tick_ms=$((1000 / $(getconf CLK_TCK)))
 source server/bench/doors.sh
 require_bench "$a"
 require_bench "$b"
 
+log=$(mktemp)
+gw=
+trap '[[ -n $gw ]] && kill "$gw" 2>/dev/null; rm -f "$log"' EXIT
+
 load() { drive http "$conc" "" -D "$1" 2>&1; }  # SECONDS
 
 run() { # BINARY LABEL
-  "$1" serve --config deploy/examples/bench.yaml --listen "127.0.0.1:$port" 2>/dev/null &
-  local gw=$!
-  wait_ready "$gw"
+  start_gateway "$log" -- "$1" serve --config deploy/examples/bench.yaml --listen 127.0.0.1:0
   load 2 >/dev/null
   local t0 out t1
   t0=$(cpu_ticks "$gw")
   out=$(load "$secs")
   t1=$(cpu_ticks "$gw")
-  kill "$gw"; wait "$gw" 2>/dev/null || true
+  kill "$gw"; wait "$gw" 2>/dev/null || true; gw=
   local served rps
   served=$(awk '/^requests:/ {print $8}' <<<"$out")
   rps=$(awk '/^finished in/ {print int($4)}' <<<"$out")

@@ -1,5 +1,6 @@
-# Sourced by the bench scripts (run from the repository root, with $port
-# set): the bench question through each front door, driven by h2load.
+# Sourced by the bench scripts (run from the repository root): the bench
+# question through each front door of a gateway started by start_gateway,
+# driven by h2load.
 #
 #   http  ../shared/bench/bodies/chat.json over C keep-alive HTTP/1.1
 #         connections (as oha runs it in ../shared/bench);
@@ -78,20 +79,24 @@ grpc_whole_answers() {
   echo $(( data / $2 ))
 }
 
-# wait_ready PID [TRIES]: until the gateway PID answers its readiness probe
-# on $port (TRIES tenths of a second, default 50; under valgrind it needs
-# many). Fails if PID exits, e.g. because another process has $port: the
-# probe can reach that process before PID has failed to bind, so PID must
-# still be alive a moment after the probe succeeds.
-wait_ready() {
-  for _ in $(seq "${2:-50}"); do
-    if curl -sf -o /dev/null "http://127.0.0.1:$port/health/readiness"; then
-      sleep 0.2
-      kill -0 "$1" 2>/dev/null && return 0
-    fi
-    kill -0 "$1" 2>/dev/null || { echo "the gateway exited (is port $port taken?)" >&2; return 1; }
+# start_gateway LOG [TRIES] -- COMMAND...: starts COMMAND, a gateway told
+# to listen on 127.0.0.1:0, in the background with its stderr in LOG; sets
+# gw to its PID and port to the port it bound, read from its "switchboard
+# listening … addr=" line (TRIES tenths of a second, default 50; under
+# valgrind it needs many). A fixed port could be answered by a gateway left
+# over from an earlier run.
+start_gateway() {
+  local log=$1 tries=50
+  [[ $2 != -- ]] && tries=$2 && shift
+  shift 2
+  "$@" >/dev/null 2>"$log" &
+  gw=$!
+  for _ in $(seq "$tries"); do
+    port=$(grep -Eo 'switchboard listening.*addr=127\.0\.0\.1:[0-9]+' "$log" | grep -Eo '[0-9]+$') && return 0
+    kill -0 "$gw" 2>/dev/null || { echo "the gateway exited:" >&2; cat "$log" >&2; return 1; }
     sleep 0.1
   done
-  echo "the gateway on port $port did not become ready" >&2
+  echo "the gateway did not start listening; its log:" >&2
+  cat "$log" >&2
   return 1
 }

@@ -8,11 +8,11 @@
 # Needs h2load (Debian nghttp2-client), buf (`.ci/test` installs it into
 # target/ci-tools) and the nginx mock upstream from ../shared/bench
 # (upstream.sh start). Starts the release gateway with
-# deploy/examples/bench.yaml on 127.0.0.1:4100. For each concurrency C, the
-# doors of server/bench/doors.sh: http (C HTTP/1.1 connections), h2 (the same
-# JSON over one h2c connection with C streams: the HTTP/2 transport without
-# gRPC) and grpc (one h2c connection with C streams). DOORS="http grpc"
-# picks a subset.
+# deploy/examples/bench.yaml on a free port of 127.0.0.1. For each
+# concurrency C, the doors of server/bench/doors.sh: http (C HTTP/1.1
+# connections), h2 (the same JSON over one h2c connection with C streams:
+# the HTTP/2 transport without gRPC) and grpc (one h2c connection with C
+# streams). DOORS="http grpc" picks a subset.
 # ghz, the usual gRPC load generator, is written in Go and needs far more CPU
 # per call than the gateway; on a 2-core box it measures itself.
 #
@@ -24,7 +24,6 @@ cd "$(dirname "$0")/../.."
 concs="${1:-1 16 64}"
 seconds="${2:-10}"
 doors=${DOORS:-http h2 grpc}
-port=4100
 bin=${SWITCHBOARD_BIN:-target/pgo/release/switchboard}  # deploy/build-release.sh; another build: SWITCHBOARD_BIN=/tmp/old
 source server/bench/doors.sh
 require_bench "$bin"
@@ -34,9 +33,7 @@ trap '[[ -n $gw ]] && kill -TERM $gw 2>/dev/null; wait 2>/dev/null || true; rm -
 grpc=false
 [[ " $doors " == *" grpc "* ]] && grpc=true
 $grpc && grpc_request "$work/request.grpc"
-$bin serve --config deploy/examples/bench.yaml --listen 127.0.0.1:$port 2>/dev/null &
-gw=$!
-wait_ready $gw
+start_gateway "$work/gateway.log" -- "$bin" serve --config deploy/examples/bench.yaml --listen 127.0.0.1:0
 good_answer=
 $grpc && good_answer=$(grpc_answer_bytes "$work/request.grpc")
 

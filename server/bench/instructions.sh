@@ -19,7 +19,6 @@ cd "$(dirname "$0")/../.."
 doors=${1:-http h2 grpc}
 conc=${2:-16}
 requests=${3:-4000}
-port=4102
 bin=${SWITCHBOARD_BIN:-target/pgo/release/switchboard}
 out=${OUT:-target/instructions}
 command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install valgrind" >&2; exit 2; }
@@ -36,10 +35,8 @@ echo "|---|---:|---:|"
 for door in $doors; do
   rm -f "$out/$door.run"*
   # Counting starts switched off: startup and warm-up are not requests.
-  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/$door.run" \
-    "$bin" serve --config deploy/examples/bench.yaml --listen "127.0.0.1:$port" >/dev/null 2>&1 &
-  gw=$!
-  wait_ready $gw 300
+  start_gateway "$out/$door.log" 300 -- valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/$door.run" \
+    "$bin" serve --config deploy/examples/bench.yaml --listen 127.0.0.1:0
   [[ $door == grpc ]] && answer=$(grpc_answer_bytes "$grpc_file")
   drive "$door" "$conc" "$grpc_file" -n 500 >/dev/null
   callgrind_control -i on $gw >/dev/null 2>&1
