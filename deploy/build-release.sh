@@ -20,6 +20,7 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 profdata=$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata
 [[ -x $profdata ]] || rustup component add llvm-tools
 pgo=$PWD/target/pgo
+deploy/pgo/train.sh --check  # before ten minutes of building
 
 RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$pgo/profiles" \
   cargo build --release --locked -p switchboard --target-dir "$pgo/instrumented"

@@ -5,6 +5,7 @@
 # instrumented binary writes its profile.
 #
 #   deploy/pgo/train.sh GATEWAY_BIN REPLAY_BIN [REQUESTS=2000]
+#   deploy/pgo/train.sh --check      # only checks that the tools are there
 #
 # REPLAY_BIN is conformance's switchboard-replay; the deployments are in
 # deploy/pgo/train.yaml. Each workload sends REQUESTS requests over 4
@@ -14,11 +15,12 @@
 # or in target/ci-tools as .ci/test installs it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-gateway_bin=$1 replay_bin=$2 requests=${3:-2000}
 buf=$(command -v buf || echo "$PWD/target/ci-tools/node_modules/.bin/buf")
-for tool in h2load curl "$buf"; do
-  command -v "$tool" >/dev/null || { echo "train.sh needs $tool" >&2; exit 2; }
-done
+command -v h2load >/dev/null || { echo "train.sh needs h2load: apt-get install nghttp2-client" >&2; exit 2; }
+command -v curl >/dev/null || { echo "train.sh needs curl" >&2; exit 2; }
+[[ -x $buf ]] || { echo "train.sh needs buf: run .ci/test once, or put buf on PATH" >&2; exit 2; }
+[[ ${1:-} == --check ]] && exit 0
+gateway_bin=$1 replay_bin=$2 requests=${3:-2000}
 
 work=$(mktemp -d)
 pids=()
