@@ -6,7 +6,7 @@
 #   3. the release build uses those counts to lay out hot code together,
 #      inline along hot paths and keep cold paths out of the way.
 # It executes a quarter fewer instructions per request than
-# `cargo build --release` and needs about 15 % less CPU (BENCHMARKS.md,
+# `cargo build --release` and needs about 13 % less CPU (BENCHMARKS.md,
 # session 15); its behaviour is the same, only the code layout differs.
 #
 #   deploy/build-release.sh        # → target/pgo/release/switchboard

@@ -53,8 +53,15 @@ chat_body() { # MODEL [stream]
     "$1" "$stream"
 }
 
-# http DOOR PATH MODEL BODY_FILE: REQUESTS calls over HTTP/1.1 (h1) or h2c (h2).
+# http DOOR PATH MODEL BODY_FILE: REQUESTS calls over HTTP/1.1 (h1) or h2c
+# (h2). h2load only sees the status, so one call is checked first with curl:
+# a stream must end with [DONE] and carry no error event.
 http() {
+  curl -sf -d @"$4" -H 'content-type: application/json' -o "$work/answer" "$gateway$2" \
+    || { echo "$1 $3: the first call failed" >&2; exit 1; }
+  if grep -q '"stream":true' "$4" && { grep -q '^data: {"error"' "$work/answer" || [[ $(tail -n 2 "$work/answer") != "data: [DONE]" ]]; }; then
+    echo "$1 $3: the stream did not end well:" >&2; tail -n 5 "$work/answer" >&2; exit 1
+  fi
   local mode=(--h1 -c 4 -m 1)
   [[ $1 == h2 ]] && mode=(-c 1 -m 4)
   local out
