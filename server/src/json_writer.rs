@@ -19,6 +19,14 @@ pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), 
     value.serialize(Writer(out))
 }
 
+/// `value` as compact JSON, in a buffer that starts at `capacity` bytes
+/// (sized for the usual body, so it rarely regrows).
+pub fn to_vec<T: Serialize + ?Sized>(value: &T, capacity: usize) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(capacity);
+    write(&mut out, value)?;
+    Ok(out)
+}
+
 /// Why a value cannot be written: a map key that is not a string, number or
 /// boolean, or an error from a `Serialize` impl.
 #[derive(Debug)]

@@ -16,8 +16,8 @@
 //!
 //! The canonical request and response are the protobuf messages in [`pb`].
 //! [`config`] loads the LiteLLM-shaped YAML file; [`error`] is the one error
-//! type and what it means on each door; [`json_writer`] writes all outgoing
-//! JSON.
+//! type and what it means on each door; [`json_writer`] writes the JSON
+//! bodies of chat and embeddings (to providers, to callers, SSE events).
 
 #![forbid(unsafe_code)]
 

@@ -14,7 +14,6 @@ mod support;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -118,7 +117,7 @@ impl Drop for TlsFront {
 /// connections.
 struct TcpFront {
     origin: String,
-    accepted: Arc<AtomicUsize>,
+    /// One per connection accepted, closed or not.
     pipes: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -127,12 +126,10 @@ impl TcpFront {
     async fn start(backend: SocketAddr) -> TcpFront {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let origin = format!("http://{}", listener.local_addr().expect("addr"));
-        let accepted = Arc::new(AtomicUsize::new(0));
         let pipes = Arc::new(Mutex::new(Vec::new()));
-        let (count, open) = (accepted.clone(), pipes.clone());
+        let open = pipes.clone();
         let task = tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
                 let pipe = tokio::spawn(async move {
                     if let Ok(mut backend) = TcpStream::connect(backend).await {
                         let _ = tokio::io::copy_bidirectional(&mut socket, &mut backend).await;
@@ -143,18 +140,17 @@ impl TcpFront {
         });
         TcpFront {
             origin,
-            accepted,
             pipes,
             task,
         }
     }
 
     fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
+        self.pipes.lock().unwrap().len()
     }
 
-    /// Waits (up to 5 s) until every connection not closed by `close_all`
-    /// has been closed by one side or the other.
+    /// Waits (up to 5 s) until every connection has been closed, by one side
+    /// or the other or by `close_all`.
     async fn wait_closed(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while tokio::time::Instant::now() < deadline {
@@ -173,7 +169,7 @@ impl TcpFront {
 
     /// Closes every connection accepted so far (dropping the sockets).
     fn close_all(&self) {
-        for pipe in self.pipes.lock().unwrap().drain(..) {
+        for pipe in self.pipes.lock().unwrap().iter() {
             pipe.abort();
         }
     }

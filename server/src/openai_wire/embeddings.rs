@@ -189,10 +189,10 @@ pub fn response_to_json(response: &EmbedResponse, format: EncodingFormat) -> Vec
             .map(map_from_struct)
             .unwrap_or_default(),
     };
+    // About 12 bytes per float value written out.
+    let values: usize = response.embeddings.iter().map(|e| e.values.len()).sum();
     // Plain data with string keys: serialization cannot fail.
-    let mut bytes = Vec::new();
-    let _ = crate::json_writer::write(&mut bytes, &body);
-    bytes
+    crate::json_writer::to_vec(&body, 256 + 12 * values).unwrap_or_default()
 }
 
 fn decode_base64_vector(encoded: &str) -> Option<Vec<f32>> {

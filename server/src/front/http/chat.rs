@@ -23,10 +23,9 @@ pub async fn completions(
     let parsed = request::from_slice(&read_body(body, gateway.max_body_bytes).await?)?;
     if !parsed.stream {
         let completion = gateway.complete(&caller, parsed.request).await?;
-        // Sized for a typical completion, so the buffer rarely regrows.
-        let mut json = Vec::with_capacity(1024);
         // Plain data with string keys: serialization cannot fail.
-        let _ = json_writer::write(&mut json, &response::ResponseJson(&completion));
+        let json =
+            json_writer::to_vec(&response::ResponseJson(&completion), 1024).unwrap_or_default();
         return Ok(respond(
             "application/json",
             json.into(),

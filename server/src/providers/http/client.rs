@@ -90,8 +90,9 @@ impl Client {
     /// on a new one.
     pub async fn send(&self, request: Request) -> Result<Response, Error> {
         let origin = self.origin(request.uri())?;
-        let target = request.uri().clone();
         let mut request = request.map(Full::new);
+        // The whole URL while an HTTP/1.1 attempt holds only its path.
+        let mut absolute = None;
         loop {
             let (taken, reused) = match origin.take() {
                 Some(taken) => (taken, true),
@@ -101,7 +102,7 @@ impl Client {
             };
             let mut unsent = match taken {
                 Taken::Http1(mut sender) => {
-                    origin.prepare_http1(&mut request);
+                    absolute = origin.prepare_http1(&mut request);
                     match sender.try_send_request(request).await {
                         Ok(response) => {
                             let keep = Some((sender, origin));
@@ -110,32 +111,29 @@ impl Client {
                         Err(unsent) => unsent,
                     }
                 }
-                Taken::Http2(mut sender) => {
-                    if !reused {
-                        origin.share(&sender);
+                Taken::Http2(mut sender) => match sender.try_send_request(request).await {
+                    Ok(response) => {
+                        return Ok(response.map(|incoming| Body::new(incoming, None)));
                     }
-                    match sender.try_send_request(request).await {
-                        Ok(response) => {
-                            return Ok(response.map(|incoming| Body::new(incoming, None)));
+                    Err(unsent) => {
+                        // Refused unsent: the connection is going away
+                        // (GOAWAY) and must not be taken for the retry.
+                        // A failed stream leaves it shared.
+                        if unsent.message().is_some() {
+                            origin.unshare();
                         }
-                        Err(unsent) => {
-                            // Refused unsent: the connection is going away
-                            // (GOAWAY) and must not be taken for the retry.
-                            // A failed stream leaves it shared.
-                            if unsent.message().is_some() {
-                                origin.unshare();
-                            }
-                            unsent
-                        }
+                        unsent
                     }
-                }
+                },
             };
             // Only a kept-alive connection may have been closed under us; a
             // new one failing is the answer.
             match unsent.take_message() {
                 Some(returned) if reused => {
                     request = returned;
-                    *request.uri_mut() = target.clone();
+                    if let Some(uri) = absolute.take() {
+                        *request.uri_mut() = uri;
+                    }
                 }
                 _ => return Err(Error::new("the request failed", unsent.into_error())),
             }
@@ -168,8 +166,9 @@ impl Client {
     }
 
     /// A new connection to `origin`: HTTP/2 if the provider offers it by
-    /// ALPN, else HTTP/1.1, driven by a task of its own.
-    async fn connect(&self, origin: &Origin) -> Result<Taken, Error> {
+    /// ALPN (shared with the origin's next requests at once), else HTTP/1.1,
+    /// driven by a task of its own.
+    async fn connect(&self, origin: &Arc<Origin>) -> Result<Taken, Error> {
         let connect_error = |e| Error::new("connecting failed", e);
         let io = self
             .shared
@@ -184,6 +183,7 @@ impl Client {
                 .await
                 .map_err(|e| connect_error(e.into()))?;
             tokio::spawn(drive(connection));
+            origin.share(&sender);
             Ok(Taken::Http2(sender))
         } else {
             let (sender, connection) = http1::handshake(io)

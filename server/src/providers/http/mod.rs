@@ -145,12 +145,11 @@ impl Upstream {
                 provider: self.provider,
                 message: "api_base is not a valid URL".into(),
             })?;
-        // Sized for a typical chat request, so the buffer rarely regrows.
-        let mut bytes = Vec::with_capacity(1024);
-        crate::json_writer::write(&mut bytes, body).map_err(|e| GatewayError::InvalidRequest {
-            message: format!("request cannot be encoded: {e}"),
-            param: None,
-        })?;
+        let bytes =
+            crate::json_writer::to_vec(body, 1024).map_err(|e| GatewayError::InvalidRequest {
+                message: format!("request cannot be encoded: {e}"),
+                param: None,
+            })?;
         let mut request = post_request(url, self.headers.clone(), bytes.into());
         if let Some(sign) = &self.signer {
             sign(&mut request).map_err(|message| GatewayError::UpstreamUnavailable {

@@ -110,8 +110,9 @@ impl Origin {
 
     /// Readies `request` for an HTTP/1.1 connection to this origin: `Host`,
     /// and the target as a path, or as the whole URL (with the proxy's
-    /// credentials) when a forwarding proxy is the one connected to.
-    pub fn prepare_http1<B>(&self, request: &mut http::Request<B>) {
+    /// credentials) when a forwarding proxy is the one connected to. Returns
+    /// the whole URL when it put the path in its place.
+    pub fn prepare_http1<B>(&self, request: &mut http::Request<B>) -> Option<Uri> {
         if let Some(host) = &self.host {
             request
                 .headers_mut()
@@ -125,14 +126,14 @@ impl Origin {
                         .headers_mut()
                         .insert(PROXY_AUTHORIZATION, authorization.clone());
                 }
+                None
             }
             None => {
                 let path = request.uri().path_and_query().cloned();
                 let mut parts = http::uri::Parts::default();
                 parts.path_and_query = Some(path.unwrap_or_else(|| PathAndQuery::from_static("/")));
-                if let Ok(uri) = Uri::from_parts(parts) {
-                    *request.uri_mut() = uri;
-                }
+                let uri = Uri::from_parts(parts).ok()?;
+                Some(std::mem::replace(request.uri_mut(), uri))
             }
         }
     }
