@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the release gateway with profile-guided optimisation (PGO):
 #   1. an instrumented build counts how often each branch and function runs;
-#   2. deploy/pgo/train.sh drives it through every door and provider adapter
-#      with recorded provider payloads (switchboard-replay);
+#   2. deploy/pgo/train.sh drives it through every door and every provider
+#      adapter but Vertex AI's with recorded provider payloads
+#      (switchboard-replay);
 #   3. the release build uses those counts to lay out hot code together,
 #      inline along hot paths and keep cold paths out of the way.
 # It executes a quarter fewer instructions per request than

@@ -1,6 +1,7 @@
-# Sourced by the bench scripts (run from the repository root): the bench
-# question through each front door of a gateway started by start_gateway,
-# driven by h2load.
+# Sourced by the bench scripts and deploy/pgo/train.sh (run from the
+# repository root): starting a gateway (start_gateway), gRPC framing
+# (grpc_frame) and the bench question through each front door, driven by
+# h2load.
 #
 #   http  ../shared/bench/bodies/chat.json over C keep-alive HTTP/1.1
 #         connections (as oha runs it in ../shared/bench);
@@ -10,10 +11,11 @@
 
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 2; }
 json_body=../shared/bench/bodies/chat.json
+buf=$(command -v buf || echo "$PWD/target/ci-tools/node_modules/.bin/buf")
 # require_bench BIN: the gateway binary BIN is built and the nginx mock
 # upstream (../shared/bench/upstream.sh start) answers.
 require_bench() {
-  [[ -x $1 ]] || { echo "build first: deploy/build-release.sh (or cargo build --release -p switchboard and SWITCHBOARD_BIN=target/release/switchboard)" >&2; exit 2; }
+  [[ -x $1 ]] || { echo "$1 is not built: deploy/build-release.sh builds the PGO binary (cargo build --release -p switchboard a plain one)" >&2; exit 2; }
   curl -sf -o /dev/null http://127.0.0.1:18080/health \
     || { echo "start the mock upstream: ../shared/bench/upstream.sh start" >&2; exit 2; }
 }
@@ -24,17 +26,23 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 grpc_url() { echo "http://127.0.0.1:$port/switchboard.v1.ChatService/Complete"; }
 grpc_headers=(-H 'content-type: application/grpc' -H 'te: trailers')
 
-# grpc_request FILE: writes the bench question as a ChatRequest in gRPC
-# framing (flag byte, big-endian length, message). Needs buf.
-grpc_request() {
-  local buf message
-  buf=$(command -v buf || echo "$PWD/target/ci-tools/node_modules/.bin/buf")
+# grpc_frame FILE TYPE JSON: writes JSON as the switchboard.v1 message TYPE
+# in gRPC framing (a zero flag byte, the length in four big-endian bytes,
+# the message). Needs buf.
+grpc_frame() {
   [[ -x $buf ]] || { echo "buf missing: run .ci/test once, or put buf on PATH" >&2; return 2; }
+  local message n header
   message=$(mktemp)
-  (cd proto && "$buf" convert . --type switchboard.v1.ChatRequest --from -#format=json --to -#format=binpb \
-    <<<'{"model":"bench-model","messages":[{"role":"ROLE_SYSTEM","text":"You are a helpful assistant. Answer concisely."},{"role":"ROLE_USER","text":"What is the capital of France? Answer in two sentences."}],"max_tokens":64,"temperature":0.2}') >"$message"
-  { printf '\x00'; printf "%08x" "$(stat -c %s "$message")" | xxd -r -p; cat "$message"; } >"$1"
+  (cd proto && "$buf" convert . --type "switchboard.v1.$2" --from -#format=json --to -#format=binpb <<<"$3") >"$message"
+  n=$(stat -c %s "$message")
+  header=$(printf '\\x00\\x%02x\\x%02x\\x%02x\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) $((n >> 8 & 255)) $((n & 255)))
+  { printf "$header"; cat "$message"; } >"$1"
   rm -f "$message"
+}
+
+# grpc_request FILE: the bench question as a framed ChatRequest.
+grpc_request() {
+  grpc_frame "$1" ChatRequest '{"model":"bench-model","messages":[{"role":"ROLE_SYSTEM","text":"You are a helpful assistant. Answer concisely."},{"role":"ROLE_USER","text":"What is the capital of France? Answer in two sentences."}],"max_tokens":64,"temperature":0.2}'
 }
 
 # drive DOOR CONC GRPC_REQUEST_FILE H2LOAD_LIMIT...: one h2load run through
@@ -52,14 +60,15 @@ drive() {
   esac
 }
 
-# grpc_answer_bytes FILE: sends the gRPC request in FILE once and prints the
-# size of its answer's DATA, after checking the call succeeded.
+# grpc_answer_bytes FILE [URL]: sends the gRPC request in FILE once (to
+# URL, default ChatService/Complete) and prints the size of its answer's
+# DATA, after checking the call succeeded.
 grpc_answer_bytes() {
   local headers
   headers=$(mktemp)
   local size
   size=$(curl -sf --http2-prior-knowledge --data-binary @"$1" "${grpc_headers[@]}" -D "$headers" \
-    "$(grpc_url)" | wc -c)
+    "${2:-$(grpc_url)}" | wc -c)
   grep -qi '^grpc-status: 0' "$headers" || { echo "a single gRPC call failed:" >&2; cat "$headers" >&2; rm -f "$headers"; return 1; }
   rm -f "$headers"
   echo "$size"
@@ -79,24 +88,31 @@ grpc_whole_answers() {
   echo $(( data / $2 ))
 }
 
+# await_line LOG PATTERN PID [TRIES]: waits (TRIES tenths of a second,
+# default 50) for PATTERN in LOG, written by process PID, and prints the
+# match; fails, showing LOG, if PID exits first or time runs out.
+await_line() {
+  for _ in $(seq "${4:-50}"); do
+    grep -Eo "$2" "$1" && return 0
+    kill -0 "$3" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "no '$2' from process $3; its log:" >&2
+  cat "$1" >&2
+  return 1
+}
+
 # start_gateway LOG [TRIES] -- COMMAND...: starts COMMAND, a gateway told
 # to listen on 127.0.0.1:0, in the background with its stderr in LOG; sets
-# gw to its PID and port to the port it bound, read from its "switchboard
-# listening … addr=" line (TRIES tenths of a second, default 50; under
-# valgrind it needs many). A fixed port could be answered by a gateway left
-# over from an earlier run.
+# gw to its PID and port to the port it bound, read from its info-level
+# "switchboard listening … addr=" line (so not with RUST_LOG=warn; TRIES as
+# in await_line, under valgrind it needs many). A fixed port could be
+# answered by a gateway left over from an earlier run.
 start_gateway() {
   local log=$1 tries=50
   [[ $2 != -- ]] && tries=$2 && shift
   shift 2
   "$@" >/dev/null 2>"$log" &
   gw=$!
-  for _ in $(seq "$tries"); do
-    port=$(grep -Eo 'switchboard listening.*addr=127\.0\.0\.1:[0-9]+' "$log" | grep -Eo '[0-9]+$') && return 0
-    kill -0 "$gw" 2>/dev/null || { echo "the gateway exited:" >&2; cat "$log" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "the gateway did not start listening; its log:" >&2
-  cat "$log" >&2
-  return 1
+  port=$(await_line "$log" 'switchboard listening.*addr=127\.0\.0\.1:[0-9]+' "$gw" "$tries" | grep -Eo '[0-9]+$')
 }
