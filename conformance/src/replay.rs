@@ -16,6 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use futures::StreamExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -127,6 +130,18 @@ impl ReplayServer {
         Self::start_with_cases(addr, fixtures_dir, Vec::new()).await
     }
 
+    /// Serves `fixtures_dir` on an ephemeral port, allowing each HTTP/2
+    /// connection only `streams` requests at once
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`), as providers' frontends do
+    /// (Google's allow 100).
+    pub async fn start_with_stream_limit(
+        fixtures_dir: impl Into<PathBuf>,
+        streams: u32,
+    ) -> io::Result<ReplayServer> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self::start_serving(addr, fixtures_dir.into(), Vec::new(), Some(streams)).await
+    }
+
     /// Also plays conformance cases: `ANY /case/{n}/{rest...}` is matched against
     /// `expectations[n]` (see [`ReplayServer::case_log`]) and, when it matches, answered with
     /// that expectation's fixture. A mismatch is answered `500 {"replay_error": diff}`.
@@ -135,7 +150,15 @@ impl ReplayServer {
         fixtures_dir: impl Into<PathBuf>,
         expectations: Vec<CaseExpectation>,
     ) -> io::Result<ReplayServer> {
-        let fixtures_dir = fixtures_dir.into();
+        Self::start_serving(addr, fixtures_dir.into(), expectations, None).await
+    }
+
+    async fn start_serving(
+        addr: SocketAddr,
+        fixtures_dir: PathBuf,
+        expectations: Vec<CaseExpectation>,
+        stream_limit: Option<u32>,
+    ) -> io::Result<ReplayServer> {
         // Fail at start rather than answering every request with "no fixture".
         if !fixtures_dir.is_dir() {
             return Err(io::Error::new(
@@ -163,11 +186,7 @@ impl ReplayServer {
             // `/{provider}/{fixture}/{*rest}` route) also records malformed paths.
             .fallback(replay)
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            // serve only returns on accept errors it cannot recover from; a test then sees
-            // connection refused, which is the clearest signal we can give.
-            let _ = axum::serve(listener, app).await;
-        });
+        let task = tokio::spawn(serve(listener, app, stream_limit));
         Ok(ReplayServer { addr, shared, task })
     }
 
@@ -208,6 +227,31 @@ impl ReplayServer {
 impl Drop for ReplayServer {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Serves `app` on `listener` over HTTP/1.1 and h2c, each HTTP/2 connection
+/// allowing `stream_limit` requests at once (hyper's default, 200, if None).
+async fn serve(listener: TcpListener, app: Router, stream_limit: Option<u32>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    if let Some(limit) = stream_limit {
+        builder.http2().max_concurrent_streams(limit);
+    }
+    loop {
+        let socket = match listener.accept().await {
+            Ok((socket, _)) => socket,
+            // Out of file descriptors, say: wait for some to close.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let (builder, service) = (builder.clone(), TowerToHyperService::new(app.clone()));
+        tokio::spawn(async move {
+            let _ = builder
+                .serve_connection(TokioIo::new(socket), service)
+                .await;
+        });
     }
 }
 

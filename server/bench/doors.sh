@@ -7,10 +7,13 @@
 #         connections (as oha runs it in ../shared/bench);
 #   h2    the same JSON over one h2c connection with C concurrent streams;
 #   grpc  ChatService/Complete with the same question, over one h2c
-#         connection with C concurrent streams (as gRPC clients multiplex).
+#         connection with C concurrent streams (as gRPC clients multiplex);
+#   stream ../shared/bench/bodies/chat-stream.json over C keep-alive
+#         HTTP/1.1 connections: a streamed answer, ten SSE events.
 
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 2; }
 json_body=../shared/bench/bodies/chat.json
+stream_body=../shared/bench/bodies/chat-stream.json
 buf=$(command -v buf || echo "$PWD/target/ci-tools/node_modules/.bin/buf")
 # require_bench BIN: the gateway binary BIN is built and the nginx mock
 # upstream (../shared/bench/upstream.sh start) answers.
@@ -53,10 +56,12 @@ drive() {
   case $door in
     http) h2load --h1 -c "$conc" -m 1 -t 1 "$@" -d "$json_body" -H 'content-type: application/json' \
             "http://127.0.0.1:$port/v1/chat/completions" ;;
+    stream) h2load --h1 -c "$conc" -m 1 -t 1 "$@" -d "$stream_body" -H 'content-type: application/json' \
+              "http://127.0.0.1:$port/v1/chat/completions" ;;
     h2) h2load -c 1 -m "$conc" -t 1 "$@" -d "$json_body" -H 'content-type: application/json' \
           "http://127.0.0.1:$port/v1/chat/completions" ;;
     grpc) h2load -c 1 -m "$conc" -t 1 "$@" -d "$grpc_file" "${grpc_headers[@]}" "$(grpc_url)" ;;
-    *) echo "unknown door $door (http, h2 or grpc)" >&2; return 2 ;;
+    *) echo "unknown door $door (http, h2, grpc or stream)" >&2; return 2 ;;
   esac
 }
 

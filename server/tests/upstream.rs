@@ -325,6 +325,65 @@ async fn https_upstream_with_http2() {
     assert_eq!(gateway.replay.requests().len(), 2);
 }
 
+/// A provider that allows two streams per HTTP/2 connection (Google's
+/// frontends allow 100) while four answers stream at once: the two that
+/// find the first connection full open a second one together, instead of
+/// waiting, unsent, until one of the first two streams has ended (or each
+/// opening a connection of its own). Once they have ended, the two
+/// connections carry the next requests.
+#[tokio::test]
+async fn http2_stream_limit_opens_another_connection() {
+    const PAUSE_MS: u64 = 300;
+    let dir = TempDir::new();
+    let replay = ReplayServer::start_with_stream_limit(fixtures_dir(), 2)
+        .await
+        .expect("replay");
+    let front = TlsFront::start(replay.addr(), &dir.path).await;
+    let setup = Setup {
+        origin: Some(front.origin.clone()),
+        env: vec![("SSL_CERT_FILE".into(), front.ca_file.display().to_string())],
+    };
+    let gateway = Gateway::start_with(
+        replay,
+        &[
+            Model::openai("chat", CHAT_FIXTURE, "gpt-4o"),
+            // Twelve events, a pause before each but the first.
+            Model::openai("slow", STREAM_FIXTURE, "gpt-4o").paused(PAUSE_MS),
+        ],
+        &setup,
+    )
+    .await;
+    let ok = |(status, body): (u16, String)| assert_eq!(status, 200, "{body}");
+    // The first request opens the connection. The pool learns the
+    // provider's limit when the next one is sent on it (before, it assumes
+    // hyper's 100, which real providers allow or exceed).
+    ok(chat(&gateway, "chat", false).await);
+    ok(chat(&gateway, "chat", false).await);
+    assert_eq!(front.protocols(), ["h2"]);
+
+    let slow = question("slow", true);
+    let started = Instant::now();
+    // Each resolves with the first event (the gateway sends the status
+    // line with it); a request queued behind a whole stream would take 3.3 s.
+    let streams = futures::future::join_all((0..4).map(|_| gateway.post_chat(&slow))).await;
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_millis(PAUSE_MS * 5),
+        "the four streams started after {waited:?}"
+    );
+    assert_eq!(front.protocols(), ["h2", "h2"]);
+    for stream in streams {
+        assert_eq!(stream.status(), 200);
+        let body = stream.text().await.expect("body");
+        assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    }
+
+    ok(chat(&gateway, "chat", false).await);
+    ok(chat(&gateway, "chat", false).await);
+    assert_eq!(front.protocols().len(), 2, "no third connection");
+    assert_eq!(gateway.replay.requests().len(), 8);
+}
+
 /// HTTP/1.1 connections to a provider are kept alive: one connection
 /// carries requests one after another, streams included. One the provider
 /// has closed meanwhile is replaced rather than failed on, and one whose

@@ -30,7 +30,7 @@ use tokio::net::TcpStream;
 use tower::{Service, ServiceExt};
 
 pub use super::pool::Body;
-use super::pool::{ForwardProxy, Origin, Taken};
+use super::pool::{ForwardProxy, Origin, Release, Streams, Taken};
 
 /// A request ready to send: the body is the encoded bytes, so a signer can
 /// hash them and a retry can resend them.
@@ -94,7 +94,19 @@ impl Client {
         // The whole URL while an HTTP/1.1 attempt holds only its path.
         let mut absolute = None;
         loop {
-            let (taken, reused) = match origin.take() {
+            let taken = match origin.take() {
+                Some(taken) => Some(taken),
+                // Every HTTP/2 connection is full: wait for the new one
+                // being opened, with the other requests that found them so.
+                None => match origin.dial_http2(|| self.dial(origin.clone())) {
+                    Some(dial) => {
+                        dial.await?;
+                        origin.take()
+                    }
+                    None => None,
+                },
+            };
+            let (taken, reused) = match taken {
                 Some(taken) => (taken, true),
                 // Boxed: connecting (proxy, TLS, handshake) is a large
                 // future, and every request's future would carry its size.
@@ -105,22 +117,23 @@ impl Client {
                     absolute = origin.prepare_http1(&mut request);
                     match sender.try_send_request(request).await {
                         Ok(response) => {
-                            let keep = Some((sender, origin));
-                            return Ok(response.map(|incoming| Body::new(incoming, keep)));
+                            let release = Release::Http1(sender, origin);
+                            return Ok(response.map(|incoming| Body::new(incoming, release)));
                         }
                         Err(unsent) => unsent,
                     }
                 }
-                Taken::Http2(mut sender) => match sender.try_send_request(request).await {
+                Taken::Http2(mut sender, stream) => match sender.try_send_request(request).await {
                     Ok(response) => {
-                        return Ok(response.map(|incoming| Body::new(incoming, None)));
+                        let release = Release::Http2(stream);
+                        return Ok(response.map(|incoming| Body::new(incoming, release)));
                     }
                     Err(unsent) => {
                         // Refused unsent: the connection is going away
                         // (GOAWAY) and must not be taken for the retry.
                         // A failed stream leaves it shared.
                         if unsent.message().is_some() {
-                            origin.unshare();
+                            origin.unshare(&stream);
                         }
                         unsent
                     }
@@ -165,9 +178,21 @@ impl Client {
         Ok(origin)
     }
 
+    /// Opens a connection to `origin` for the pool: once it is shared, the
+    /// requests waiting for it take their streams on it.
+    fn dial(&self, origin: Arc<Origin>) -> BoxFuture<'static, Result<(), Error>> {
+        let client = self.clone();
+        Box::pin(async move {
+            // The stream it opened for its opener goes back at once.
+            let opened = client.connect(&origin).await.map(drop);
+            origin.dialed();
+            opened
+        })
+    }
+
     /// A new connection to `origin`: HTTP/2 if the provider offers it by
-    /// ALPN (shared with the origin's next requests at once), else HTTP/1.1,
-    /// driven by a task of its own.
+    /// ALPN (shared with the origin's next requests at once, up to the
+    /// provider's stream limit), else HTTP/1.1, driven by a task of its own.
     async fn connect(&self, origin: &Arc<Origin>) -> Result<Taken, Error> {
         let connect_error = |e| Error::new("connecting failed", e);
         let io = self
@@ -182,13 +207,28 @@ impl Client {
                 .handshake(io)
                 .await
                 .map_err(|e| connect_error(e.into()))?;
-            tokio::spawn(drive(connection));
-            origin.share(&sender);
-            Ok(Taken::Http2(sender))
+            // Until the provider's SETTINGS arrive, hyper assumes 100.
+            let streams = Streams::new(connection.current_max_send_streams());
+            let limit = streams.clone();
+            // The provider's stream limit, which its SETTINGS may change at
+            // any time, is read whenever the task is polled: each time a
+            // request is sent on the connection.
+            tokio::spawn(drive(async move {
+                let mut connection = std::pin::pin!(connection);
+                std::future::poll_fn(|cx| {
+                    let poll = connection.as_mut().poll(cx);
+                    limit.set_limit(connection.current_max_send_streams());
+                    poll
+                })
+                .await
+            }));
+            let stream = origin.share(&sender, streams);
+            Ok(Taken::Http2(sender, stream))
         } else {
             let (sender, connection) = http1::handshake(io)
                 .await
                 .map_err(|e| connect_error(e.into()))?;
+            origin.speaks_http1();
             tokio::spawn(drive(connection));
             Ok(Taken::Http1(sender))
         }
@@ -203,18 +243,19 @@ async fn drive(connection: impl Future<Output = hyper::Result<()>>) {
 }
 
 /// A transport failure: the connection, the proxy or TLS failed, or the
-/// provider closed the connection mid-answer.
-#[derive(Debug)]
+/// provider closed the connection mid-answer. Cloned for each request that
+/// waited on the same new connection.
+#[derive(Clone, Debug)]
 pub struct Error {
     stage: &'static str,
-    cause: BoxError,
+    cause: Arc<dyn std::error::Error + Send + Sync>,
 }
 
 impl Error {
     fn new(stage: &'static str, cause: impl Into<BoxError>) -> Self {
         Self {
             stage,
-            cause: cause.into(),
+            cause: cause.into().into(),
         }
     }
 }

@@ -3,8 +3,14 @@
 //! An HTTP/1.1 connection carries one request at a time: it is taken for a
 //! request and comes back when the answer's body is dropped, once the
 //! connection has read all of the answer (a body abandoned half-read closes
-//! the connection instead). An HTTP/2 connection is shared by every request
-//! to its origin.
+//! the connection instead). An HTTP/2 connection is shared by the requests
+//! to its origin, as many at once as the provider allows
+//! (`SETTINGS_MAX_CONCURRENT_STREAMS`, often 100): once every connection is
+//! full, the next request opens another one rather than queue behind
+//! streams that may run for minutes. (RFC 9113 §9.1 would have clients keep
+//! to one connection; Go's and Jetty's clients and Envoy open more, as here.)
+//! Requests that find them all full wait for one new connection together
+//! (`Origin::dial_http2`) rather than each open one.
 //!
 //! Why not hyper-util's pooled client: it hashes the origin's authority byte
 //! by byte on every checkout and return, and with the rest of its
@@ -13,11 +19,14 @@
 //! connections sit in a `Vec`.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared as SharedFuture};
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Uri};
@@ -26,6 +35,8 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::client::conn::{http1, http2};
 use tokio::time::Instant;
 
+use super::client::Error;
+
 /// How long a connection may sit unused before it is closed; providers
 /// close theirs after about a minute or more.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -33,10 +44,55 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub type Http1 = http1::SendRequest<Full<Bytes>>;
 pub type Http2 = http2::SendRequest<Full<Bytes>>;
 
+/// A new HTTP/2 connection on its way into the pool, awaited by every
+/// request that found the others full.
+pub type Dial = SharedFuture<BoxFuture<'static, Result<(), Error>>>;
+
 /// A connection taken for one request.
 pub enum Taken {
     Http1(Http1),
-    Http2(Http2),
+    /// A shared connection, and the stream the request holds on it.
+    Http2(Http2, Stream),
+}
+
+/// How many requests an HTTP/2 connection carries now, and how many the
+/// provider allows at once (kept current by the task driving it).
+pub struct Streams {
+    open: AtomicUsize,
+    limit: AtomicUsize,
+}
+
+impl Streams {
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            open: AtomicUsize::new(0),
+            limit: AtomicUsize::new(limit),
+        })
+    }
+
+    /// Records the provider's current `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    fn has_room(&self) -> bool {
+        self.open.load(Ordering::Relaxed) < self.limit.load(Ordering::Relaxed)
+    }
+
+    fn open(self: &Arc<Self>) -> Stream {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Stream(self.clone())
+    }
+}
+
+/// One request's stream on a shared HTTP/2 connection, counted until this
+/// is dropped: with the answer's body, or with the request that failed.
+pub struct Stream(Arc<Streams>);
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A forwarding proxy between the gateway and a plain-HTTP origin: requests
@@ -63,25 +119,44 @@ struct Idle {
     /// Most recently returned last, so the warmest connection is taken first
     /// and the stalest sit at the front.
     http1: Vec<(Http1, Instant)>,
-    /// The shared HTTP/2 connection, and when a request last took it.
-    http2: Option<(Http2, Instant)>,
+    /// The shared HTTP/2 connections, oldest first. Requests fill the first
+    /// with room, so one opened for a burst falls idle once the burst is
+    /// over, and closes.
+    http2: Vec<Shared>,
+    /// Whether the latest connection opened agreed on HTTP/2.
+    speaks_http2: bool,
+    /// The HTTP/2 connection being opened, if one is.
+    dialing: Option<Dial>,
     /// Whether a task is closing connections idle for `IDLE_TIMEOUT`.
     reaping: bool,
 }
 
+/// A shared HTTP/2 connection, and when a request last took it.
+struct Shared {
+    sender: Http2,
+    streams: Arc<Streams>,
+    since: Instant,
+}
+
 impl Idle {
     /// Drops the connections closed, or unused since before `stale`.
-    fn prune(&mut self, stale: Instant) {
+    fn prune(&mut self, stale: Option<Instant>) {
+        // Not ready: closed by the provider since.
         self.http1
-            .retain(|(sender, since)| sender.is_ready() && *since > stale);
-        if self
-            .http2
-            .as_ref()
-            .is_some_and(|(sender, since)| sender.is_closed() || *since <= stale)
-        {
-            self.http2 = None;
-        }
+            .retain(|(sender, since)| sender.is_ready() && fresh(*since, stale));
+        self.prune_http2(stale);
     }
+
+    fn prune_http2(&mut self, stale: Option<Instant>) {
+        self.http2
+            .retain(|shared| !shared.sender.is_closed() && fresh(shared.since, stale));
+    }
+}
+
+/// Whether a connection last used at `since` is still to be used; none is
+/// stale while the clock is younger than the idle timeout (`stale` None).
+fn fresh(since: Instant, stale: Option<Instant>) -> bool {
+    stale.is_none_or(|stale| since > stale)
 }
 
 impl Origin {
@@ -142,34 +217,66 @@ impl Origin {
     pub fn take(&self) -> Option<Taken> {
         let now = Instant::now();
         let stale = now.checked_sub(IDLE_TIMEOUT);
-        let fresh = |since: Instant| stale.is_none_or(|stale| since > stale);
         let mut idle = self.lock();
-        if let Some((shared, since)) = &mut idle.http2 {
-            if !shared.is_closed() && fresh(*since) {
-                *since = now;
-                return Some(Taken::Http2(shared.clone()));
-            }
-            idle.http2 = None;
+        idle.prune_http2(stale);
+        if let Some(shared) = idle.http2.iter_mut().find(|s| s.streams.has_room()) {
+            shared.since = now;
+            return Some(Taken::Http2(shared.sender.clone(), shared.streams.open()));
         }
+        // The warmest first; stale ones met on the way are dropped.
         while let Some((sender, since)) = idle.http1.pop() {
-            // Not ready: closed by the provider since.
-            if sender.is_ready() && fresh(since) {
+            if sender.is_ready() && fresh(since, stale) {
                 return Some(Taken::Http1(sender));
             }
         }
         None
     }
 
-    /// Shares a new HTTP/2 connection with later requests.
-    pub fn share(self: &Arc<Self>, sender: &Http2) {
+    /// For an origin that speaks HTTP/2: the new connection being opened to
+    /// it, which `start` opens unless one is on its way already. None for
+    /// HTTP/1.1, where each request needs a connection of its own.
+    pub fn dial_http2(
+        &self,
+        start: impl FnOnce() -> BoxFuture<'static, Result<(), Error>>,
+    ) -> Option<Dial> {
         let mut idle = self.lock();
-        idle.http2 = Some((sender.clone(), Instant::now()));
-        self.reap_later(&mut idle, &tokio::runtime::Handle::current());
+        if !idle.speaks_http2 {
+            return None;
+        }
+        Some(idle.dialing.get_or_insert_with(|| start().shared()).clone())
     }
 
-    /// Stops sharing the HTTP/2 connection: it refused a request.
-    pub fn unshare(&self) {
-        self.lock().http2 = None;
+    /// The connection `dial_http2` started is open, or failed to open.
+    pub fn dialed(&self) {
+        self.lock().dialing = None;
+    }
+
+    /// Notes that the latest connection opened agreed on HTTP/1.1.
+    pub fn speaks_http1(&self) {
+        self.lock().speaks_http2 = false;
+    }
+
+    /// Shares a new HTTP/2 connection with later requests, and opens on it
+    /// the stream of the request that opened it.
+    pub fn share(self: &Arc<Self>, sender: &Http2, streams: Arc<Streams>) -> Stream {
+        let stream = streams.open();
+        let mut idle = self.lock();
+        idle.speaks_http2 = true;
+        idle.http2.push(Shared {
+            sender: sender.clone(),
+            streams,
+            since: Instant::now(),
+        });
+        self.reap_later(&mut idle, &tokio::runtime::Handle::current());
+        stream
+    }
+
+    /// Stops sharing the HTTP/2 connection `stream` is on: it refused a
+    /// request, so it is going away.
+    pub fn unshare(&self, stream: &Stream) {
+        self.lock()
+            .http2
+            .retain(|shared| !Arc::ptr_eq(&shared.streams, &stream.0));
     }
 
     /// Keeps `sender` for a later request once its connection has read the
@@ -223,10 +330,8 @@ async fn reap(origin: Weak<Origin>) {
             return;
         };
         let mut idle = origin.lock();
-        if let Some(stale) = Instant::now().checked_sub(IDLE_TIMEOUT) {
-            idle.prune(stale);
-        }
-        if idle.http1.is_empty() && idle.http2.is_none() {
+        idle.prune(Instant::now().checked_sub(IDLE_TIMEOUT));
+        if idle.http1.is_empty() && idle.http2.is_empty() {
             idle.reaping = false;
             return;
         }
@@ -244,22 +349,32 @@ fn host_header(scheme: &Scheme, authority: &Authority) -> Option<HeaderValue> {
     HeaderValue::from_str(&host).ok()
 }
 
-/// An answer's body. An HTTP/1.1 connection goes back to its origin once
-/// the body is dropped and the connection has read the whole answer.
+/// An answer's body. Once it is dropped, an HTTP/1.1 connection goes back
+/// to its origin (when it has read the whole answer), and an HTTP/2 stream
+/// no longer counts against its connection.
 pub struct Body {
     incoming: Incoming,
-    keep: Option<(Http1, Arc<Origin>)>,
+    release: Option<Release>,
+}
+
+/// What an answer's body gives back when it is dropped.
+pub enum Release {
+    Http1(Http1, Arc<Origin>),
+    Http2(Stream),
 }
 
 impl Body {
-    pub fn new(incoming: Incoming, keep: Option<(Http1, Arc<Origin>)>) -> Self {
-        Self { incoming, keep }
+    pub fn new(incoming: Incoming, release: Release) -> Self {
+        Self {
+            incoming,
+            release: Some(release),
+        }
     }
 }
 
 impl Drop for Body {
     fn drop(&mut self) {
-        if let Some((sender, origin)) = self.keep.take() {
+        if let Some(Release::Http1(sender, origin)) = self.release.take() {
             origin.keep(sender);
         }
     }
