@@ -31,18 +31,18 @@ const CHAT_FIXTURE: &str = "system__gpt-4o-system-prompt";
 const STREAM_FIXTURE: &str = "stream__gpt-4o-text-include-usage";
 
 /// A TLS listener in front of the replay server, serving a certificate for
-/// `localhost` issued by a CA of its own. It records the protocol each
-/// connection agreed by ALPN.
+/// `localhost` issued by a CA of its own and offering the ALPN protocols
+/// given. It records the protocol each connection agreed on.
 struct TlsFront {
     port: u16,
     origin: String,
     ca_file: PathBuf,
-    alpn: Arc<Mutex<Vec<String>>>,
+    agreed: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl TlsFront {
-    async fn start(backend: SocketAddr, dir: &Path) -> TlsFront {
+    async fn start(backend: SocketAddr, dir: &Path, alpn: &[&str]) -> TlsFront {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params
@@ -67,12 +67,12 @@ impl TlsFront {
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
             )
             .expect("server config");
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let alpn = Arc::new(Mutex::new(Vec::new()));
-        let seen = alpn.clone();
+        let agreed = Arc::new(Mutex::new(Vec::new()));
+        let seen = agreed.clone();
         // Each connection is decrypted and piped to the replay server, which
         // speaks HTTP/1.1 and h2c alike.
         let task = tokio::spawn(async move {
@@ -96,13 +96,13 @@ impl TlsFront {
             port,
             origin: format!("https://localhost:{port}"),
             ca_file,
-            alpn,
+            agreed,
             task,
         }
     }
 
     fn protocols(&self) -> Vec<String> {
-        self.alpn.lock().unwrap().clone()
+        self.agreed.lock().unwrap().clone()
     }
 }
 
@@ -285,12 +285,13 @@ fn header<'a>(
 }
 
 /// A chat answer and a stream arrive over TLS to a provider whose
-/// certificate the trust store vouches for, on HTTP/2 agreed by ALPN.
+/// certificate the trust store vouches for, on HTTP/2 agreed by ALPN. The
+/// first requests, arriving together, open one connection between them.
 #[tokio::test]
 async fn https_upstream_with_http2() {
     let dir = TempDir::new();
     let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
-    let front = TlsFront::start(replay.addr(), &dir.path).await;
+    let front = TlsFront::start(replay.addr(), &dir.path, &["h2", "http/1.1"]).await;
     let setup = Setup {
         origin: Some(front.origin.clone()),
         env: vec![("SSL_CERT_FILE".into(), front.ca_file.display().to_string())],
@@ -305,24 +306,59 @@ async fn https_upstream_with_http2() {
     )
     .await;
 
-    let (status, body) = chat(&gateway, "chat", false).await;
-    assert_eq!(status, 200, "{body}\n{}", gateway.log());
-    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    let answers = futures::future::join_all((0..3).map(|_| chat(&gateway, "chat", false))).await;
     let expected = support::fixture_json("openai", &format!("{CHAT_FIXTURE}.response.json"));
-    assert_eq!(answer["id"], expected["id"]);
-    assert_eq!(
-        answer["choices"][0]["message"]["content"],
-        expected["choices"][0]["message"]["content"]
-    );
+    for (status, body) in answers {
+        assert_eq!(status, 200, "{body}\n{}", gateway.log());
+        let answer: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(answer["id"], expected["id"]);
+        assert_eq!(
+            answer["choices"][0]["message"]["content"],
+            expected["choices"][0]["message"]["content"]
+        );
+    }
 
     let (status, body) = chat(&gateway, "stream", true).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
     assert!(body.matches("data: ").count() > 3, "{body}");
 
-    // Both requests shared one pooled HTTP/2 connection.
+    // All four requests shared one pooled HTTP/2 connection.
     assert_eq!(front.protocols(), ["h2"]);
-    assert_eq!(gateway.replay.requests().len(), 2);
+    assert_eq!(gateway.replay.requests().len(), 4);
+}
+
+/// An HTTPS provider that speaks only HTTP/1.1: the first requests,
+/// arriving together, wait for one connection expecting HTTP/2; when it
+/// agrees on HTTP/1.1, it joins the pool and each of them opens its own.
+/// Later requests reuse these four.
+#[tokio::test]
+async fn https_upstream_with_http1_only() {
+    let dir = TempDir::new();
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let front = TlsFront::start(replay.addr(), &dir.path, &["http/1.1"]).await;
+    let setup = Setup {
+        origin: Some(front.origin.clone()),
+        env: vec![("SSL_CERT_FILE".into(), front.ca_file.display().to_string())],
+    };
+    let gateway = Gateway::start_with(
+        replay,
+        &[Model::openai("chat", CHAT_FIXTURE, "gpt-4o")],
+        &setup,
+    )
+    .await;
+
+    let answers = futures::future::join_all((0..3).map(|_| chat(&gateway, "chat", false))).await;
+    for (status, body) in answers {
+        assert_eq!(status, 200, "{body}\n{}", gateway.log());
+    }
+    assert_eq!(front.protocols(), ["http/1.1"; 4]);
+    for _ in 0..4 {
+        let (status, body) = chat(&gateway, "chat", false).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(front.protocols().len(), 4, "kept alive");
+    assert_eq!(gateway.replay.requests().len(), 7);
 }
 
 /// A provider that allows two streams per HTTP/2 connection (Google's
@@ -338,7 +374,7 @@ async fn http2_stream_limit_opens_another_connection() {
     let replay = ReplayServer::start_with_stream_limit(fixtures_dir(), 2)
         .await
         .expect("replay");
-    let front = TlsFront::start(replay.addr(), &dir.path).await;
+    let front = TlsFront::start(replay.addr(), &dir.path, &["h2", "http/1.1"]).await;
     let setup = Setup {
         origin: Some(front.origin.clone()),
         env: vec![("SSL_CERT_FILE".into(), front.ca_file.display().to_string())],
@@ -454,7 +490,7 @@ async fn kept_alive_connections() {
 async fn untrusted_certificate_is_refused() {
     let dir = TempDir::new();
     let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
-    let front = TlsFront::start(replay.addr(), &dir.path).await;
+    let front = TlsFront::start(replay.addr(), &dir.path, &["h2", "http/1.1"]).await;
     let setup = Setup {
         origin: Some(front.origin.clone()),
         // An empty trust store: no system CA can vouch for the test one either.
@@ -489,7 +525,7 @@ async fn proxies_from_the_environment() {
     let dir = TempDir::new();
     let proxy = Proxy::start(&dir.path);
     let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
-    let front = TlsFront::start(replay.addr(), &dir.path).await;
+    let front = TlsFront::start(replay.addr(), &dir.path, &["h2", "http/1.1"]).await;
     let models = [
         Model::openai("tls", CHAT_FIXTURE, "gpt-4o"),
         Model::openai("plain", CHAT_FIXTURE, "gpt-4o").direct(),

@@ -96,8 +96,9 @@ impl Client {
         loop {
             let taken = match origin.take() {
                 Some(taken) => Some(taken),
-                // Every HTTP/2 connection is full: wait for the new one
-                // being opened, with the other requests that found them so.
+                // No HTTP/2 connection with room (or none yet): wait for
+                // the new one being opened, with the other requests that
+                // found none.
                 None => match origin.dial_http2(|| self.dial(origin.clone())) {
                     Some(dial) => {
                         dial.await?;
@@ -183,10 +184,17 @@ impl Client {
     fn dial(&self, origin: Arc<Origin>) -> BoxFuture<'static, Result<(), Error>> {
         let client = self.clone();
         Box::pin(async move {
-            // The stream it opened for its opener goes back at once.
-            let opened = client.connect(&origin).await.map(drop);
+            let opened = client.connect(&origin).await;
             origin.dialed();
-            opened
+            match opened? {
+                // The stream it opened for its opener goes back at once.
+                Taken::Http2(..) => {}
+                // The provider chose HTTP/1.1 after all (once: the origin
+                // is known to now): the connection joins the pool, and the
+                // waiting requests open their own.
+                Taken::Http1(sender) => origin.keep(sender),
+            }
+            Ok(())
         })
     }
 

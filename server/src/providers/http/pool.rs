@@ -9,8 +9,9 @@
 //! full, the next request opens another one rather than queue behind
 //! streams that may run for minutes. (RFC 9113 §9.1 would have clients keep
 //! to one connection; Go's and Jetty's clients and Envoy open more, as here.)
-//! Requests that find them all full wait for one new connection together
-//! (`Origin::dial_http2`) rather than each open one.
+//! Requests that find them all full (or none yet, on an HTTPS origin) wait
+//! for one new connection together (`Origin::dial_http2`) rather than each
+//! open one: a burst after a restart costs one TLS handshake, not hundreds.
 //!
 //! Why not hyper-util's pooled client: it hashes the origin's authority byte
 //! by byte on every checkout and return, and with the rest of its
@@ -123,7 +124,8 @@ struct Idle {
     /// with room, so one opened for a burst falls idle once the burst is
     /// over, and closes.
     http2: Vec<Shared>,
-    /// Whether the latest connection opened agreed on HTTP/2.
+    /// Whether a new connection is expected to agree on HTTP/2: for HTTPS
+    /// until one agrees on HTTP/1.1 (plain HTTP is always HTTP/1.1 here).
     speaks_http2: bool,
     /// The HTTP/2 connection being opened, if one is.
     dialing: Option<Dial>,
@@ -171,7 +173,10 @@ impl Origin {
             destination,
             host: host_header(scheme, authority),
             forward,
-            idle: Mutex::default(),
+            idle: Mutex::new(Idle {
+                speaks_http2: *scheme == Scheme::HTTPS,
+                ..Idle::default()
+            }),
         }
     }
 
@@ -283,7 +288,7 @@ impl Origin {
     /// whole answer it carried: now (the usual case), or when the rest
     /// arrives (a stream whose reader stopped at its last event). A
     /// connection whose answer was abandoned half-read closes instead.
-    fn keep(self: Arc<Self>, mut sender: Http1) {
+    pub fn keep(self: Arc<Self>, mut sender: Http1) {
         // Outside a runtime (shutting down) nothing would drive it again.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
