@@ -232,6 +232,8 @@ impl Drop for ReplayServer {
 
 /// Serves `app` on `listener` over HTTP/1.1 and h2c, each HTTP/2 connection
 /// allowing `stream_limit` requests at once (hyper's default, 200, if None).
+/// As `axum::serve` does (its code path, with an HTTP/2 setting it does not
+/// expose), less connection upgrades, which no provider call uses.
 async fn serve(listener: TcpListener, app: Router, stream_limit: Option<u32>) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     if let Some(limit) = stream_limit {

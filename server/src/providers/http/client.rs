@@ -30,7 +30,7 @@ use tokio::net::TcpStream;
 use tower::{Service, ServiceExt};
 
 pub use super::pool::Body;
-use super::pool::{ForwardProxy, Origin, Release, Streams, Taken};
+use super::pool::{Checkout, ForwardProxy, Origin, Release, Streams, Taken};
 
 /// A request ready to send: the body is the encoded bytes, so a signer can
 /// hash them and a retry can resend them.
@@ -40,6 +40,14 @@ pub type Request = http::Request<Bytes>;
 pub type Response = http::Response<Body>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long opening a connection may take: TCP, a proxy's CONNECT, TLS.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many new HTTP/2 connections a request waits for in turn, when each
+/// fills up before it gets a stream on it (a burst larger than a
+/// connection's limit), before it opens one of its own.
+const DIAL_WAITS: usize = 8;
 
 /// One client for every deployment: connections are kept per origin, so
 /// sharing costs nothing and keeps idle sockets bounded. Cloning shares the
@@ -63,7 +71,7 @@ impl Client {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
-        tcp.set_connect_timeout(Some(Duration::from_secs(10)));
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let tls =
             ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
                 .with_safe_default_protocol_versions()
@@ -93,25 +101,22 @@ impl Client {
         let mut request = request.map(Full::new);
         // The whole URL while an HTTP/1.1 attempt holds only its path.
         let mut absolute = None;
+        let mut waits = 0;
         loop {
-            let taken = match origin.take() {
-                Some(taken) => Some(taken),
-                // No HTTP/2 connection with room (or none yet): wait for
-                // the new one being opened, with the other requests that
-                // found none.
-                None => match origin.dial_http2(|| self.dial(origin.clone())) {
-                    Some(dial) => {
-                        dial.await?;
-                        origin.take()
-                    }
-                    None => None,
-                },
-            };
-            let (taken, reused) = match taken {
-                Some(taken) => (taken, true),
+            let (taken, reused) = match origin.checkout(|| self.dial(origin.clone())) {
+                // Taken after a wait: most likely the new connection, so
+                // its failure is the answer rather than a reason to retry.
+                Checkout::Taken(taken) => (taken, waits == 0),
+                Checkout::Wait(dial) if waits < DIAL_WAITS => {
+                    waits += 1;
+                    dial.await?;
+                    continue;
+                }
                 // Boxed: connecting (proxy, TLS, handshake) is a large
                 // future, and every request's future would carry its size.
-                None => (Box::pin(self.connect(&origin)).await?, false),
+                Checkout::Wait(_) | Checkout::Open => {
+                    (Box::pin(self.connect(&origin)).await?, false)
+                }
             };
             let mut unsent = match taken {
                 Taken::Http1(mut sender) => {
@@ -180,21 +185,27 @@ impl Client {
     }
 
     /// Opens a connection to `origin` for the pool: once it is shared, the
-    /// requests waiting for it take their streams on it.
+    /// requests waiting for it take their streams on it. A task of its own,
+    /// so it finishes (and the origin stops waiting for it) even when every
+    /// request waiting has gone.
     fn dial(&self, origin: Arc<Origin>) -> BoxFuture<'static, Result<(), Error>> {
         let client = self.clone();
-        Box::pin(async move {
+        let task = tokio::spawn(async move {
             let opened = client.connect(&origin).await;
             origin.dialed();
             match opened? {
                 // The stream it opened for its opener goes back at once.
                 Taken::Http2(..) => {}
-                // The provider chose HTTP/1.1 after all (once: the origin
-                // is known to now): the connection joins the pool, and the
-                // waiting requests open their own.
+                // The provider chose HTTP/1.1 after all: the connection
+                // joins the pool, the waiting requests open their own, and
+                // the origin is marked HTTP/1.1 from now on.
                 Taken::Http1(sender) => origin.keep(sender),
             }
             Ok(())
+        });
+        Box::pin(async move {
+            task.await
+                .unwrap_or_else(|e| Err(Error::new("connecting failed", e)))
         })
     }
 
@@ -203,12 +214,10 @@ impl Client {
     /// provider's stream limit), else HTTP/1.1, driven by a task of its own.
     async fn connect(&self, origin: &Arc<Origin>) -> Result<Taken, Error> {
         let connect_error = |e| Error::new("connecting failed", e);
-        let io = self
-            .shared
-            .connector
-            .clone()
-            .oneshot(origin.destination())
+        let connecting = self.shared.connector.clone().oneshot(origin.destination());
+        let io = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
+            .map_err(|_| connect_error("timed out".into()))?
             .map_err(connect_error)?;
         if io.connected().is_negotiated_h2() {
             let (sender, connection) = http2::Builder::new(TokioExecutor::new())

@@ -10,8 +10,9 @@
 //! streams that may run for minutes. (RFC 9113 §9.1 would have clients keep
 //! to one connection; Go's and Jetty's clients and Envoy open more, as here.)
 //! Requests that find them all full (or none yet, on an HTTPS origin) wait
-//! for one new connection together (`Origin::dial_http2`) rather than each
-//! open one: a burst after a restart costs one TLS handshake, not hundreds.
+//! for one new connection together (`Checkout::Wait`) rather than each open
+//! one: a burst after a restart costs a TLS handshake per hundred requests,
+//! not one per request.
 //!
 //! Why not hyper-util's pooled client: it hashes the origin's authority byte
 //! by byte on every checkout and return, and with the rest of its
@@ -27,7 +28,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
-use futures::future::{BoxFuture, Shared as SharedFuture};
+use futures::future::{BoxFuture, Shared};
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Uri};
@@ -47,7 +48,17 @@ pub type Http2 = http2::SendRequest<Full<Bytes>>;
 
 /// A new HTTP/2 connection on its way into the pool, awaited by every
 /// request that found the others full.
-pub type Dial = SharedFuture<BoxFuture<'static, Result<(), Error>>>;
+pub type Dial = Shared<BoxFuture<'static, Result<(), Error>>>;
+
+/// What a request finds in its origin's pool.
+pub enum Checkout {
+    Taken(Taken),
+    /// No HTTP/2 connection with room: the new one being opened, to take a
+    /// stream on once it is shared.
+    Wait(Dial),
+    /// Nothing to take: the request opens a connection of its own.
+    Open,
+}
 
 /// A connection taken for one request.
 pub enum Taken {
@@ -76,18 +87,23 @@ impl Streams {
         self.limit.store(limit, Ordering::Relaxed);
     }
 
+    fn in_use(&self) -> bool {
+        self.open.load(Ordering::Relaxed) > 0
+    }
+
     fn has_room(&self) -> bool {
         self.open.load(Ordering::Relaxed) < self.limit.load(Ordering::Relaxed)
     }
 
-    fn open(self: &Arc<Self>) -> Stream {
+    fn start(self: &Arc<Self>) -> Stream {
         self.open.fetch_add(1, Ordering::Relaxed);
         Stream(self.clone())
     }
 }
 
-/// One request's stream on a shared HTTP/2 connection, counted until this
-/// is dropped: with the answer's body, or with the request that failed.
+/// One request's stream on a shared HTTP/2 connection, counted from
+/// `Streams::start` until this is dropped: with the answer's body, or with
+/// the request that failed.
 pub struct Stream(Arc<Streams>);
 
 impl Drop for Stream {
@@ -112,18 +128,19 @@ pub struct Origin {
     host: Option<HeaderValue>,
     /// Set for a plain-HTTP origin reached through a forwarding proxy.
     forward: Option<ForwardProxy>,
-    idle: Mutex<Idle>,
+    pool: Mutex<Pool>,
 }
 
+/// One origin's connections.
 #[derive(Default)]
-struct Idle {
+struct Pool {
     /// Most recently returned last, so the warmest connection is taken first
     /// and the stalest sit at the front.
     http1: Vec<(Http1, Instant)>,
     /// The shared HTTP/2 connections, oldest first. Requests fill the first
     /// with room, so one opened for a burst falls idle once the burst is
     /// over, and closes.
-    http2: Vec<Shared>,
+    http2: Vec<Http2Conn>,
     /// Whether a new connection is expected to agree on HTTP/2: for HTTPS
     /// until one agrees on HTTP/1.1 (plain HTTP is always HTTP/1.1 here).
     speaks_http2: bool,
@@ -134,13 +151,13 @@ struct Idle {
 }
 
 /// A shared HTTP/2 connection, and when a request last took it.
-struct Shared {
+struct Http2Conn {
     sender: Http2,
     streams: Arc<Streams>,
     since: Instant,
 }
 
-impl Idle {
+impl Pool {
     /// Drops the connections closed, or unused since before `stale`.
     fn prune(&mut self, stale: Option<Instant>) {
         // Not ready: closed by the provider since.
@@ -149,9 +166,12 @@ impl Idle {
         self.prune_http2(stale);
     }
 
+    /// An HTTP/2 connection carrying streams is kept, however long ago it
+    /// was last taken.
     fn prune_http2(&mut self, stale: Option<Instant>) {
-        self.http2
-            .retain(|shared| !shared.sender.is_closed() && fresh(shared.since, stale));
+        self.http2.retain(|conn| {
+            !conn.sender.is_closed() && (conn.streams.in_use() || fresh(conn.since, stale))
+        });
     }
 }
 
@@ -173,9 +193,9 @@ impl Origin {
             destination,
             host: host_header(scheme, authority),
             forward,
-            idle: Mutex::new(Idle {
+            pool: Mutex::new(Pool {
                 speaks_http2: *scheme == Scheme::HTTPS,
-                ..Idle::default()
+                ..Pool::default()
             }),
         }
     }
@@ -218,40 +238,35 @@ impl Origin {
         }
     }
 
-    /// A kept-alive connection ready for a request, if there is one.
-    pub fn take(&self) -> Option<Taken> {
+    /// A kept-alive connection with room for a request, or else the new
+    /// HTTP/2 connection to wait for (which `dial` starts opening unless one
+    /// is on its way already), or else `Open`: HTTP/1.1 needs a connection
+    /// per request.
+    pub fn checkout(
+        &self,
+        dial: impl FnOnce() -> BoxFuture<'static, Result<(), Error>>,
+    ) -> Checkout {
         let now = Instant::now();
         let stale = now.checked_sub(IDLE_TIMEOUT);
-        let mut idle = self.lock();
-        idle.prune_http2(stale);
-        if let Some(shared) = idle.http2.iter_mut().find(|s| s.streams.has_room()) {
-            shared.since = now;
-            return Some(Taken::Http2(shared.sender.clone(), shared.streams.open()));
+        let mut pool = self.lock();
+        pool.prune_http2(stale);
+        if let Some(conn) = pool.http2.iter_mut().find(|c| c.streams.has_room()) {
+            conn.since = now;
+            return Checkout::Taken(Taken::Http2(conn.sender.clone(), conn.streams.start()));
         }
         // The warmest first; stale ones met on the way are dropped.
-        while let Some((sender, since)) = idle.http1.pop() {
+        while let Some((sender, since)) = pool.http1.pop() {
             if sender.is_ready() && fresh(since, stale) {
-                return Some(Taken::Http1(sender));
+                return Checkout::Taken(Taken::Http1(sender));
             }
         }
-        None
-    }
-
-    /// For an origin that speaks HTTP/2: the new connection being opened to
-    /// it, which `start` opens unless one is on its way already. None for
-    /// HTTP/1.1, where each request needs a connection of its own.
-    pub fn dial_http2(
-        &self,
-        start: impl FnOnce() -> BoxFuture<'static, Result<(), Error>>,
-    ) -> Option<Dial> {
-        let mut idle = self.lock();
-        if !idle.speaks_http2 {
-            return None;
+        if pool.speaks_http2 {
+            return Checkout::Wait(pool.dialing.get_or_insert_with(|| dial().shared()).clone());
         }
-        Some(idle.dialing.get_or_insert_with(|| start().shared()).clone())
+        Checkout::Open
     }
 
-    /// The connection `dial_http2` started is open, or failed to open.
+    /// The connection `checkout`'s dial started is open, or failed to open.
     pub fn dialed(&self) {
         self.lock().dialing = None;
     }
@@ -264,15 +279,15 @@ impl Origin {
     /// Shares a new HTTP/2 connection with later requests, and opens on it
     /// the stream of the request that opened it.
     pub fn share(self: &Arc<Self>, sender: &Http2, streams: Arc<Streams>) -> Stream {
-        let stream = streams.open();
-        let mut idle = self.lock();
-        idle.speaks_http2 = true;
-        idle.http2.push(Shared {
+        let stream = streams.start();
+        let mut pool = self.lock();
+        pool.speaks_http2 = true;
+        pool.http2.push(Http2Conn {
             sender: sender.clone(),
             streams,
             since: Instant::now(),
         });
-        self.reap_later(&mut idle, &tokio::runtime::Handle::current());
+        self.reap_later(&mut pool, &tokio::runtime::Handle::current());
         stream
     }
 
@@ -281,7 +296,7 @@ impl Origin {
     pub fn unshare(&self, stream: &Stream) {
         self.lock()
             .http2
-            .retain(|shared| !Arc::ptr_eq(&shared.streams, &stream.0));
+            .retain(|conn| !Arc::ptr_eq(&conn.streams, &stream.0));
     }
 
     /// Keeps `sender` for a later request once its connection has read the
@@ -305,23 +320,23 @@ impl Origin {
     }
 
     fn give_back(self: Arc<Self>, sender: Http1, runtime: &tokio::runtime::Handle) {
-        let mut idle = self.lock();
-        idle.http1.push((sender, Instant::now()));
-        self.reap_later(&mut idle, runtime);
+        let mut pool = self.lock();
+        pool.http1.push((sender, Instant::now()));
+        self.reap_later(&mut pool, runtime);
     }
 
     /// Starts closing the connections that stay unused too long, unless a
     /// task is doing that already.
-    fn reap_later(self: &Arc<Self>, idle: &mut Idle, runtime: &tokio::runtime::Handle) {
-        if !idle.reaping {
-            idle.reaping = true;
+    fn reap_later(self: &Arc<Self>, pool: &mut Pool, runtime: &tokio::runtime::Handle) {
+        if !pool.reaping {
+            pool.reaping = true;
             runtime.spawn(reap(Arc::downgrade(self)));
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Idle> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
         // The data stays consistent whatever panicked while holding it.
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -334,10 +349,10 @@ async fn reap(origin: Weak<Origin>) {
         let Some(origin) = origin.upgrade() else {
             return;
         };
-        let mut idle = origin.lock();
-        idle.prune(Instant::now().checked_sub(IDLE_TIMEOUT));
-        if idle.http1.is_empty() && idle.http2.is_empty() {
-            idle.reaping = false;
+        let mut pool = origin.lock();
+        pool.prune(Instant::now().checked_sub(IDLE_TIMEOUT));
+        if pool.http1.is_empty() && pool.http2.is_empty() {
+            pool.reaping = false;
             return;
         }
     }
@@ -379,7 +394,11 @@ impl Body {
 
 impl Drop for Body {
     fn drop(&mut self) {
-        if let Some(Release::Http1(sender, origin)) = self.release.take() {
+        // An HTTP/2 stream is left to be dropped after `incoming`, by field
+        // order, so its count drops once hyper has finished or reset it.
+        if matches!(self.release, Some(Release::Http1(..)))
+            && let Some(Release::Http1(sender, origin)) = self.release.take()
+        {
             origin.keep(sender);
         }
     }
