@@ -30,7 +30,7 @@ use tokio::net::TcpStream;
 use tower::{Service, ServiceExt};
 
 pub use super::pool::Body;
-use super::pool::{Checkout, ForwardProxy, Origin, Release, Streams, Taken};
+use super::pool::{Checkout, ForwardProxy, Origin, Streams, Taken};
 
 /// A request ready to send: the body is the encoded bytes, so a signer can
 /// hash them and a retry can resend them.
@@ -103,36 +103,37 @@ impl Client {
         let mut absolute = None;
         let mut waits = 0;
         loop {
-            let (taken, reused) = match origin.checkout(|| self.dial(origin.clone())) {
-                // Taken after a wait: most likely the new connection, so
-                // its failure is the answer rather than a reason to retry.
+            let may_wait = waits < DIAL_WAITS;
+            let (taken, reused) = match origin.checkout(may_wait, || self.dial(origin.clone())) {
+                // Taken after a wait: counted as new (usually it is the new
+                // connection), so its failure is the answer. A retry there
+                // could start a chain of dials against a provider that
+                // accepts connections and drops them.
                 Checkout::Taken(taken) => (taken, waits == 0),
-                Checkout::Wait(dial) if waits < DIAL_WAITS => {
+                Checkout::Wait(dial) => {
                     waits += 1;
                     dial.await?;
                     continue;
                 }
                 // Boxed: connecting (proxy, TLS, handshake) is a large
                 // future, and every request's future would carry its size.
-                Checkout::Wait(_) | Checkout::Open => {
-                    (Box::pin(self.connect(&origin)).await?, false)
-                }
+                Checkout::Open => (Box::pin(self.connect(&origin)).await?, false),
             };
             let mut unsent = match taken {
                 Taken::Http1(mut sender) => {
                     absolute = origin.prepare_http1(&mut request);
                     match sender.try_send_request(request).await {
                         Ok(response) => {
-                            let release = Release::Http1(sender, origin);
-                            return Ok(response.map(|incoming| Body::new(incoming, release)));
+                            return Ok(
+                                response.map(|incoming| Body::http1(incoming, sender, origin))
+                            );
                         }
                         Err(unsent) => unsent,
                     }
                 }
                 Taken::Http2(mut sender, stream) => match sender.try_send_request(request).await {
                     Ok(response) => {
-                        let release = Release::Http2(stream);
-                        return Ok(response.map(|incoming| Body::new(incoming, release)));
+                        return Ok(response.map(|incoming| Body::http2(incoming, stream)));
                     }
                     Err(unsent) => {
                         // Refused unsent: the connection is going away
@@ -189,16 +190,25 @@ impl Client {
     /// so it finishes (and the origin stops waiting for it) even when every
     /// request waiting has gone.
     fn dial(&self, origin: Arc<Origin>) -> BoxFuture<'static, Result<(), Error>> {
+        /// Clears the origin's dial when dropped: also if `connect` panics.
+        struct Dialing<'a>(&'a Origin);
+        impl Drop for Dialing<'_> {
+            fn drop(&mut self) {
+                self.0.dialed();
+            }
+        }
         let client = self.clone();
         let task = tokio::spawn(async move {
+            let dialing = Dialing(&origin);
             let opened = client.connect(&origin).await;
-            origin.dialed();
+            drop(dialing);
             match opened? {
                 // The stream it opened for its opener goes back at once.
                 Taken::Http2(..) => {}
                 // The provider chose HTTP/1.1 after all: the connection
-                // joins the pool, the waiting requests open their own, and
-                // the origin is marked HTTP/1.1 from now on.
+                // joins the pool (the waiting requests take it if it is
+                // back in time, else open their own), and the origin is
+                // marked HTTP/1.1 from now on.
                 Taken::Http1(sender) => origin.keep(sender),
             }
             Ok(())

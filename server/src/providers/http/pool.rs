@@ -12,7 +12,9 @@
 //! Requests that find them all full (or none yet, on an HTTPS origin) wait
 //! for one new connection together (`Checkout::Wait`) rather than each open
 //! one: a burst after a restart costs a TLS handshake per hundred requests,
-//! not one per request.
+//! not one per request. (A new connection is shared before the provider's
+//! SETTINGS arrive, so its first burst may take hyper's assumed 100 streams;
+//! a provider allowing fewer has h2 queue the excess, that once.)
 //!
 //! Why not hyper-util's pooled client: it hashes the origin's authority byte
 //! by byte on every checkout and return, and with the rest of its
@@ -238,12 +240,13 @@ impl Origin {
         }
     }
 
-    /// A kept-alive connection with room for a request, or else the new
-    /// HTTP/2 connection to wait for (which `dial` starts opening unless one
-    /// is on its way already), or else `Open`: HTTP/1.1 needs a connection
-    /// per request.
+    /// A kept-alive connection with room for a request, or else (if the
+    /// request `may_wait`) the new HTTP/2 connection to wait for, which
+    /// `dial` starts opening unless one is on its way already, or else
+    /// `Open`: HTTP/1.1 needs a connection per request.
     pub fn checkout(
         &self,
+        may_wait: bool,
         dial: impl FnOnce() -> BoxFuture<'static, Result<(), Error>>,
     ) -> Checkout {
         let now = Instant::now();
@@ -260,7 +263,7 @@ impl Origin {
                 return Checkout::Taken(Taken::Http1(sender));
             }
         }
-        if pool.speaks_http2 {
+        if pool.speaks_http2 && may_wait {
             return Checkout::Wait(pool.dialing.get_or_insert_with(|| dial().shared()).clone());
         }
         Checkout::Open
@@ -374,31 +377,33 @@ fn host_header(scheme: &Scheme, authority: &Authority) -> Option<HeaderValue> {
 /// no longer counts against its connection.
 pub struct Body {
     incoming: Incoming,
-    release: Option<Release>,
-}
-
-/// What an answer's body gives back when it is dropped.
-pub enum Release {
-    Http1(Http1, Arc<Origin>),
-    Http2(Stream),
+    keep: Option<(Http1, Arc<Origin>)>,
+    /// Declared after `incoming`, so dropped after it: the count drops once
+    /// hyper has finished or reset the stream.
+    _stream: Option<Stream>,
 }
 
 impl Body {
-    pub fn new(incoming: Incoming, release: Release) -> Self {
+    pub fn http1(incoming: Incoming, sender: Http1, origin: Arc<Origin>) -> Self {
         Self {
             incoming,
-            release: Some(release),
+            keep: Some((sender, origin)),
+            _stream: None,
+        }
+    }
+
+    pub fn http2(incoming: Incoming, stream: Stream) -> Self {
+        Self {
+            incoming,
+            keep: None,
+            _stream: Some(stream),
         }
     }
 }
 
 impl Drop for Body {
     fn drop(&mut self) {
-        // An HTTP/2 stream is left to be dropped after `incoming`, by field
-        // order, so its count drops once hyper has finished or reset it.
-        if matches!(self.release, Some(Release::Http1(..)))
-            && let Some(Release::Http1(sender, origin)) = self.release.take()
-        {
+        if let Some((sender, origin)) = self.keep.take() {
             origin.keep(sender);
         }
     }
