@@ -105,6 +105,15 @@ impl TlsFront {
         }
     }
 
+    /// A gateway setup reaching the provider through this front, with its
+    /// CA in the trust store.
+    fn trusted(&self) -> Setup {
+        Setup {
+            origin: Some(self.origin.clone()),
+            env: vec![("SSL_CERT_FILE".into(), self.ca_file.display().to_string())],
+        }
+    }
+
     fn protocols(&self) -> Vec<String> {
         self.agreed.lock().unwrap().clone()
     }
@@ -296,10 +305,7 @@ async fn https_upstream_with_http2() {
     let dir = TempDir::new();
     let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
     let front = TlsFront::start(replay.addr(), &dir.path, &["h2", "http/1.1"]).await;
-    let setup = Setup {
-        origin: Some(front.origin.clone()),
-        env: vec![("SSL_CERT_FILE".into(), front.ca_file.display().to_string())],
-    };
+    let setup = front.trusted();
     let gateway = Gateway::start_with(
         replay,
         &[
@@ -342,10 +348,7 @@ async fn https_upstream_with_http1_only() {
     let dir = TempDir::new();
     let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
     let front = TlsFront::start(replay.addr(), &dir.path, &["http/1.1"]).await;
-    let setup = Setup {
-        origin: Some(front.origin.clone()),
-        env: vec![("SSL_CERT_FILE".into(), front.ca_file.display().to_string())],
-    };
+    let setup = front.trusted();
     let gateway = Gateway::start_with(
         replay,
         &[Model::openai("chat", CHAT_FIXTURE, "gpt-4o")],
@@ -386,10 +389,7 @@ async fn http2_stream_limit_opens_another_connection() {
         .await
         .expect("replay");
     let front = TlsFront::start(replay.addr(), &dir.path, &["h2", "http/1.1"]).await;
-    let setup = Setup {
-        origin: Some(front.origin.clone()),
-        env: vec![("SSL_CERT_FILE".into(), front.ca_file.display().to_string())],
-    };
+    let setup = front.trusted();
     let gateway = Gateway::start_with(
         replay,
         &[
