@@ -286,6 +286,15 @@ async fn chat(gateway: &Gateway, model: &str, stream: bool) -> (u16, String) {
     (status, response.text().await.expect("body"))
 }
 
+/// `n` non-streamed chats sent at once; their answers in order.
+async fn chats_at_once(gateway: &Gateway, model: &str, n: usize) -> Vec<(u16, String)> {
+    futures::future::join_all((0..n).map(|_| chat(gateway, model, false))).await
+}
+
+fn ok((status, body): (u16, String)) {
+    assert_eq!(status, 200, "{body}");
+}
+
 fn header<'a>(
     request: &'a switchboard_conformance::RecordedRequest,
     name: &str,
@@ -316,7 +325,7 @@ async fn https_upstream_with_http2() {
     )
     .await;
 
-    let answers = futures::future::join_all((0..3).map(|_| chat(&gateway, "chat", false))).await;
+    let answers = chats_at_once(&gateway, "chat", 3).await;
     let expected = support::fixture_json("openai", &format!("{CHAT_FIXTURE}.response.json"));
     for (status, body) in answers {
         assert_eq!(status, 200, "{body}\n{}", gateway.log());
@@ -356,7 +365,7 @@ async fn https_upstream_with_http1_only() {
     )
     .await;
 
-    let answers = futures::future::join_all((0..3).map(|_| chat(&gateway, "chat", false))).await;
+    let answers = chats_at_once(&gateway, "chat", 3).await;
     for (status, body) in answers {
         assert_eq!(status, 200, "{body}\n{}", gateway.log());
     }
@@ -367,9 +376,8 @@ async fn https_upstream_with_http1_only() {
     // A connection comes back once it has read the end of its answer,
     // which may follow a moment after the caller has it.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let again = (0..opened.len()).map(|_| chat(&gateway, "chat", false));
-    for (status, body) in futures::future::join_all(again).await {
-        assert_eq!(status, 200, "{body}");
+    for answer in chats_at_once(&gateway, "chat", opened.len()).await {
+        ok(answer);
     }
     assert_eq!(front.protocols(), opened, "kept alive");
     assert_eq!(gateway.replay.requests().len(), 3 + opened.len());
@@ -400,7 +408,6 @@ async fn http2_stream_limit_opens_another_connection() {
         &setup,
     )
     .await;
-    let ok = |(status, body): (u16, String)| assert_eq!(status, 200, "{body}");
     // The first request opens the connection. The pool learns the
     // provider's limit when the next one is sent on it (before, it assumes
     // hyper's 100, which real providers allow or exceed).
@@ -453,7 +460,6 @@ async fn kept_alive_connections() {
         &setup,
     )
     .await;
-    let ok = |(status, body): (u16, String)| assert_eq!(status, 200, "{body}");
 
     for _ in 0..3 {
         ok(chat(&gateway, "chat", false).await);
@@ -553,7 +559,7 @@ async fn stalled_handshake_times_out() {
     .await;
 
     let started = Instant::now();
-    let answers = futures::future::join_all((0..2).map(|_| chat(&gateway, "chat", false))).await;
+    let answers = chats_at_once(&gateway, "chat", 2).await;
     let waited = started.elapsed();
     for (status, body) in answers {
         assert!(status == 502 || status == 503, "{status}: {body}");
