@@ -120,7 +120,7 @@ pub async fn record(options: &RecordOptions) -> Result<Vec<PathBuf>, String> {
 
     let proxy = Arc::new(Proxy {
         upstream: options.upstream.trim_end_matches('/').to_string(),
-        client: switchboard::providers::http::Client::new(),
+        client: switchboard::providers::http::Client::default(),
         capture: Mutex::default(),
     });
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))

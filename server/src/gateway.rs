@@ -27,7 +27,10 @@ impl Gateway {
     pub fn new(config: &Config) -> Self {
         Self {
             auth: Authenticator::new(config.master_key.clone()),
-            router: Router::new(&config.deployments, &http::Client::new()),
+            router: Router::new(
+                &config.deployments,
+                &http::Client::new(config.upstream_ping),
+            ),
             max_body_bytes: config.max_body_bytes,
             draining: AtomicBool::new(false),
         }

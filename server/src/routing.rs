@@ -103,7 +103,10 @@ mod tests {
             |_| None,
         )
         .expect("valid");
-        let router = Router::new(&config.deployments, &crate::providers::http::Client::new());
+        let router = Router::new(
+            &config.deployments,
+            &crate::providers::http::Client::default(),
+        );
         let picks: Vec<String> = (0..4)
             .map(|_| router.pick("m").unwrap().config.id.clone())
             .collect();

@@ -25,7 +25,7 @@ async fn token_source() -> (ReplayServer, Arc<TokenSource>) {
     let tokens = TokenSource::new(
         "azure",
         settings,
-        http::Client::new(),
+        http::Client::default(),
         Duration::from_secs(5),
     );
     (replay, Arc::new(tokens))

@@ -24,6 +24,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
 use support::{Gateway, Model, ReplayServer, Setup, TempDir, fixtures_dir};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
@@ -33,14 +34,17 @@ const HANDSHAKE_DELAY: Duration = Duration::from_millis(200);
 
 /// A TLS listener in front of the replay server, serving a certificate for
 /// `localhost` issued by a CA of its own and offering the ALPN protocols
-/// given. It records the protocol each connection agreed on. Each handshake
-/// starts `HANDSHAKE_DELAY` late, as a distant provider's would, so requests
-/// sent together surely find a connection still being opened.
+/// given. It records the protocol each connection agreed on, and can make
+/// the connections open so far fall silent. Each handshake starts
+/// `HANDSHAKE_DELAY` late, as a distant provider's would, so requests sent
+/// together surely find a connection still being opened.
 struct TlsFront {
     port: u16,
     origin: String,
     ca_file: PathBuf,
     agreed: Arc<Mutex<Vec<String>>>,
+    /// One per connection piped to the replay server.
+    silencers: Arc<Mutex<Vec<Arc<Notify>>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -75,12 +79,15 @@ impl TlsFront {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let agreed = Arc::new(Mutex::new(Vec::new()));
-        let seen = agreed.clone();
+        let silencers = Arc::new(Mutex::new(Vec::new()));
+        let (seen, piped) = (agreed.clone(), silencers.clone());
         // Each connection is decrypted and piped to the replay server, which
         // speaks HTTP/1.1 and h2c alike.
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let (acceptor, seen) = (acceptor.clone(), seen.clone());
+                let silence = Arc::new(Notify::new());
+                piped.lock().unwrap().push(silence.clone());
                 tokio::spawn(async move {
                     tokio::time::sleep(HANDSHAKE_DELAY).await;
                     let Ok(mut tls) = acceptor.accept(socket).await else {
@@ -91,7 +98,12 @@ impl TlsFront {
                         .unwrap()
                         .push(String::from_utf8_lossy(protocol).into_owned());
                     if let Ok(mut plain) = TcpStream::connect(backend).await {
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut tls, &mut plain) => {}
+                            // Both sockets stay open and nothing more passes
+                            // (until the test's runtime ends).
+                            () = silence.notified() => std::future::pending().await,
+                        }
                     }
                 });
             }
@@ -101,7 +113,17 @@ impl TlsFront {
             origin: format!("https://localhost:{port}"),
             ca_file,
             agreed,
+            silencers,
             task,
+        }
+    }
+
+    /// Makes every connection open so far fall silent, as when the
+    /// provider's host is gone or a NAT on the way has forgotten the
+    /// connection: no byte passes in either direction, and no reset comes.
+    fn silence(&self) {
+        for silence in self.silencers.lock().unwrap().iter() {
+            silence.notify_one();
         }
     }
 
@@ -111,6 +133,7 @@ impl TlsFront {
         Setup {
             origin: Some(self.origin.clone()),
             env: vec![("SSL_CERT_FILE".into(), self.ca_file.display().to_string())],
+            ..Setup::default()
         }
     }
 
@@ -438,6 +461,85 @@ async fn http2_stream_limit_opens_another_connection() {
     assert_eq!(gateway.replay.requests().len(), 8);
 }
 
+/// A provider's connection that falls silent, no reset ever arriving (its
+/// host gone, a NAT on the way that forgot it), is found dead: TCP
+/// keepalive probes every connection after `upstream_ping_interval`
+/// without traffic, and an HTTP/2 connection with a request waiting is sent
+/// a PING. Unanswered for `upstream_ping_timeout`, the connection is closed:
+/// the request on it fails then, not at its own timeout ten minutes on, and
+/// the next request opens a new connection instead of joining it.
+#[tokio::test]
+async fn silent_connection_is_closed() {
+    let dir = TempDir::new();
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let front = TlsFront::start(replay.addr(), &dir.path, &["h2", "http/1.1"]).await;
+    let mut setup = front.trusted();
+    setup.server = vec![
+        ("upstream_ping_interval", "1".into()),
+        ("upstream_ping_timeout", "1".into()),
+    ];
+    // Without the probe the request would fail at this timeout.
+    let gateway = Gateway::start_with(
+        replay,
+        &[Model::openai("chat", CHAT_FIXTURE, "gpt-4o").timeout(8)],
+        &setup,
+    )
+    .await;
+    ok(chat(&gateway, "chat", false).await);
+    // Timer 2 is keepalive's (1, retransmission's, may show while a last
+    // frame is unacknowledged); it fires within the interval (1 s is 100
+    // ticks of USER_HZ) instead of Linux's default two hours.
+    let mut timers = tcp_timers_to(front.port);
+    for _ in 0..20 {
+        if timers.iter().all(|(timer, _)| *timer == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        timers = tcp_timers_to(front.port);
+    }
+    let [(timer, ticks)] = timers[..] else {
+        panic!("one connection to the provider expected: {timers:?}");
+    };
+    assert_eq!(timer, 2, "keepalive timer armed");
+    assert!(ticks <= 100, "keepalive in {ticks} ticks");
+
+    front.silence();
+    let started = Instant::now();
+    let (status, body) = chat(&gateway, "chat", false).await;
+    let waited = started.elapsed();
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("keep-alive timed out"), "{body}");
+    assert!(
+        (Duration::from_millis(900)..Duration::from_secs(5)).contains(&waited),
+        "failed after {waited:?}"
+    );
+
+    ok(chat(&gateway, "chat", false).await);
+    assert_eq!(front.protocols(), ["h2", "h2"]);
+    assert_eq!(gateway.replay.requests().len(), 2);
+}
+
+/// The kernel's timer (`tr`) and its ticks to expiry (`tm->when`) for each
+/// established IPv4 connection to 127.0.0.1:`port`, from `/proc/net/tcp`.
+fn tcp_timers_to(port: u16) -> Vec<(u8, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let remote = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (timer, ticks) = fields.get(5)?.split_once(':')?;
+            (fields.get(2) == Some(&remote.as_str()) && fields.get(3) == Some(&"01")).then(|| {
+                (
+                    u8::from_str_radix(timer, 16).expect("timer"),
+                    u64::from_str_radix(ticks, 16).expect("ticks"),
+                )
+            })
+        })
+        .collect()
+}
+
 /// HTTP/1.1 connections to a provider are kept alive: one connection
 /// carries requests one after another, streams included. One the provider
 /// has closed meanwhile is replaced rather than failed on, and one whose
@@ -448,7 +550,7 @@ async fn kept_alive_connections() {
     let front = TcpFront::start(replay.addr()).await;
     let setup = Setup {
         origin: Some(front.origin.clone()),
-        env: Vec::new(),
+        ..Setup::default()
     };
     let gateway = Gateway::start_with(
         replay,
@@ -515,6 +617,7 @@ async fn untrusted_certificate_is_refused() {
             "SSL_CERT_FILE".into(),
             dir.path.join("none.pem").display().to_string(),
         )],
+        ..Setup::default()
     };
     std::fs::write(dir.path.join("none.pem"), "").expect("write");
     let gateway = Gateway::start_with(
@@ -549,7 +652,7 @@ async fn stalled_handshake_times_out() {
     });
     let setup = Setup {
         origin: Some(format!("https://localhost:{port}")),
-        env: Vec::new(),
+        ..Setup::default()
     };
     let gateway = Gateway::start_with(
         replay,
@@ -594,6 +697,7 @@ async fn proxies_from_the_environment() {
             ("HTTPS_PROXY".into(), proxy.url()),
             ("HTTP_PROXY".into(), proxy.url()),
         ],
+        ..Setup::default()
     };
     let gateway = Gateway::start_with(replay, &models, &setup).await;
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::providers::ProviderKind;
-use crate::providers::http::endpoint;
+use crate::providers::http::{Ping, endpoint};
 
 mod cloud;
 
@@ -81,6 +81,11 @@ pub struct RawServerSettings {
     pub max_body_bytes: Option<usize>,
     /// Async worker threads; default one per CPU core.
     pub worker_threads: Option<usize>,
+    /// Seconds a provider's connection may stay silent before it is probed
+    /// (HTTP/2 PING, TCP keepalive); 0 turns probing off.
+    pub upstream_ping_interval: Option<f64>,
+    /// Seconds a probe may go unanswered before the connection is closed.
+    pub upstream_ping_timeout: Option<f64>,
 }
 
 /// One `model_list` entry: a deployment of a logical model name.
@@ -177,6 +182,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `None` means one per CPU core.
     pub worker_threads: Option<usize>,
+    /// How silent provider connections are probed; `None`: they are not.
+    pub upstream_ping: Option<Ping>,
     pub master_key: Option<Secret>,
     pub deployments: Vec<DeploymentConfig>,
 }
@@ -265,6 +272,21 @@ impl Config {
                 "must be greater than 0",
             ));
         }
+        let default_ping = Ping::default();
+        let ping_timeout = match raw.server.upstream_ping_timeout {
+            Some(secs) => seconds(secs, "server.upstream_ping_timeout")?,
+            None => default_ping.timeout,
+        };
+        let upstream_ping = match raw.server.upstream_ping_interval {
+            Some(0.0) => None,
+            interval => Some(Ping {
+                interval: match interval {
+                    Some(secs) => seconds(secs, "server.upstream_ping_interval")?,
+                    None => default_ping.interval,
+                },
+                timeout: ping_timeout,
+            }),
+        };
         let master_key = raw
             .general_settings
             .master_key
@@ -291,6 +313,7 @@ impl Config {
             listen,
             max_body_bytes,
             worker_threads: raw.server.worker_threads,
+            upstream_ping,
             master_key,
             deployments,
         })
@@ -391,13 +414,7 @@ fn validate_deployment(
     }
     let timeout = match params.timeout {
         None => DEFAULT_TIMEOUT,
-        Some(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
-        Some(_) => {
-            return Err(ConfigError::new(
-                format!("{at}.params.timeout"),
-                "must be a positive number of seconds",
-            ));
-        }
+        Some(secs) => seconds(secs, &format!("{at}.params.timeout"))?,
     };
     let index_in_group = earlier
         .iter()
@@ -430,6 +447,17 @@ const ENV_PREFIX: &str = "os.environ/";
 
 /// Resolves `os.environ/NAME` (the value must then be set) or returns the
 /// literal value.
+/// A positive number of seconds that a `Duration` can hold.
+fn seconds(secs: f64, path: &str) -> Result<Duration, ConfigError> {
+    match Duration::try_from_secs_f64(secs) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(ConfigError::new(
+            path,
+            "must be a positive number of seconds",
+        )),
+    }
+}
+
 fn resolve_plain(
     value: &str,
     path: &str,
@@ -576,6 +604,22 @@ server:
                 "positive",
             ),
             (
+                // Too large for a Duration: an error, not a panic.
+                "model_list: [{model_name: a, params: {model: openai/x, timeout: 1e30}}]",
+                "model_list[0].params.timeout",
+                "positive",
+            ),
+            (
+                "server: {upstream_ping_interval: -5}",
+                "server.upstream_ping_interval",
+                "positive",
+            ),
+            (
+                "server: {upstream_ping_timeout: 0}",
+                "server.upstream_ping_timeout",
+                "positive",
+            ),
+            (
                 "model_list:\n - {model_name: a, params: {model: openai/x}, model_info: {id: d}}\n - {model_name: b, params: {model: openai/y}, model_info: {id: d}}",
                 "model_list[1].model_info.id",
                 "duplicate deployment id",
@@ -590,6 +634,33 @@ server:
                 error.message
             );
         }
+    }
+
+    /// Silent provider connections are probed every 30 s with 15 s to
+    /// answer unless the file says otherwise; an interval of 0 turns it off.
+    #[test]
+    fn upstream_ping_settings() {
+        let ping = |yaml: &str| Config::from_yaml(yaml, env).expect("valid").upstream_ping;
+        let default = Ping {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(15),
+        };
+        assert_eq!(ping("model_list: []"), Some(default));
+        assert_eq!(
+            ping("server: {upstream_ping_interval: 2.5}"),
+            Some(Ping {
+                interval: Duration::from_millis(2500),
+                ..default
+            })
+        );
+        assert_eq!(
+            ping("server: {upstream_ping_interval: 10, upstream_ping_timeout: 4}"),
+            Some(Ping {
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(4),
+            })
+        );
+        assert_eq!(ping("server: {upstream_ping_interval: 0}"), None);
     }
 
     /// Secrets never show up in Debug output (and so never in logs).

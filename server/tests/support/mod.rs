@@ -82,6 +82,8 @@ pub struct Setup {
     pub origin: Option<String>,
     /// Extra environment of the gateway process.
     pub env: Vec<(String, String)>,
+    /// Extra `server:` settings of the config, name and YAML value.
+    pub server: Vec<(&'static str, String)>,
 }
 
 impl Setup {
@@ -121,8 +123,12 @@ impl Gateway {
         let mut yaml = format!(
             // One worker thread selects the current-thread runtime; the SDK
             // suite runs the default multi-thread one, so both are covered.
-            "general_settings:\n  master_key: {MASTER_KEY}\nserver:\n  max_body_bytes: 65536\n  worker_threads: 1\nmodel_list:\n"
+            "general_settings:\n  master_key: {MASTER_KEY}\nserver:\n  max_body_bytes: 65536\n  worker_threads: 1\n"
         );
+        for (name, value) in &setup.server {
+            yaml.push_str(&format!("  {name}: {value}\n"));
+        }
+        yaml.push_str("model_list:\n");
         for m in models {
             yaml.push_str(&format!(
                 "  - model_name: {}\n    params:\n      model: {}/{}\n      api_base: {}\n      api_key: {UPSTREAM_KEY}\n",

@@ -1,9 +1,9 @@
 //! The HTTP client every provider shares: hyper's connections over rustls
 //! (the ring provider, certificates checked by the platform's verifier),
 //! HTTP/2 when the provider offers it by ALPN, kept alive per origin
-//! (`pool`), redirects never followed, and proxies taken from the
-//! environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, as curl
-//! reads them).
+//! (`pool`) and probed when they fall silent (`Ping`), redirects never
+//! followed, and proxies taken from the environment (`HTTPS_PROXY`,
+//! `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, as curl reads them).
 //!
 //! Built on hyper rather than reqwest: reqwest's layers (redirect policy, URL
 //! re-parsing, request cloning for its retry policy) cost about a tenth of
@@ -24,7 +24,7 @@ use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder, Mayb
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connection, HttpConnector};
 use hyper_util::client::proxy::matcher::Matcher;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
 use tower::{Service, ServiceExt};
@@ -49,6 +49,34 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection's limit), before it opens one of its own.
 const DIAL_WAITS: usize = 8;
 
+/// How a provider's connection that has fallen silent is found dead, when
+/// its host is gone or a NAT on the way has forgotten it, and no reset
+/// will ever arrive. An HTTP/2 connection carrying requests that has read
+/// nothing for `interval` is sent a PING; every connection, idle or not,
+/// gets TCP keepalive probes after `interval` without traffic. Unanswered
+/// for `timeout`, the connection is closed and the requests on it fail.
+/// Without this, an HTTP/2 connection that died silently would take every
+/// request to its provider until each one's own timeout ran out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ping {
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for Ping {
+    /// Kubernetes' client settles on 30 s and 15 s for the same probe.
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// How many TCP keepalive probes go unanswered before the kernel closes a
+/// connection; they are spread over `Ping::timeout`.
+const TCP_KEEPALIVE_PROBES: u32 = 3;
+
 /// One client for every deployment: connections are kept per origin, so
 /// sharing costs nothing and keeps idle sockets bounded. Cloning shares the
 /// connections.
@@ -59,19 +87,27 @@ pub struct Client {
 
 struct Shared {
     connector: HttpsConnector<Transport>,
+    ping: Option<Ping>,
     proxies: Arc<Matcher>,
     /// Every origin requests have gone to; a gateway talks to a handful.
     origins: Mutex<Vec<Arc<Origin>>>,
 }
 
 impl Client {
-    /// The client with proxies from the environment.
-    pub fn new() -> Self {
+    /// The client with proxies from the environment, probing silent
+    /// connections by `ping` (never, if `None`).
+    pub fn new(ping: Option<Ping>) -> Self {
         let proxies = Arc::new(Matcher::from_env());
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        if let Some(ping) = ping {
+            tcp.set_keepalive(Some(ping.interval));
+            let probes = TCP_KEEPALIVE_PROBES;
+            tcp.set_keepalive_interval(Some((ping.timeout / probes).max(Duration::from_secs(1))));
+            tcp.set_keepalive_retries(Some(probes));
+        }
         let tls =
             ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
                 .with_safe_default_protocol_versions()
@@ -86,6 +122,7 @@ impl Client {
         Self {
             shared: Arc::new(Shared {
                 connector: with_tls(&tls, transport),
+                ping,
                 proxies,
                 origins: Mutex::default(),
             }),
@@ -230,7 +267,14 @@ impl Client {
             .map_err(|_| connect_error("timed out".into()))?
             .map_err(connect_error)?;
         if io.connected().is_negotiated_h2() {
-            let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            if let Some(ping) = self.shared.ping {
+                builder
+                    .timer(TokioTimer::new())
+                    .keep_alive_interval(ping.interval)
+                    .keep_alive_timeout(ping.timeout);
+            }
+            let (sender, connection) = builder
                 .handshake(io)
                 .await
                 .map_err(|e| connect_error(e.into()))?;
@@ -322,7 +366,7 @@ fn with_tls_to_proxy<C>(config: &ClientConfig, connector: C) -> HttpsConnector<C
 
 impl Default for Client {
     fn default() -> Self {
-        Self::new()
+        Self::new(Some(Ping::default()))
     }
 }
 

@@ -19,7 +19,7 @@ use sse_stream::{Sse, SseByteStream};
 use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::io::StreamReader;
 
-pub use client::{Client, Request, Response, endpoint};
+pub use client::{Client, Ping, Request, Response, endpoint};
 
 use super::oauth::TokenSource;
 use crate::config::DeploymentConfig;

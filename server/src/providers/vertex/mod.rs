@@ -119,7 +119,7 @@ mod tests {
     async fn express_mode_refuses_embeddings() {
         let yaml = "model_list: [{model_name: e, params: {model: vertex_ai/text-embedding-005, api_key: k, api_base: 'http://127.0.0.1:9/v1'}}]";
         let config = Config::from_yaml(yaml, |_| None).expect("loads");
-        let adapter = VertexAdapter::new(&config.deployments[0], Client::new());
+        let adapter = VertexAdapter::new(&config.deployments[0], Client::default());
         match adapter.embed(&EmbedRequest::default()).await {
             Err(GatewayError::Unsupported { message, .. }) => {
                 assert!(message.contains("express mode"), "{message}")
