@@ -61,6 +61,9 @@ pub enum OAuthGrant {
         client_secret: Secret,
         refresh_token: Secret,
     },
+    /// Google Cloud's metadata server (GCE, GKE, Cloud Run) hands out the
+    /// attached service account's tokens to a GET from the machine itself.
+    MetadataServer,
     /// An Entra ID app trades its client secret (RFC 6749 section 4.4).
     ClientCredentials {
         client_id: String,
@@ -71,6 +74,9 @@ pub enum OAuthGrant {
 
 /// Google's token endpoint, when the credentials file names none.
 const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// Google Cloud's metadata server, unless `GCE_METADATA_HOST` names another
+/// host (as Google's client libraries read it).
+const GOOGLE_METADATA_HOST: &str = "metadata.google.internal";
 /// What Vertex AI calls need.
 const GOOGLE_CLOUD_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// LiteLLM's default location.
@@ -235,7 +241,48 @@ pub(super) fn vertex_settings(
             None => Ok(None),
         };
     }
-    let credentials_path = path("vertex_credentials");
+    let (grant, token_url, file_project) = match google_credentials(params, at, env)? {
+        Some(file) => file,
+        None => (OAuthGrant::MetadataServer, metadata_token_url(env), None),
+    };
+    let plain = |value: &Option<String>, name: &str, vars: &[&str]| {
+        param_or_env(value, name, vars, at, env)
+    };
+    let project = plain(
+        &params.vertex_project,
+        "vertex_project",
+        &["VERTEXAI_PROJECT", "GOOGLE_CLOUD_PROJECT"],
+    )?
+    .or(file_project)
+    .ok_or_else(|| {
+        ConfigError::new(
+            path("vertex_project"),
+            "vertex_ai needs a project: set vertex_project or VERTEXAI_PROJECT",
+        )
+    })?;
+    let location = plain(
+        &params.vertex_location,
+        "vertex_location",
+        &["VERTEXAI_LOCATION", "GOOGLE_CLOUD_LOCATION"],
+    )?
+    .unwrap_or_else(|| DEFAULT_VERTEX_LOCATION.to_owned());
+    Ok(Some((
+        VertexSettings { project, location },
+        OAuthSettings { token_url, grant },
+    )))
+}
+
+/// The grant, token URL and project of the Google credentials found, in
+/// the order Google's client libraries look: `vertex_credentials`,
+/// `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's application-default file.
+/// `None` on Google Cloud without any of them: the metadata server then
+/// hands out the attached service account's tokens.
+fn google_credentials(
+    params: &RawDeploymentParams,
+    at: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<(OAuthGrant, String, Option<String>)>, ConfigError> {
+    let credentials_path = format!("{at}.params.vertex_credentials");
     let (text, source) = match &params.vertex_credentials {
         Some(Value::String(value)) => {
             let value = resolve_plain(value, &credentials_path, env)?;
@@ -264,12 +311,14 @@ pub(super) fn vertex_settings(
                 (None, Some(file)) if file.is_file() => {
                     read_file(&file.to_string_lossy(), &credentials_path)?
                 }
+                _ if on_google_cloud(env) => return Ok(None),
                 _ => {
                     return Err(ConfigError::new(
                         &credentials_path,
                         "vertex_ai needs credentials: vertex_credentials (a service-account \
                          JSON file, its text, or a mapping), GOOGLE_APPLICATION_CREDENTIALS, \
-                         `gcloud auth application-default login`, or an express-mode api_key",
+                         `gcloud auth application-default login`, Google Cloud's metadata \
+                         server (on GCE, GKE or Cloud Run), or an express-mode api_key",
                     ));
                 }
             }
@@ -305,34 +354,36 @@ pub(super) fn vertex_settings(
             ));
         }
     };
-    let plain = |value: &Option<String>, name: &str, vars: &[&str]| {
-        param_or_env(value, name, vars, at, env)
-    };
-    let project = plain(
-        &params.vertex_project,
-        "vertex_project",
-        &["VERTEXAI_PROJECT", "GOOGLE_CLOUD_PROJECT"],
-    )?
-    .or_else(|| file.project_id.clone())
-    .ok_or_else(|| {
-        ConfigError::new(
-            path("vertex_project"),
-            "vertex_ai needs a project: set vertex_project or VERTEXAI_PROJECT",
-        )
-    })?;
-    let location = plain(
-        &params.vertex_location,
-        "vertex_location",
-        &["VERTEXAI_LOCATION", "GOOGLE_CLOUD_LOCATION"],
-    )?
-    .unwrap_or_else(|| DEFAULT_VERTEX_LOCATION.to_owned());
     let token_url = file
         .token_uri
         .unwrap_or_else(|| GOOGLE_TOKEN_URL.to_owned());
-    Ok(Some((
-        VertexSettings { project, location },
-        OAuthSettings { token_url, grant },
-    )))
+    Ok(Some((grant, token_url, file.project_id)))
+}
+
+/// Whether this process runs on Google Cloud, where a metadata server
+/// answers, told as Google's client libraries tell it without a network
+/// probe: `GCE_METADATA_HOST` set, Cloud Run's variables, or a machine
+/// whose firmware names Google (GCE, and GKE's nodes). `NO_GCE_CHECK=true`
+/// says no, as it does to Google's libraries.
+fn on_google_cloud(env: &impl Fn(&str) -> Option<String>) -> bool {
+    if env("NO_GCE_CHECK").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return false;
+    }
+    ["GCE_METADATA_HOST", "K_SERVICE", "CLOUD_RUN_JOB"]
+        .iter()
+        .any(|var| env(var).is_some())
+        || std::fs::read_to_string("/sys/class/dmi/id/product_name")
+            .is_ok_and(|name| name.starts_with("Google"))
+}
+
+/// The metadata server's token URL for the default service account, with
+/// the scope Vertex AI calls need.
+fn metadata_token_url(env: &impl Fn(&str) -> Option<String>) -> String {
+    let host = env("GCE_METADATA_HOST").unwrap_or_else(|| GOOGLE_METADATA_HOST.to_owned());
+    let scopes: String = form_urlencoded::byte_serialize(GOOGLE_CLOUD_SCOPE.as_bytes()).collect();
+    format!(
+        "http://{host}/computeMetadata/v1/instance/service-accounts/default/token?scopes={scopes}"
+    )
 }
 
 fn read_file(file: &str, path: &str) -> Result<(String, String), ConfigError> {
@@ -540,6 +591,39 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// On Google Cloud without a credentials file, tokens come from the
+    /// metadata server (at `GCE_METADATA_HOST` when set), scoped for Vertex
+    /// AI; the project must then be named, as no key file names it.
+    #[test]
+    fn vertex_from_the_metadata_server() {
+        let yaml = "model_list: [{model_name: a, params: {model: vertex_ai/m}}]";
+        let env = |name: &str| match name {
+            "GCE_METADATA_HOST" => Some("127.0.0.1:8080".to_owned()),
+            "GOOGLE_CLOUD_PROJECT" => Some("from-env".to_owned()),
+            _ => None,
+        };
+        let deployment = &Config::from_yaml(yaml, env).expect("loads").deployments[0];
+        let oauth = deployment.oauth.clone().expect("token settings");
+        assert!(matches!(oauth.grant, OAuthGrant::MetadataServer));
+        assert_eq!(
+            oauth.token_url,
+            "http://127.0.0.1:8080/computeMetadata/v1/instance/service-accounts/default/token\
+             ?scopes=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform"
+        );
+        assert_eq!(deployment.vertex.clone().unwrap().project, "from-env");
+
+        let without_project = |name: &str| (name == "K_SERVICE").then(|| "gateway".to_owned());
+        let error = Config::from_yaml(yaml, without_project).expect_err("no project");
+        assert_eq!(error.path, "model_list[0].params.vertex_project");
+        let told_no = |name: &str| match name {
+            "GCE_METADATA_HOST" => Some("127.0.0.1:8080".to_owned()),
+            "NO_GCE_CHECK" => Some("True".to_owned()),
+            _ => None,
+        };
+        let error = Config::from_yaml(yaml, told_no).expect_err("no credentials");
+        assert!(error.message.contains("needs credentials"), "{error}");
+    }
+
     /// An Entra ID app: the token URL is built from the authority and
     /// tenant, and a key in the environment is not sent alongside.
     #[test]
@@ -641,8 +725,10 @@ mod tests {
                 "not both",
             ),
         ];
+        // Not on Google Cloud, wherever the tests run.
+        let env = |name: &str| (name == "NO_GCE_CHECK").then(|| "true".to_owned());
         for (yaml, path, message) in cases {
-            let error = Config::from_yaml(&yaml, |_| None).expect_err("should be rejected");
+            let error = Config::from_yaml(&yaml, env).expect_err("should be rejected");
             assert_eq!(error.path, path, "for {yaml}");
             assert!(
                 error.message.contains(message),

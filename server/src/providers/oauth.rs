@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
-use http::{HeaderMap, HeaderValue, Uri, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rustls_pki_types::PrivatePkcs8KeyDer;
@@ -156,19 +156,33 @@ impl TokenSource {
     }
 
     async fn fetch(&self) -> Result<Token, GatewayError> {
-        let form = self.form().map_err(|message| self.unavailable(message))?;
         let url = self
             .token_url
             .clone()
             .ok_or_else(|| self.unavailable("token_uri is not a URL".into()))?;
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&form)
-            .finish();
-        let headers = HeaderMap::from_iter([(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        )]);
-        let request = post_request(url, headers, body.into());
+        let request = match self.form().map_err(|message| self.unavailable(message))? {
+            Some(form) => {
+                let body = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&form)
+                    .finish();
+                let headers = HeaderMap::from_iter([(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                )]);
+                post_request(url, headers, body.into())
+            }
+            // The metadata server answers a GET that says it expects it
+            // (so a request forged through some proxy is refused).
+            None => {
+                let mut request = Request::default();
+                *request.uri_mut() = url;
+                request.headers_mut().insert(
+                    HeaderName::from_static("metadata-flavor"),
+                    HeaderValue::from_static("Google"),
+                );
+                request
+            }
+        };
         let secrets = self.grant.secrets();
         let started = Instant::now();
         let response = super::http::send(
@@ -204,9 +218,10 @@ impl TokenSource {
         })
     }
 
-    /// The form body of the token request for this grant.
-    fn form(&self) -> Result<Vec<(&'static str, String)>, String> {
-        Ok(match &self.grant {
+    /// The form body of the token request for this grant; `None` for the
+    /// metadata server, which is sent none.
+    fn form(&self) -> Result<Option<Vec<(&'static str, String)>>, String> {
+        Ok(Some(match &self.grant {
             OAuthGrant::ServiceAccount {
                 client_email,
                 key_id,
@@ -248,7 +263,8 @@ impl TokenSource {
                 ("client_secret", client_secret.expose().to_owned()),
                 ("scope", scope.clone()),
             ],
-        })
+            OAuthGrant::MetadataServer => return Ok(None),
+        }))
     }
 
     fn unavailable(&self, message: String) -> GatewayError {
@@ -326,7 +342,7 @@ impl OAuthGrant {
     /// Values that must never appear in an error passed on.
     fn secrets(&self) -> [Option<&str>; 2] {
         match self {
-            OAuthGrant::ServiceAccount { .. } => [None, None],
+            OAuthGrant::ServiceAccount { .. } | OAuthGrant::MetadataServer => [None, None],
             OAuthGrant::RefreshToken {
                 client_secret,
                 refresh_token,
