@@ -386,10 +386,14 @@ fn metadata_token_url(env: &impl Fn(&str) -> Option<String>) -> String {
     )
 }
 
+/// The text of the credentials file `file`, and its name (for the errors
+/// in it). Not found, the name is not repeated: it may be no file name at
+/// all but the credentials themselves in a form not recognized (base64,
+/// say), and config errors are printed.
 fn read_file(file: &str, path: &str) -> Result<(String, String), ConfigError> {
     std::fs::read_to_string(file)
         .map(|text| (text, file.to_owned()))
-        .map_err(|e| ConfigError::new(path, format!("cannot read {file}: {e}")))
+        .map_err(|e| ConfigError::new(path, format!("cannot read the file it names: {e}")))
 }
 
 /// Azure OpenAI's Entra ID app (`tenant_id`, `client_id`, `client_secret`),
@@ -697,7 +701,13 @@ mod tests {
             (
                 "model_list: [{model_name: a, params: {model: vertex_ai/m, vertex_credentials: /nonexistent/key.json}}]".to_owned(),
                 "model_list[0].params.vertex_credentials",
-                "cannot read /nonexistent/key.json",
+                "cannot read the file it names: No such file",
+            ),
+            (
+                // Credentials in a form not read as JSON are not echoed.
+                "model_list: [{model_name: a, params: {model: vertex_ai/m, vertex_credentials: eyJ0eXBlIjoic2VydmljZV9hY2NvdW50In0=}}]".to_owned(),
+                "model_list[0].params.vertex_credentials",
+                "cannot read the file it names: No such file",
             ),
             (
                 "model_list: [{model_name: a, params: {model: openai/x, vertex_project: p}}]".to_owned(),
@@ -729,6 +739,7 @@ mod tests {
         let env = |name: &str| (name == "NO_GCE_CHECK").then(|| "true".to_owned());
         for (yaml, path, message) in cases {
             let error = Config::from_yaml(&yaml, env).expect_err("should be rejected");
+            assert!(!error.message.contains("eyJ0"), "{error}");
             assert_eq!(error.path, path, "for {yaml}");
             assert!(
                 error.message.contains(message),

@@ -443,12 +443,18 @@ fn validate_deployment(
     })
 }
 
-const ENV_PREFIX: &str = "os.environ/";
+/// The longest duration a setting may give: far beyond any useful one, and
+/// far from where adding it to a clock would overflow.
+const MAX_SECONDS: f64 = 366.0 * 24.0 * 3600.0;
 
-/// Resolves `os.environ/NAME` (the value must then be set) or returns the
-/// literal value.
-/// A positive number of seconds that a `Duration` can hold.
+/// A positive number of seconds, at most a year.
 fn seconds(secs: f64, path: &str) -> Result<Duration, ConfigError> {
+    if secs > MAX_SECONDS {
+        return Err(ConfigError::new(
+            path,
+            "must be at most a year (31622400 seconds)",
+        ));
+    }
     match Duration::try_from_secs_f64(secs) {
         Ok(duration) if !duration.is_zero() => Ok(duration),
         _ => Err(ConfigError::new(
@@ -458,6 +464,10 @@ fn seconds(secs: f64, path: &str) -> Result<Duration, ConfigError> {
     }
 }
 
+const ENV_PREFIX: &str = "os.environ/";
+
+/// Resolves `os.environ/NAME` (the value must then be set) or returns the
+/// literal value.
 fn resolve_plain(
     value: &str,
     path: &str,
@@ -604,8 +614,18 @@ server:
                 "positive",
             ),
             (
-                // Too large for a Duration: an error, not a panic.
+                // Too large for a clock to add: an error, not a panic.
                 "model_list: [{model_name: a, params: {model: openai/x, timeout: 1e30}}]",
+                "model_list[0].params.timeout",
+                "at most a year",
+            ),
+            (
+                "server: {upstream_ping_interval: 9.3e18}",
+                "server.upstream_ping_interval",
+                "at most a year",
+            ),
+            (
+                "model_list: [{model_name: a, params: {model: openai/x, timeout: .nan}}]",
                 "model_list[0].params.timeout",
                 "positive",
             ),

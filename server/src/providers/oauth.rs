@@ -32,6 +32,8 @@ use crate::providers::http::{Client, Request, endpoint, post_request, unreadable
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// Lifetime assumed when the token endpoint does not state one.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// The longest lifetime a token's `expires_in` is taken at.
+const MAX_LIFETIME_SECS: u64 = 24 * 3600;
 /// The `aud` of every service-account assertion.
 const GOOGLE_TOKEN_AUDIENCE: &str = "https://oauth2.googleapis.com/token";
 /// Lifetime of a service-account assertion; Google accepts at most an hour.
@@ -197,12 +199,7 @@ impl TokenSource {
         let body = super::http::read_body(response, self.provider, self.timeout).await?;
         let answer: TokenResponse = crate::openai_wire::from_bytes(&body)
             .map_err(|e| unreadable(self.provider, "token response", e))?;
-        let lifetime = match answer.expires_in {
-            Some(Value::Number(n)) => n.as_u64(),
-            Some(Value::String(s)) => s.parse().ok(),
-            _ => None,
-        }
-        .map_or(DEFAULT_LIFETIME, Duration::from_secs);
+        let lifetime = lifetime(answer.expires_in);
         let mut authorization = HeaderValue::from_str(&format!("Bearer {}", answer.access_token))
             .map_err(|_| GatewayError::UpstreamProtocol {
             provider: self.provider,
@@ -273,6 +270,20 @@ impl TokenSource {
             message: format!("no access token: {message}"),
         }
     }
+}
+
+/// How long a token lives, from the endpoint's `expires_in` (a number, or
+/// Entra v1's string). A day at most: no token lives longer, and adding it
+/// to a clock must not overflow whatever an endpoint sends.
+fn lifetime(expires_in: Option<Value>) -> Duration {
+    match expires_in {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+    .map_or(DEFAULT_LIFETIME, |secs| {
+        Duration::from_secs(secs.min(MAX_LIFETIME_SECS))
+    })
 }
 
 /// The signed JWT a service account trades for an access token
@@ -412,6 +423,18 @@ pub(crate) mod tests {
 
     /// Refused credentials become 401 authentication errors naming the
     /// OAuth error; a server-side failure keeps its status.
+    #[test]
+    fn token_lifetimes() {
+        assert_eq!(lifetime(Some(json!(3599))), Duration::from_secs(3599));
+        assert_eq!(lifetime(Some(json!("3599"))), Duration::from_secs(3599));
+        assert_eq!(lifetime(None), DEFAULT_LIFETIME);
+        assert_eq!(lifetime(Some(json!(-1))), DEFAULT_LIFETIME);
+        assert_eq!(
+            lifetime(Some(json!(u64::MAX))),
+            Duration::from_secs(MAX_LIFETIME_SECS)
+        );
+    }
+
     #[test]
     fn token_errors() {
         let refused = parse_token_error(

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use http_body_util::{BodyDataStream, BodyExt};
 use serde::Serialize;
 use sse_stream::{Sse, SseByteStream};
@@ -265,7 +265,30 @@ pub(super) async fn send(
     if response.status().is_success() {
         return Ok(response);
     }
+    if response.status().is_redirection() {
+        return Err(redirected(provider, response.status(), response.headers()));
+    }
     Err(error_from_response(response, provider, timeout, secrets, parse_error).await)
+}
+
+/// A redirect, which is never followed (it would carry the key elsewhere):
+/// the deployment's URL is wrong, which is the gateway's failure, not a
+/// status to hand the caller as if the provider had refused the request.
+/// Where it pointed is told without its query, which may carry tokens.
+fn redirected(provider: &'static str, status: StatusCode, headers: &HeaderMap) -> GatewayError {
+    let location = headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(['?', '#']).next().unwrap_or_default())
+        .unwrap_or("nowhere");
+    GatewayError::UpstreamProtocol {
+        provider,
+        message: format!(
+            "{provider} redirected to {location} (HTTP {}); redirects are not followed: \
+             check the deployment's api_base",
+            status.as_u16()
+        ),
+    }
 }
 
 /// Reads the whole body of a successful response, within `timeout`.
@@ -431,6 +454,26 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A redirect is the deployment's wrong URL: a 502 naming where it
+    /// pointed (without the query), never the provider's status passed on.
+    #[test]
+    fn redirects_are_the_gateways_failure() {
+        let headers = HeaderMap::from_iter([(
+            header::LOCATION,
+            HeaderValue::from_static("https://api.openai.com/v1/chat/completions?sig=secret"),
+        )]);
+        let error = redirected("openai", StatusCode::MOVED_PERMANENTLY, &headers);
+        let GatewayError::UpstreamProtocol { message, .. } = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(
+            message,
+            "openai redirected to https://api.openai.com/v1/chat/completions (HTTP 301); \
+             redirects are not followed: check the deployment's api_base"
+        );
+        assert_eq!(error.classify().http_status, StatusCode::BAD_GATEWAY);
+    }
 
     /// Events survive CRLF line endings (Gemini), comment keep-alives,
     /// multi-line data and network chunks that split anywhere.
