@@ -83,6 +83,12 @@ impl Gateway {
                 "must contain at least one text",
             ));
         }
+        if request.input.len() > MAX_EMBED_INPUTS {
+            return Err(GatewayError::invalid(
+                "input",
+                format!("must contain at most {MAX_EMBED_INPUTS} texts"),
+            ));
+        }
         let deployment = self.router.pick(&request.model)?;
         let mut response = deployment.provider.embed(&request).await?;
         response.served_by = Some(deployment.served_by());
@@ -113,6 +119,10 @@ impl Gateway {
 }
 
 /// Checks what the proto cannot express; the one check for both doors.
+/// OpenAI's limit on texts per embeddings request, kept for every provider:
+/// those that embed one text per call would otherwise make as many calls.
+const MAX_EMBED_INPUTS: usize = 2048;
+
 fn validate_chat(request: &ChatRequest) -> Result<(), GatewayError> {
     if request.messages.is_empty() {
         return Err(GatewayError::invalid(

@@ -335,6 +335,20 @@ async fn embed_and_list_models() {
     let gateway = gateway().await;
     let channel = channel(&gateway).await;
     let mut embeddings = EmbeddingServiceClient::new(channel.clone());
+    // Over OpenAI's 2048 texts: refused before any upstream call.
+    let too_many = EmbedRequest {
+        model: "embed".into(),
+        input: vec!["Hello".into(); 2049],
+        ..EmbedRequest::default()
+    };
+    let status = embeddings
+        .embed(authed(too_many))
+        .await
+        .expect_err("too many texts");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("at most 2048"), "{status:?}");
+    assert!(gateway.replay.requests().is_empty());
+
     let request = EmbedRequest {
         model: "embed".into(),
         input: vec!["Hello, world!".into()],

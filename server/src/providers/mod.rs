@@ -27,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use prost_types::Struct;
 use serde_json::{Map, Value};
 use sse_stream::Sse;
@@ -166,6 +166,22 @@ pub fn numbered_embeddings(vectors: impl IntoIterator<Item = Vec<f32>>) -> Vec<E
         .zip(0..)
         .map(|(values, index)| Embedding { index, values })
         .collect()
+}
+
+/// How many calls one request makes to its provider at once, where the
+/// provider takes one text per call (Titan, Gemini embeddings on Vertex):
+/// enough to be quick, few enough not to trip the account's rate limit.
+const CALLS_AT_ONCE: usize = 8;
+
+/// Runs `calls`, at most `CALLS_AT_ONCE` at a time; their answers in order,
+/// or the first failure (the calls still running are dropped).
+pub async fn in_parallel<T>(
+    calls: impl IntoIterator<Item = impl Future<Output = Result<T, GatewayError>>>,
+) -> Result<Vec<T>, GatewayError> {
+    futures::stream::iter(calls)
+        .buffered(CALLS_AT_ONCE)
+        .try_collect()
+        .await
 }
 
 /// The usage of an embeddings call: prompt tokens are all there is.
@@ -479,6 +495,27 @@ pub fn build(config: &DeploymentConfig, client: &http::Client) -> Box<dyn Provid
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Answers come back in order, with no more than `CALLS_AT_ONCE` calls
+    /// running at any time.
+    #[tokio::test]
+    async fn in_parallel_bounds_the_calls_at_once() {
+        let running = AtomicU64::new(0);
+        let most = AtomicU64::new(0);
+        let calls = (0..50u64).map(|i| {
+            let (running, most) = (&running, &most);
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(50 - i)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(i)
+            }
+        });
+        let answers = in_parallel(calls).await.expect("answers");
+        assert_eq!(answers, (0..50).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), CALLS_AT_ONCE as u64);
+    }
 
     /// Paths read as the client wrote the request, and reach the error's `param`.
     #[test]

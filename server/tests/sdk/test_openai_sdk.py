@@ -453,6 +453,18 @@ def test_embeddings_batch_input_forwarded(recorded_client, replay):
     assert req["body"]["input"] == ["Hello, world!", "Goodbye, world!"]
 
 
+def test_embeddings_over_2048_inputs_400(client, replay):
+    """OpenAI's own limit, kept for every provider: refused before any upstream call."""
+    fx = load_fixture("embeddings__query-float")
+    with pytest.raises(openai.BadRequestError) as ei:
+        client.embeddings.create(model=fx.name, input=["Hello"] * 2049)
+    e = ei.value
+    assert e.status_code == 400
+    assert e.param == "input"
+    assert "at most 2048" in api_error_json(e.response)["message"]
+    assert replay.requests() == [], "an over-long batch must not reach any upstream"
+
+
 # --------------------------------------------------------------------------- 11. models and routes
 
 

@@ -14,7 +14,7 @@ pub(crate) mod stream;
 
 use std::time::SystemTime;
 
-use futures::future::{BoxFuture, try_join_all};
+use futures::future::BoxFuture;
 use http::Uri;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -149,7 +149,7 @@ impl Provider for BedrockAdapter {
                         .map_err(|e| self.upstream.unreadable("embeddings", e))?;
                     Ok::<_, GatewayError>((vectors, tokens.or(header_tokens)))
                 });
-            let answers = try_join_all(calls).await?;
+            let answers = super::in_parallel(calls).await?;
             let mut tokens: Option<u32> = None;
             let mut vectors = Vec::with_capacity(request.input.len());
             for (answer, answer_tokens) in answers {

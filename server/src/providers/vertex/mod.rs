@@ -9,7 +9,7 @@ pub(crate) mod embeddings;
 
 use std::future::ready;
 
-use futures::future::{BoxFuture, try_join_all};
+use futures::future::BoxFuture;
 use http::Uri;
 
 use super::gemini::{GeminiAdapter, api_key, response};
@@ -103,7 +103,7 @@ impl Provider for VertexAdapter {
                         })
                         .await
                 });
-            let answers = try_join_all(calls).await?;
+            let answers = super::in_parallel(calls).await?;
             Ok(embeddings::response(answers, &self.model))
         })
     }
