@@ -81,7 +81,11 @@ pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value
         body.insert("user".into(), request.user.clone().into());
     }
     if let Some(extensions) = &request.extensions {
-        body.extend(super::json_struct::map_from_struct(extensions));
+        body.extend(
+            super::json_struct::map_from_struct(extensions)
+                .into_iter()
+                .filter(|(key, _)| !super::GATEWAY_FIELDS.contains(&key.as_str())),
+        );
     }
     body
 }
@@ -216,6 +220,27 @@ fn encode_base64_vector(values: &[f32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Extensions reach the provider, but the deployment's model stays.
+    #[test]
+    fn extensions_never_replace_the_model() {
+        let request = EmbedRequest {
+            input: vec!["hi".into()],
+            extensions: Some(crate::openai_wire::json_struct::struct_from_map(
+                serde_json::json!({"model": "text-embedding-3-large", "encoding_format": "base64"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            )),
+            ..EmbedRequest::default()
+        };
+        assert_eq!(
+            Value::Object(request_to_json(&request, "text-embedding-3-small")),
+            serde_json::json!({
+                "model": "text-embedding-3-small", "input": ["hi"], "encoding_format": "base64"
+            })
+        );
+    }
 
     /// Base64 vectors decode to the same floats and re-encode to the same text.
     #[test]

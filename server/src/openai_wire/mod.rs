@@ -24,6 +24,12 @@ use serde_json::{Map, Value};
 use crate::error::{FieldPath, GatewayError};
 use json_struct::ProtoValue;
 
+/// Request fields the gateway decides, whatever a request's extensions say:
+/// the deployment names the model (so no caller picks one `model_list` does
+/// not offer), and the transport decides streaming (so a client's explicit
+/// `stream: false` never reaches an API that has no such field).
+pub const GATEWAY_FIELDS: &[&str] = &["model", "stream"];
+
 /// Takes typed fields out of a JSON object, naming the full field path in
 /// every error; what is left over afterwards is the unmodelled rest.
 pub(crate) struct FieldReader<'a> {

@@ -647,7 +647,7 @@ impl Serialize for RequestJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.request;
         let extensions = r.extensions.as_ref();
-        let mut m = Merged::new(s.serialize_map(None)?, extensions, &["model", "stream"]);
+        let mut m = Merged::new(s.serialize_map(None)?, extensions, super::GATEWAY_FIELDS);
         m.entry("model", self.model)?;
         m.entry("messages", &Seq(&r.messages, MessageJson))?;
         // A client's explicit `stream: false` on a unary call is kept.

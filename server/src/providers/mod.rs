@@ -34,6 +34,7 @@ use sse_stream::Sse;
 
 use crate::config::DeploymentConfig;
 use crate::error::{FieldPath, GatewayError};
+use crate::openai_wire::GATEWAY_FIELDS;
 use crate::openai_wire::json_struct::{map_from_struct, struct_from_map};
 use crate::pb::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Embedding, Message,
@@ -111,9 +112,12 @@ pub fn include_usage(request: &ChatRequest) -> bool {
 /// Merges a request's extensions into a native request body as native
 /// fields. Objects the translation already filled (e.g. `output_config` from
 /// `response_format` plus the caller's `effort`) are merged one level deep;
-/// anything else is replaced.
+/// anything else is replaced, but for the fields the gateway decides.
 pub fn merge_native_fields(body: &mut Map<String, Value>, extensions: Option<&Struct>) {
     for (key, value) in extensions.map(map_from_struct).unwrap_or_default() {
+        if GATEWAY_FIELDS.contains(&key.as_str()) {
+            continue;
+        }
         match (body.get_mut(&key), value) {
             (Some(Value::Object(existing)), Value::Object(fields)) => existing.extend(fields),
             (_, value) => {
@@ -495,6 +499,35 @@ pub fn build(config: &DeploymentConfig, client: &http::Client) -> Box<dyn Provid
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Extensions become native fields (objects merged one level deep), but
+    /// never replace the deployment's model or the transport's streaming.
+    #[test]
+    fn native_fields_merge_but_for_the_gateways() {
+        let mut body = serde_json::json!({
+            "model": "claude-sonnet-4-5", "stream": true, "output_config": {"format": "json"}
+        })
+        .as_object()
+        .cloned()
+        .unwrap();
+        let extensions = struct_from_map(
+            serde_json::json!({
+                "model": "claude-opus-4-1", "stream": false, "top_k": 5,
+                "output_config": {"effort": "low"}
+            })
+            .as_object()
+            .cloned()
+            .unwrap(),
+        );
+        merge_native_fields(&mut body, Some(&extensions));
+        assert_eq!(
+            Value::Object(body),
+            serde_json::json!({
+                "model": "claude-sonnet-4-5", "stream": true, "top_k": 5,
+                "output_config": {"format": "json", "effort": "low"}
+            })
+        );
+    }
 
     /// Answers come back in order, with no more than `CALLS_AT_ONCE` calls
     /// running at any time.
