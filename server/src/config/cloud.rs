@@ -241,10 +241,11 @@ pub(super) fn vertex_settings(
             None => Ok(None),
         };
     }
-    let (grant, token_url, file_project) = match google_credentials(params, at, env)? {
-        Some(file) => file,
-        None => (OAuthGrant::MetadataServer, metadata_token_url(env), None),
-    };
+    let (oauth, file_project) = google_credentials(params, at, env)?.unwrap_or_else(|| {
+        let token_url = metadata_token_url(env);
+        let grant = OAuthGrant::MetadataServer;
+        (OAuthSettings { token_url, grant }, None)
+    });
     let plain = |value: &Option<String>, name: &str, vars: &[&str]| {
         param_or_env(value, name, vars, at, env)
     };
@@ -266,13 +267,10 @@ pub(super) fn vertex_settings(
         &["VERTEXAI_LOCATION", "GOOGLE_CLOUD_LOCATION"],
     )?
     .unwrap_or_else(|| DEFAULT_VERTEX_LOCATION.to_owned());
-    Ok(Some((
-        VertexSettings { project, location },
-        OAuthSettings { token_url, grant },
-    )))
+    Ok(Some((VertexSettings { project, location }, oauth)))
 }
 
-/// The grant, token URL and project of the Google credentials found, in
+/// The token settings and project of the Google credentials found, in
 /// the order Google's client libraries look: `vertex_credentials`,
 /// `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's application-default file.
 /// `None` on Google Cloud without any of them: the metadata server then
@@ -281,7 +279,7 @@ fn google_credentials(
     params: &RawDeploymentParams,
     at: &str,
     env: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<(OAuthGrant, String, Option<String>)>, ConfigError> {
+) -> Result<Option<(OAuthSettings, Option<String>)>, ConfigError> {
     let credentials_path = format!("{at}.params.vertex_credentials");
     let (text, source) = match &params.vertex_credentials {
         Some(Value::String(value)) => {
@@ -357,7 +355,7 @@ fn google_credentials(
     let token_url = file
         .token_uri
         .unwrap_or_else(|| GOOGLE_TOKEN_URL.to_owned());
-    Ok(Some((grant, token_url, file.project_id)))
+    Ok(Some((OAuthSettings { token_url, grant }, file.project_id)))
 }
 
 /// Whether this process runs on Google Cloud, where a metadata server

@@ -162,29 +162,9 @@ impl TokenSource {
             .token_url
             .clone()
             .ok_or_else(|| self.unavailable("token_uri is not a URL".into()))?;
-        let request = match self.form().map_err(|message| self.unavailable(message))? {
-            Some(form) => {
-                let body = form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(&form)
-                    .finish();
-                let headers = HeaderMap::from_iter([(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-www-form-urlencoded"),
-                )]);
-                post_request(url, headers, body.into())
-            }
-            // The metadata server answers a GET that says it expects it
-            // (so a request forged through some proxy is refused).
-            None => {
-                let mut request = Request::default();
-                *request.uri_mut() = url;
-                request.headers_mut().insert(
-                    HeaderName::from_static("metadata-flavor"),
-                    HeaderValue::from_static("Google"),
-                );
-                request
-            }
-        };
+        let request = self
+            .request(url)
+            .map_err(|message| self.unavailable(message))?;
         let secrets = self.grant.secrets();
         let started = Instant::now();
         let response = super::http::send(
@@ -215,10 +195,10 @@ impl TokenSource {
         })
     }
 
-    /// The form body of the token request for this grant; `None` for the
-    /// metadata server, which is sent none.
-    fn form(&self) -> Result<Option<Vec<(&'static str, String)>>, String> {
-        Ok(Some(match &self.grant {
+    /// The token request for this grant: a form posted to the token
+    /// endpoint, or the metadata server's GET.
+    fn request(&self, url: Uri) -> Result<Request, String> {
+        let form = match &self.grant {
             OAuthGrant::ServiceAccount {
                 client_email,
                 key_id,
@@ -260,8 +240,26 @@ impl TokenSource {
                 ("client_secret", client_secret.expose().to_owned()),
                 ("scope", scope.clone()),
             ],
-            OAuthGrant::MetadataServer => return Ok(None),
-        }))
+            // The metadata server answers a GET that says it expects it
+            // (so a request forged through some proxy is refused).
+            OAuthGrant::MetadataServer => {
+                let mut request = Request::default();
+                *request.uri_mut() = url;
+                request.headers_mut().insert(
+                    HeaderName::from_static("metadata-flavor"),
+                    HeaderValue::from_static("Google"),
+                );
+                return Ok(request);
+            }
+        };
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&form)
+            .finish();
+        let headers = HeaderMap::from_iter([(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        )]);
+        Ok(post_request(url, headers, body.into()))
     }
 
     fn unavailable(&self, message: String) -> GatewayError {
