@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::error::{GatewayError, UpstreamError};
+use crate::error::{GatewayError, UpstreamError, redact_secrets, redact_values};
 
 /// The fields of an OpenAI-style error body.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,23 +24,31 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     /// The error `provider` answered with `status` (or the status the body
-    /// says it means).
-    pub fn into_upstream(self, provider: &'static str, status: u16) -> UpstreamError {
+    /// says it means), with `secrets` and anything shaped like a key
+    /// redacted from every text in it.
+    pub fn into_upstream(
+        self,
+        provider: &'static str,
+        status: u16,
+        secrets: &[&str],
+    ) -> UpstreamError {
         UpstreamError {
             provider,
             status: self.status.unwrap_or(status),
-            message: self.message,
+            message: redact_secrets(&self.message, secrets),
             kind: self.kind,
             code: self.code,
             param: self.param,
             retry_after: self.retry_after,
-            extra: self.extra,
+            extra: redact_values(self.extra, secrets),
         }
     }
 
-    /// [`into_upstream`](Self::into_upstream) as the request's error.
+    /// An error the provider sent inside a stream, as the request's error.
+    /// The request's keys are not at hand there, so only key-shaped words
+    /// are redacted.
     pub fn into_error(self, provider: &'static str, status: u16) -> GatewayError {
-        GatewayError::Upstream(Box::new(self.into_upstream(provider, status)))
+        GatewayError::Upstream(Box::new(self.into_upstream(provider, status, &[])))
     }
 }
 

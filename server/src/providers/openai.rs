@@ -358,6 +358,19 @@ mod tests {
         }
     }
 
+    /// An error inside a stream is redacted like one carried by a status.
+    #[test]
+    fn in_stream_errors_are_redacted() {
+        let echo = r#"{"error":{"message":"Incorrect API key provided: sk-abc*****1234.","type":"invalid_request_error","failed_generation":"Bearer sk-live-99"}}"#;
+        match chunk_from_event("error", echo, "openai") {
+            Err(GatewayError::Upstream(e)) => {
+                assert_eq!(e.message, "Incorrect API key provided: [REDACTED].");
+                assert_eq!(e.extra["failed_generation"], "[REDACTED] [REDACTED]");
+            }
+            other => panic!("expected an upstream error, got {other:?}"),
+        }
+    }
+
     /// Context overflows are marked; TGI's cap on `max_new_tokens` alone is not one.
     #[test]
     fn context_overflow_is_marked() {

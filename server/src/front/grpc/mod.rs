@@ -98,6 +98,16 @@ impl EmbeddingService for GrpcApi {
     }
 }
 
+/// Longest status message sent. The message travels three times (in
+/// `grpc-message`, percent-encoded, and twice in the base64
+/// `grpc-status-details-bin`), and grpc-java and gRPC Core refuse trailers
+/// over 8 KiB, reporting INTERNAL instead of the error. The HTTP door sends
+/// the whole error.
+const MAX_STATUS_MESSAGE: usize = 1024;
+
+/// Most bytes of the provider's extra error fields put in `ErrorInfo`.
+const MAX_EXTRA_METADATA: usize = 1024;
+
 /// Renders an error as a gRPC status with `google.rpc` details (AIP-193):
 /// one `ErrorInfo`, plus `RetryInfo` and `BadRequest` where they apply.
 pub fn status(error: GatewayError) -> Status {
@@ -112,23 +122,97 @@ pub fn status(error: GatewayError) -> Status {
         );
     }
     if let Some(code) = &view.code {
-        metadata.insert("code".to_owned(), code.clone());
+        metadata.insert("code".to_owned(), truncated(code, MAX_EXTRA_METADATA));
     }
     // The provider's other error fields (e.g. Groq's `failed_generation`):
-    // strings as they are, anything else as JSON text.
+    // strings as they are, anything else as JSON text, while they fit.
+    let mut budget = MAX_EXTRA_METADATA;
     for (key, value) in &view.extra {
+        if budget <= key.len() || metadata.contains_key(key) {
+            continue;
+        }
         let text = match value {
-            serde_json::Value::String(text) => text.clone(),
-            other => other.to_string(),
+            serde_json::Value::String(text) => truncated(text, budget - key.len()),
+            other => truncated(&other.to_string(), budget - key.len()),
         };
-        metadata.entry(key.clone()).or_insert(text);
+        budget -= key.len() + text.len();
+        metadata.insert(key.clone(), text);
     }
+    let message = truncated(&view.message, MAX_STATUS_MESSAGE);
     let mut details = ErrorDetails::with_error_info(view.reason, ERROR_DOMAIN, metadata);
     if let Some(retry_after) = view.retry_after {
         details.set_retry_info(Some(retry_after));
     }
     if let Some(param) = &view.param {
-        details.add_bad_request_violation(param.clone(), view.message.clone());
+        details.add_bad_request_violation(truncated(param, 256), message.clone());
     }
-    Status::with_error_details(view.grpc_code, view.message, details)
+    Status::with_error_details(view.grpc_code, message, details)
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, ending in "…"
+/// when cut.
+fn truncated(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let end = text.floor_char_boundary(max.saturating_sub('…'.len_utf8()));
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::UpstreamError;
+
+    /// A provider's huge error still fits the 8 KiB of trailers gRPC
+    /// clients accept, and keeps what identifies it.
+    #[test]
+    fn huge_upstream_errors_fit_in_trailers() {
+        let long = "é".repeat(40_000);
+        let extra = (0..200)
+            .map(|i| {
+                (
+                    format!("field_{i}"),
+                    serde_json::Value::String(long.clone()),
+                )
+            })
+            .collect();
+        let error = GatewayError::Upstream(Box::new(UpstreamError {
+            provider: "groq",
+            status: 400,
+            message: long.clone(),
+            kind: Some("invalid_request_error".to_owned()),
+            code: Some("tool_use_failed".to_owned()),
+            param: Some(long.clone()),
+            retry_after: None,
+            extra,
+        }));
+        let status = status(error);
+        let mut trailers = http::HeaderMap::new();
+        status.add_header(&mut trailers).expect("encodable");
+        // HTTP/2 counts each field as name + value + 32 bytes.
+        let size: usize = trailers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 32)
+            .sum();
+        assert!(size < 8 * 1024, "trailers are {size} bytes");
+
+        assert!(status.message().len() <= MAX_STATUS_MESSAGE);
+        assert!(status.message().ends_with('…'));
+        let details = status.get_error_details();
+        let info = details.error_info().expect("ErrorInfo");
+        assert_eq!(info.reason, "UPSTREAM_INVALID_REQUEST");
+        assert_eq!(info.metadata["provider"], "groq");
+        assert_eq!(info.metadata["code"], "tool_use_failed");
+        assert!(info.metadata.len() > 3, "some extra fields fit");
+        let violation = &details.bad_request().expect("BadRequest").field_violations[0];
+        assert_eq!(violation.description, status.message());
+    }
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncated("short", 10), "short");
+        assert_eq!(truncated("ééééé", 6), "é…");
+        assert_eq!(truncated("abcdef", 4), "a…");
+    }
 }

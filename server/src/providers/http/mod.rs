@@ -23,7 +23,7 @@ pub use client::{Client, Ping, Request, Response, endpoint};
 
 use super::oauth::TokenSource;
 use crate::config::DeploymentConfig;
-use crate::error::{GatewayError, redact_secrets, redact_values};
+use crate::error::GatewayError;
 use crate::openai_wire::errors::ErrorBody;
 
 /// Largest error body read from a provider; error bodies are small, and a
@@ -361,9 +361,7 @@ async fn error_from_response(
             ..ErrorBody::default()
         },
     };
-    let mut error = parsed.into_upstream(provider, status);
-    error.message = redact_secrets(&error.message, &secrets);
-    error.extra = redact_values(error.extra, &secrets);
+    let mut error = parsed.into_upstream(provider, status, &secrets);
     error.retry_after = retry_after(&headers).or(error.retry_after);
     GatewayError::Upstream(Box::new(error))
 }
