@@ -154,11 +154,9 @@ pub async fn start_gateway(yaml: &str) -> Result<SocketAddr, String> {
         .await
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(switchboard::front::serve(
-        listener,
-        app,
-        std::future::pending(),
-    ));
+    tokio::spawn(async move {
+        switchboard::front::serve(listener, &config, app, std::future::pending()).await
+    });
     Ok(addr)
 }
 

@@ -107,6 +107,8 @@ pub enum GatewayError {
     NotFound(String),
     #[error("request body exceeds the {limit}-byte limit")]
     PayloadTooLarge { limit: usize },
+    #[error("request body did not arrive within {timeout:?}")]
+    RequestBodyTimeout { timeout: Duration },
     /// The provider answered with an error status.
     #[error("{} returned HTTP {}: {}", .0.provider, .0.status, .0.message)]
     Upstream(Box<UpstreamError>),
@@ -277,6 +279,13 @@ impl GatewayError {
                 "invalid_request_error",
                 Some("request_too_large"),
                 "REQUEST_TOO_LARGE",
+            ),
+            Self::RequestBodyTimeout { .. } => view(
+                StatusCode::REQUEST_TIMEOUT,
+                Code::DeadlineExceeded,
+                "invalid_request_error",
+                Some("request_timeout"),
+                "REQUEST_BODY_TIMEOUT",
             ),
             Self::Upstream(e) => upstream_view(e),
             Self::UpstreamUnavailable { provider, .. } => ErrorView {

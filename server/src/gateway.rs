@@ -2,6 +2,7 @@
 //! the canonical request to the provider adapter.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures::StreamExt;
 
@@ -19,6 +20,8 @@ pub struct Gateway {
     router: Router,
     /// Largest request body either door accepts.
     pub max_body_bytes: usize,
+    /// How long either door waits for a request body.
+    pub request_body_timeout: Duration,
     /// Set once shutdown begins, so readiness fails while in-flight work drains.
     draining: AtomicBool,
 }
@@ -32,6 +35,7 @@ impl Gateway {
                 &http::Client::new(config.upstream_ping),
             ),
             max_body_bytes: config.max_body_bytes,
+            request_body_timeout: config.request_body_timeout,
             draining: AtomicBool::new(false),
         }
     }

@@ -128,7 +128,7 @@ async fn serve(config: Config) -> Result<(), String> {
         auth = if config.master_key.is_some() { "master_key" } else { "none" },
         "switchboard listening (gRPC + HTTP)"
     );
-    front::serve(listener, app, async move {
+    front::serve(listener, &config, app, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: draining in-flight requests");
         gateway.start_draining();

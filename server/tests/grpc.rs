@@ -3,10 +3,14 @@
 
 mod support;
 
+use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Gateway, MASTER_KEY, Model, UPSTREAM_KEY, fixture_json, sse_payloads};
+use support::{
+    Gateway, MASTER_KEY, Model, ReplayServer, Setup, UPSTREAM_KEY, fixture_json, fixtures_dir,
+    sse_payloads,
+};
 use switchboard::openai_wire::json_struct::struct_from_map;
 use switchboard::pb::chat_service_client::ChatServiceClient;
 use switchboard::pb::embedding_service_client::EmbeddingServiceClient;
@@ -552,5 +556,75 @@ async fn oversize_message_is_refused() {
         .await
         .expect_err("too large");
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(gateway.replay.requests().is_empty());
+}
+
+/// A call whose request message stops arriving fails with DEADLINE_EXCEEDED
+/// once `request_body_timeout` has passed, saying why, and reaches no
+/// provider.
+#[tokio::test]
+async fn trickled_request_is_deadline_exceeded() {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let setup = Setup {
+        server: vec![("request_body_timeout", "1".to_owned())],
+        ..Setup::default()
+    };
+    let models = [Model::openai(
+        "tools",
+        "tools__single-tool-call",
+        "gpt-4.1-mini",
+    )];
+    let gateway = Gateway::start_with(replay, &models, &setup).await;
+
+    let tcp = tokio::net::TcpStream::connect(&gateway.addr)
+        .await
+        .expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(connection);
+    // A gRPC message announcing 100 bytes, of which the first 5 arrive.
+    let (frames, received) =
+        tokio::sync::mpsc::channel::<Result<Frame<bytes::Bytes>, Infallible>>(1);
+    let start = bytes::Bytes::from_static(&[0, 0, 0, 0, 100, 0x0a, 5, b't', b'o', b'o']);
+    frames.send(Ok(Frame::data(start))).await.expect("queued");
+    let request = http::Request::post(format!(
+        "{}/switchboard.v1.ChatService/Complete",
+        gateway.url()
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .header("authorization", format!("Bearer {MASTER_KEY}"))
+    .body(StreamBody::new(
+        tokio_stream::wrappers::ReceiverStream::new(received),
+    ))
+    .expect("request");
+
+    let started = Instant::now();
+    let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
+        .await
+        .expect("an answer within 10 s")
+        .expect("an answer");
+    let waited = started.elapsed();
+    let status =
+        tonic::Status::from_header_map(response.headers()).expect("a trailers-only status");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().contains("did not arrive within 1s"),
+        "{status:?}"
+    );
+    let details = status.get_error_details();
+    let info = details.error_info().expect("ErrorInfo");
+    assert_eq!(info.reason, "REQUEST_BODY_TIMEOUT");
+    assert!(
+        (Duration::from_millis(900)..Duration::from_secs(5)).contains(&waited),
+        "answered after {waited:?}"
+    );
+    drop(frames);
     assert!(gateway.replay.requests().is_empty());
 }

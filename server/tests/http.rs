@@ -1,5 +1,5 @@
 //! The HTTP door and the process, black-box: streaming timing, graceful
-//! shutdown, body limits and secrecy. (The OpenAI SDK suite in
+//! shutdown, body and connection limits, and secrecy. (The OpenAI SDK suite in
 //! `tests/sdk/` covers the facade's features.)
 
 mod support;
@@ -7,7 +7,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use support::{Gateway, MASTER_KEY, Model, UPSTREAM_KEY};
+use support::{
+    Gateway, MASTER_KEY, Model, ReplayServer, Setup, UPSTREAM_KEY, fixtures_dir, tcp_timers,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 async fn gateway() -> Gateway {
     Gateway::start(&[
@@ -184,4 +188,88 @@ async fn facade_speaks_h2c() {
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     let models: serde_json::Value = response.json().await.expect("json");
     assert_eq!(models["data"].as_array().map(Vec::len), Some(5));
+}
+
+/// The front door bounds what clients can hold: a request body that stops
+/// arriving is a 408 after `request_body_timeout`; at most
+/// `max_connections` clients are served at once, the next accepted when
+/// one leaves; and client sockets are probed for dead peers (TCP
+/// keepalive, 30 s by default).
+#[tokio::test]
+async fn front_door_limits() {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let setup = Setup {
+        server: vec![
+            ("max_connections", "2".to_owned()),
+            ("request_body_timeout", "1".to_owned()),
+        ],
+        ..Setup::default()
+    };
+    let models = [Model::openai(
+        "chat",
+        "chat__o3-mini-system-only",
+        "o3-mini",
+    )];
+    let gateway = Gateway::start_with(replay, &models, &setup).await;
+
+    let mut trickle = TcpStream::connect(&gateway.addr).await.expect("connect");
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer {MASTER_KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"model\": "
+    );
+    trickle.write_all(head.as_bytes()).await.expect("write");
+    let started = Instant::now();
+    let answer = answer_of(&mut trickle, Duration::from_secs(5)).await;
+    took_the_timeout(started);
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    assert!(gateway.replay.requests().is_empty());
+
+    let liveliness = b"GET /health/liveliness HTTP/1.1\r\nhost: gateway\r\n\r\n";
+    let mut served = Vec::new();
+    for _ in 0..2 {
+        let mut client = TcpStream::connect(&gateway.addr).await.expect("connect");
+        client.write_all(liveliness).await.expect("write");
+        let mut head = [0; 12];
+        client.read_exact(&mut head).await.expect("answer");
+        assert_eq!(&head, b"HTTP/1.1 200");
+        served.push(client);
+    }
+    let mut waiting = TcpStream::connect(&gateway.addr).await.expect("backlog");
+    waiting.write_all(liveliness).await.expect("write");
+    let early = answer_of(&mut waiting, Duration::from_millis(500)).await;
+    assert!(early.is_empty(), "a third client was served: {early}");
+
+    // Idle client sockets carry the keepalive timer (2), due within 30 s
+    // (3000 ticks) instead of Linux's default two hours.
+    let port = |addr: &str| addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+    let gateway_port = port(&gateway.addr).expect("gateway port");
+    let client_port = served[0].local_addr().expect("client address").port();
+    let mut timers = tcp_timers(Some(gateway_port), client_port);
+    for _ in 0..40 {
+        if timers.iter().all(|(timer, _)| *timer == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        timers = tcp_timers(Some(gateway_port), client_port);
+    }
+    let [(timer, ticks)] = timers[..] else {
+        panic!("one connection from the gateway expected: {timers:?}");
+    };
+    assert_eq!(timer, 2, "keepalive timer armed");
+    assert!(ticks <= 3000, "keepalive in {ticks} ticks");
+
+    drop(served.remove(0));
+    let late = answer_of(&mut waiting, Duration::from_secs(5)).await;
+    assert!(late.starts_with("HTTP/1.1 200 "), "{late}");
+}
+
+/// What arrives on `tcp` within `wait` (all of it, if the server closes).
+async fn answer_of(tcp: &mut TcpStream, wait: Duration) -> String {
+    let mut answer = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut buf = [0; 4096];
+    while let Ok(Ok(read @ 1..)) = tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+        answer.extend_from_slice(&buf[..read]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
 }

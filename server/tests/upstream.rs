@@ -22,7 +22,7 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
-use support::{Gateway, Model, ReplayServer, Setup, TempDir, fixtures_dir};
+use support::{Gateway, Model, ReplayServer, Setup, TempDir, fixtures_dir, tcp_timers};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
@@ -489,13 +489,13 @@ async fn silent_connection_is_closed() {
     // Timer 2 is keepalive's (1, retransmission's, may show while a last
     // frame is unacknowledged); it fires within the interval (1 s is 100
     // ticks of USER_HZ) instead of Linux's default two hours.
-    let mut timers = tcp_timers_to(front.port);
+    let mut timers = tcp_timers(None, front.port);
     for _ in 0..20 {
         if timers.iter().all(|(timer, _)| *timer == 2) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
-        timers = tcp_timers_to(front.port);
+        timers = tcp_timers(None, front.port);
     }
     let [(timer, ticks)] = timers[..] else {
         panic!("one connection to the provider expected: {timers:?}");
@@ -517,27 +517,6 @@ async fn silent_connection_is_closed() {
     ok(chat(&gateway, "chat", false).await);
     assert_eq!(front.protocols(), ["h2", "h2"]);
     assert_eq!(gateway.replay.requests().len(), 2);
-}
-
-/// The kernel's timer (`tr`) and its ticks to expiry (`tm->when`) for each
-/// established IPv4 connection to 127.0.0.1:`port`, from `/proc/net/tcp`.
-fn tcp_timers_to(port: u16) -> Vec<(u8, u64)> {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    let remote = format!("0100007F:{port:04X}");
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (timer, ticks) = fields.get(5)?.split_once(':')?;
-            (fields.get(2) == Some(&remote.as_str()) && fields.get(3) == Some(&"01")).then(|| {
-                (
-                    u8::from_str_radix(timer, 16).expect("timer"),
-                    u64::from_str_radix(ticks, 16).expect("ticks"),
-                )
-            })
-        })
-        .collect()
 }
 
 /// HTTP/1.1 connections to a provider are kept alive: one connection

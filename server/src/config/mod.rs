@@ -29,6 +29,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Default upstream timeout when a deployment sets none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long a request body may take to arrive by default: nginx's
+/// `client_body_timeout`, though counted over the whole body.
+pub const DEFAULT_REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A configuration error, always naming the field it is about.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -86,6 +90,17 @@ pub struct RawServerSettings {
     pub upstream_ping_interval: Option<f64>,
     /// Seconds a probe may go unanswered before the connection is closed.
     pub upstream_ping_timeout: Option<f64>,
+    /// Seconds a client's connection may stay silent before it is probed
+    /// (TCP keepalive); 0 turns probing off.
+    pub client_ping_interval: Option<f64>,
+    /// Seconds a client may leave a probe, or data sent to it, unanswered
+    /// before its connection is closed.
+    pub client_ping_timeout: Option<f64>,
+    /// Client connections open at once; further clients wait to be
+    /// accepted. Default: half the files the process may open.
+    pub max_connections: Option<usize>,
+    /// Seconds a request body may take to arrive, once its headers have.
+    pub request_body_timeout: Option<f64>,
 }
 
 /// One `model_list` entry: a deployment of a logical model name.
@@ -184,6 +199,11 @@ pub struct Config {
     pub worker_threads: Option<usize>,
     /// How silent provider connections are probed; `None`: they are not.
     pub upstream_ping: Option<Ping>,
+    /// How silent client connections are probed; `None`: they are not.
+    pub client_ping: Option<Ping>,
+    /// `None` means half the files the process may open.
+    pub max_connections: Option<usize>,
+    pub request_body_timeout: Duration,
     pub master_key: Option<Secret>,
     pub deployments: Vec<DeploymentConfig>,
 }
@@ -272,20 +292,25 @@ impl Config {
                 "must be greater than 0",
             ));
         }
-        let default_ping = Ping::default();
-        let ping_timeout = match raw.server.upstream_ping_timeout {
-            Some(secs) => seconds(secs, "server.upstream_ping_timeout")?,
-            None => default_ping.timeout,
-        };
-        let upstream_ping = match raw.server.upstream_ping_interval {
-            Some(0.0) => None,
-            interval => Some(Ping {
-                interval: match interval {
-                    Some(secs) => seconds(secs, "server.upstream_ping_interval")?,
-                    None => default_ping.interval,
-                },
-                timeout: ping_timeout,
-            }),
+        let upstream_ping = ping(
+            raw.server.upstream_ping_interval,
+            raw.server.upstream_ping_timeout,
+            "server.upstream_ping",
+        )?;
+        let client_ping = ping(
+            raw.server.client_ping_interval,
+            raw.server.client_ping_timeout,
+            "server.client_ping",
+        )?;
+        if raw.server.max_connections == Some(0) {
+            return Err(ConfigError::new(
+                "server.max_connections",
+                "must be greater than 0",
+            ));
+        }
+        let request_body_timeout = match raw.server.request_body_timeout {
+            Some(secs) => seconds(secs, "server.request_body_timeout")?,
+            None => DEFAULT_REQUEST_BODY_TIMEOUT,
         };
         let master_key = raw
             .general_settings
@@ -314,6 +339,9 @@ impl Config {
             max_body_bytes,
             worker_threads: raw.server.worker_threads,
             upstream_ping,
+            client_ping,
+            max_connections: raw.server.max_connections,
+            request_body_timeout,
             master_key,
             deployments,
         })
@@ -448,6 +476,26 @@ fn validate_deployment(
 const MAX_SECONDS: f64 = 366.0 * 24.0 * 3600.0;
 
 /// A positive number of seconds, at most a year.
+/// How connections are probed, from `{prefix}_interval` and
+/// `{prefix}_timeout` (in seconds; an interval of 0 turns probing off).
+fn ping(
+    interval: Option<f64>,
+    timeout: Option<f64>,
+    prefix: &str,
+) -> Result<Option<Ping>, ConfigError> {
+    let default = Ping::default();
+    let timeout = match timeout {
+        Some(secs) => seconds(secs, &format!("{prefix}_timeout"))?,
+        None => default.timeout,
+    };
+    let interval = match interval {
+        Some(0.0) => return Ok(None),
+        Some(secs) => seconds(secs, &format!("{prefix}_interval"))?,
+        None => default.interval,
+    };
+    Ok(Some(Ping { interval, timeout }))
+}
+
 fn seconds(secs: f64, path: &str) -> Result<Duration, ConfigError> {
     if secs > MAX_SECONDS {
         return Err(ConfigError::new(
@@ -640,6 +688,21 @@ server:
                 "positive",
             ),
             (
+                "server: {client_ping_interval: -1}",
+                "server.client_ping_interval",
+                "positive",
+            ),
+            (
+                "server: {max_connections: 0}",
+                "server.max_connections",
+                "greater than 0",
+            ),
+            (
+                "server: {request_body_timeout: 0}",
+                "server.request_body_timeout",
+                "positive",
+            ),
+            (
                 "model_list:\n - {model_name: a, params: {model: openai/x}, model_info: {id: d}}\n - {model_name: b, params: {model: openai/y}, model_info: {id: d}}",
                 "model_list[1].model_info.id",
                 "duplicate deployment id",
@@ -681,6 +744,28 @@ server:
             })
         );
         assert_eq!(ping("server: {upstream_ping_interval: 0}"), None);
+    }
+
+    /// The front door's settings: clients probed like providers by
+    /// default, a minute for a request body, no fixed connection limit.
+    #[test]
+    fn client_connection_settings() {
+        let config = |yaml: &str| Config::from_yaml(yaml, env).expect("valid");
+        let default = config("model_list: []");
+        assert_eq!(default.client_ping, Some(Ping::default()));
+        assert_eq!(default.max_connections, None);
+        assert_eq!(default.request_body_timeout, Duration::from_secs(60));
+        let set = config(
+            "server: {client_ping_interval: 0, max_connections: 500, request_body_timeout: 2.5}",
+        );
+        assert_eq!(set.client_ping, None);
+        assert_eq!(set.max_connections, Some(500));
+        assert_eq!(set.request_body_timeout, Duration::from_millis(2500));
+        let timeout_only = config("server: {client_ping_timeout: 3}").client_ping;
+        assert_eq!(
+            timeout_only.map(|p| p.timeout),
+            Some(Duration::from_secs(3))
+        );
     }
 
     /// Secrets never show up in Debug output (and so never in logs).

@@ -14,14 +14,15 @@ use std::sync::Arc;
 use ::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::Router;
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tower::Layer;
 
+use crate::config::Config;
 use crate::error::{ErrorView, GatewayError};
 use crate::gateway::Gateway;
 use crate::pb::chat_service_server::ChatServiceServer;
 use crate::pb::embedding_service_server::EmbeddingServiceServer;
+use grpc::BodyDeadline;
 
 /// Encoded descriptors of `proto/`, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
@@ -58,10 +59,15 @@ pub async fn app(gateway: Arc<Gateway>) -> Router {
         .unwrap_or_else(|e| panic!("reflection v1alpha: {e}"));
 
     // gRPC-Web wraps each service rather than the router: a router layer
-    // nests a second route (and its boxed future) inside every route.
+    // nests a second route (and its boxed future) inside every route. The
+    // body deadline wraps only the services whose requests are one message
+    // (a reflection client may hold its stream open).
     let web = tonic_web::GrpcWebLayer::new();
-    let grpc_routes = tonic::service::Routes::new(web.layer(chat))
-        .add_service(web.layer(embedding))
+    let timeout = gateway.request_body_timeout;
+    let chat = BodyDeadline::new(web.layer(chat), timeout);
+    let embedding = BodyDeadline::new(web.layer(embedding), timeout);
+    let grpc_routes = tonic::service::Routes::new(chat)
+        .add_service(embedding)
         .add_service(web.layer(health))
         .add_service(web.layer(reflection_v1))
         .add_service(web.layer(reflection_v1alpha))
@@ -100,17 +106,18 @@ async fn unknown_path(headers: HeaderMap, uri: ::http::Uri) -> Response {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets
-/// in-flight requests (streams included) finish.
+/// in-flight requests (streams included) finish. Client connections are
+/// limited and probed as `config` says.
 pub async fn serve(
     listener: TcpListener,
+    config: &Config,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Small writes (SSE events, unary replies) must not wait for Nagle.
-    let listener = connection::FlatWrites(listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    }));
-    axum::serve(listener, app)
+    let limit = connection::limit(config.max_connections);
+    tracing::info!(max_connections = limit, "accepting client connections");
+    let acceptor = connection::Acceptor::new(listener, limit, config.client_ping);
+    axum::serve(acceptor, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -286,6 +286,33 @@ pub fn sigterm(pid: u32) {
 /// A port free a moment ago, for a program that cannot bind port 0 and say
 /// which port it got (tinyproxy). Another test may take it first; the
 /// gateway is started on port 0 instead (`Gateway::bound_addr`).
+/// The kernel's timer (`tr`) and its ticks to expiry (`tm->when`) for each
+/// established IPv4 connection from 127.0.0.1:`local` (any port if `None`)
+/// to 127.0.0.1:`remote`, from `/proc/net/tcp`. Timer 2 is keepalive's.
+pub fn tcp_timers(local: Option<u16>, remote: u16) -> Vec<(u8, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let address = |port: u16| format!("0100007F:{port:04X}");
+    let remote = address(remote);
+    let local = local.map(address);
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (timer, ticks) = fields.get(5)?.split_once(':')?;
+            let ours = fields.get(2) == Some(&remote.as_str())
+                && local.as_deref().is_none_or(|l| fields.get(1) == Some(&l))
+                && fields.get(3) == Some(&"01");
+            ours.then(|| {
+                (
+                    u8::from_str_radix(timer, 16).expect("timer"),
+                    u64::from_str_radix(ticks, 16).expect("ticks"),
+                )
+            })
+        })
+        .collect()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

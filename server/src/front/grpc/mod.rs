@@ -3,6 +3,10 @@
 //! there is nothing to translate here, only authentication metadata to read
 //! and errors to render as `google.rpc` status details.
 
+mod body_deadline;
+
+pub use body_deadline::BodyDeadline;
+
 use std::pin::Pin;
 use std::sync::Arc;
 

@@ -20,7 +20,7 @@ pub async fn completions(
     Caller(caller): Caller,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let parsed = request::from_slice(&read_body(body, gateway.max_body_bytes).await?)?;
+    let parsed = request::from_slice(&read_body(body, &gateway).await?)?;
     if !parsed.stream {
         let completion = gateway.complete(&caller, parsed.request).await?;
         // Plain data with string keys: serialization cannot fail.

@@ -15,8 +15,7 @@ pub async fn create(
     Caller(caller): Caller,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let (request, format) =
-        embeddings::request_from_json(read_json(body, gateway.max_body_bytes).await?)?;
+    let (request, format) = embeddings::request_from_json(read_json(body, &gateway).await?)?;
     let result = gateway.embed(&caller, request).await?;
     let json = embeddings::response_to_json(&result, format);
     Ok(respond(

@@ -75,9 +75,17 @@ impl FromRequestParts<Arc<Gateway>> for Caller {
     }
 }
 
-/// Reads a body of at most `limit` bytes.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+/// Reads a body of at most `gateway.max_body_bytes`, arriving within
+/// `gateway.request_body_timeout`: a client trickling its body must not
+/// hold a connection and a buffer without end.
+async fn read_body(body: Body, gateway: &Gateway) -> Result<Bytes, GatewayError> {
+    let limit = gateway.max_body_bytes;
+    let timeout = gateway.request_body_timeout;
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit));
+    let read = read
+        .await
+        .map_err(|_| GatewayError::RequestBodyTimeout { timeout })?;
+    read.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
@@ -91,7 +99,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
     })
 }
 
-/// Reads a JSON object body of at most `limit` bytes.
-async fn read_json(body: Body, limit: usize) -> Result<Map<String, Value>, GatewayError> {
-    crate::openai_wire::from_bytes(&read_body(body, limit).await?).map_err(body_not_json)
+/// Reads a JSON object body, as [`read_body`] does.
+async fn read_json(body: Body, gateway: &Gateway) -> Result<Map<String, Value>, GatewayError> {
+    crate::openai_wire::from_bytes(&read_body(body, gateway).await?).map_err(body_not_json)
 }

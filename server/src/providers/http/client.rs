@@ -73,9 +73,17 @@ impl Default for Ping {
     }
 }
 
-/// How many TCP keepalive probes go unanswered before the kernel closes a
-/// connection; they are spread over `Ping::timeout`.
-const TCP_KEEPALIVE_PROBES: u32 = 3;
+impl Ping {
+    /// How many TCP keepalive probes go unanswered before the kernel closes
+    /// a connection; they are spread over `timeout`.
+    pub const TCP_PROBES: u32 = 3;
+
+    /// The time between TCP keepalive probes (the kernel counts whole
+    /// seconds).
+    pub fn tcp_probe_interval(&self) -> Duration {
+        (self.timeout / Self::TCP_PROBES).max(Duration::from_secs(1))
+    }
+}
 
 /// One client for every deployment: connections are kept per origin, so
 /// sharing costs nothing and keeps idle sockets bounded. Cloning shares the
@@ -104,9 +112,8 @@ impl Client {
         tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
         if let Some(ping) = ping {
             tcp.set_keepalive(Some(ping.interval));
-            let probes = TCP_KEEPALIVE_PROBES;
-            tcp.set_keepalive_interval(Some((ping.timeout / probes).max(Duration::from_secs(1))));
-            tcp.set_keepalive_retries(Some(probes));
+            tcp.set_keepalive_interval(Some(ping.tcp_probe_interval()));
+            tcp.set_keepalive_retries(Some(Ping::TCP_PROBES));
         }
         let tls =
             ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
