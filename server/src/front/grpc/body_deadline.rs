@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 use tonic::server::NamedService;
 use tower::Service;
 
@@ -18,7 +18,7 @@ use crate::error::GatewayError;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Wraps a gRPC service: the request body of each call must arrive within
-/// `timeout` of the call's start, or the call fails with
+/// `timeout` of the first wait for it, or the call fails with
 /// DEADLINE_EXCEEDED (reason `REQUEST_BODY_TIMEOUT`).
 #[derive(Clone)]
 pub struct BodyDeadline<S> {
@@ -49,21 +49,19 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let deadline = Instant::now() + self.timeout;
         let timeout = self.timeout;
         self.inner.call(request.map(|body| TimedBody {
             body,
-            deadline,
             timeout,
             sleep: None,
         }))
     }
 }
 
-/// A request body that fails once its deadline passes before it ends.
+/// A request body that fails if it has not ended `timeout` after it was
+/// first waited for.
 pub struct TimedBody<B> {
     body: B,
-    deadline: Instant,
     timeout: Duration,
     /// Made only when the body first has to be waited for: a request that
     /// arrived whole (the usual case) never touches the timer.
@@ -86,12 +84,11 @@ where
         if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
-        let deadline = this.deadline;
+        let timeout = this.timeout;
         let sleep = this
             .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         ready!(sleep.as_mut().poll(cx));
-        let timeout = this.timeout;
         let status = super::status(GatewayError::RequestBodyTimeout { timeout });
         Poll::Ready(Some(Err(Box::new(status))))
     }

@@ -9,6 +9,7 @@ mod health;
 mod models;
 
 use std::sync::Arc;
+use std::task::Poll;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -76,15 +77,21 @@ impl FromRequestParts<Arc<Gateway>> for Caller {
 }
 
 /// Reads a body of at most `gateway.max_body_bytes`, arriving within
-/// `gateway.request_body_timeout`: a client trickling its body must not
-/// hold a connection and a buffer without end.
+/// `gateway.request_body_timeout` of the first wait for it: a client
+/// trickling its body must not hold a connection and a buffer without end.
 async fn read_body(body: Body, gateway: &Gateway) -> Result<Bytes, GatewayError> {
     let limit = gateway.max_body_bytes;
-    let timeout = gateway.request_body_timeout;
-    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit));
-    let read = read
-        .await
-        .map_err(|_| GatewayError::RequestBodyTimeout { timeout })?;
+    let mut read = std::pin::pin!(axum::body::to_bytes(body, limit));
+    let read = match futures::poll!(read.as_mut()) {
+        Poll::Ready(read) => read,
+        // Still arriving: only now does the deadline need a timer.
+        Poll::Pending => {
+            let timeout = gateway.request_body_timeout;
+            tokio::time::timeout(timeout, read)
+                .await
+                .map_err(|_| GatewayError::RequestBodyTimeout { timeout })?
+        }
+    };
     read.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());

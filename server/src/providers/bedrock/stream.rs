@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 use super::response::{error_status, finish_reason, parse_error, usage_from_json};
 use crate::error::GatewayError;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
-use crate::providers::http::{unreadable, within_idle_timeout};
+use crate::providers::http::{MAX_EVENT, event_too_large, unreadable, within_idle_timeout};
 use crate::providers::{EventDecoder, THINKING_BLOCKS, extension, non_empty};
 
 /// The response's event-stream messages as `{"<event type>": payload}`
@@ -87,7 +87,8 @@ impl FrameReader {
             // With 12 bytes or more the decoder has taken the prelude.
             Ok(DecodedFrame::Incomplete) => {
                 self.in_frame |= available >= 12;
-                None
+                (self.buffer.len() > MAX_EVENT)
+                    .then(|| Err(broken(self.provider, event_too_large())))
             }
             Err(e) => Some(Err(broken(self.provider, e))),
         }
@@ -346,6 +347,33 @@ mod tests {
             assert_eq!(events.len(), 33, "split every {size} bytes");
             assert!(events[0].starts_with(r#"{"messageStart":{"#));
             assert!(events[32].starts_with(r#"{"metadata":{"#));
+        }
+    }
+
+    /// A message that claims more than `MAX_EVENT` bytes ends the stream
+    /// once that much has arrived, rather than being buffered on.
+    #[test]
+    fn oversized_messages_are_refused() {
+        let mut prelude = Vec::new();
+        prelude.extend_from_slice(&(64 * 1024 * 1024u32).to_be_bytes());
+        prelude.extend_from_slice(&0u32.to_be_bytes());
+        let crc = crc32fast::hash(&prelude);
+        prelude.extend_from_slice(&crc.to_be_bytes());
+        let mut reader = FrameReader::new("bedrock");
+        reader.push(&prelude);
+        assert!(reader.next_payload().is_none());
+        let chunk = vec![0; 1024 * 1024];
+        for _ in 0..16 {
+            reader.push(&chunk);
+            assert!(
+                reader.next_payload().is_none(),
+                "16 MiB is still waited for"
+            );
+        }
+        reader.push(&chunk);
+        match reader.next_payload() {
+            Some(Err(error)) => assert!(error.to_string().contains("exceeds 16 MiB"), "{error}"),
+            other => panic!("expected an error, got {other:?}"),
         }
     }
 

@@ -8,12 +8,14 @@ mod pool;
 
 use std::future::ready;
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
-use http_body_util::{BodyDataStream, BodyExt};
+use http_body_util::{BodyDataStream, BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use sse_stream::{Sse, SseByteStream};
 use tokio_util::codec::{FramedRead, LinesCodec};
@@ -29,6 +31,16 @@ use crate::openai_wire::errors::ErrorBody;
 /// Largest error body read from a provider; error bodies are small, and a
 /// misbehaving upstream must not make us buffer without bound.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Largest successful answer read whole. The largest real ones are
+/// embeddings: 2048 texts of 3072 dimensions, as JSON floats, are about
+/// 125 MB.
+const MAX_ANSWER_BODY: usize = 256 * 1024 * 1024;
+
+/// Largest single stream event (a server-sent event, an NDJSON line, an
+/// event-stream message): real ones are far smaller, and an upstream that
+/// never ends one must not make us buffer without bound.
+pub const MAX_EVENT: usize = 16 * 1024 * 1024;
 
 /// One deployment's way to its provider: the headers every request carries,
 /// the timeout, the key (kept only to redact it from anything the provider
@@ -297,11 +309,32 @@ pub(super) async fn read_body(
     provider: &'static str,
     timeout: Duration,
 ) -> Result<Bytes, GatewayError> {
-    tokio::time::timeout(timeout, response.into_body().collect())
+    read_whole(response.into_body(), MAX_ANSWER_BODY, provider, timeout).await
+}
+
+/// Reads `body` whole, if it is at most `limit` bytes and arrives within
+/// `timeout`.
+async fn read_whole<B>(
+    body: B,
+    limit: usize,
+    provider: &'static str,
+    timeout: Duration,
+) -> Result<Bytes, GatewayError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
         .await
-        .map_err(|_| GatewayError::UpstreamTimeout { provider, timeout })?
-        .map(|body| body.to_bytes())
-        .map_err(|e| transport_error(&e, provider))
+        .map_err(|_| GatewayError::UpstreamTimeout { provider, timeout })?;
+    match collected {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(GatewayError::UpstreamProtocol {
+            provider,
+            message: format!("{provider} answered with more than {} MiB", limit >> 20),
+        }),
+        Err(e) => Err(transport_error(&*e, provider)),
+    }
 }
 
 /// The body of a response as a stream of byte chunks, as they arrive.
@@ -380,7 +413,8 @@ pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 
 /// Server-sent events from a streaming response, each yielded as soon as its
 /// terminating blank line arrives. Waiting longer than `idle_timeout` for the
-/// next event ends the stream with a timeout error.
+/// next event ends the stream with a timeout error, and so does an event
+/// over [`MAX_EVENT`] bytes with an error.
 fn events<E>(
     bytes: impl Stream<Item = Result<Bytes, E>> + Send + 'static,
     provider: &'static str,
@@ -389,12 +423,31 @@ fn events<E>(
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    within_idle_timeout(SseByteStream::new(bytes), provider, idle_timeout)
+    // Bytes taken in since the last whole event: the parser has no bound
+    // of its own. Both ends run in the same task, one after the other.
+    let unparsed = Arc::new(AtomicUsize::new(0));
+    let taken = unparsed.clone();
+    let bytes = bytes.map(move |chunk| {
+        let chunk = chunk.map_err(io::Error::other)?;
+        let total = taken.load(Ordering::Relaxed) + chunk.len();
+        if total > MAX_EVENT {
+            return Err(io::Error::other(event_too_large()));
+        }
+        taken.store(total, Ordering::Relaxed);
+        Ok(chunk)
+    });
+    let events = SseByteStream::new(bytes).inspect(move |event| {
+        if event.is_ok() {
+            unparsed.store(0, Ordering::Relaxed);
+        }
+    });
+    within_idle_timeout(events, provider, idle_timeout)
 }
 
-/// Longest NDJSON line accepted; a stream chunk is far smaller, and an
-/// upstream that never sends a newline must not make us buffer without bound.
-const MAX_NDJSON_LINE: usize = 16 * 1024 * 1024;
+/// Why a stream ended at an event over [`MAX_EVENT`] bytes.
+pub fn event_too_large() -> String {
+    format!("an event exceeds {} MiB", MAX_EVENT >> 20)
+}
 
 /// The lines of a newline-delimited JSON stream (Ollama), each yielded as
 /// soon as its newline arrives; blank lines are skipped.
@@ -409,7 +462,7 @@ where
     let bytes = bytes.map(|r| r.map_err(io::Error::other));
     let lines = FramedRead::new(
         StreamReader::new(bytes),
-        LinesCodec::new_with_max_length(MAX_NDJSON_LINE),
+        LinesCodec::new_with_max_length(MAX_EVENT),
     );
     within_idle_timeout(lines, provider, idle_timeout)
         .filter(|line| ready(!matches!(line, Ok(l) if l.trim().is_empty())))
@@ -452,6 +505,55 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An answer over the limit is refused, not buffered on.
+    #[tokio::test]
+    async fn answers_over_the_limit_are_refused() {
+        let read = |size: usize| {
+            let body = http_body_util::Full::new(Bytes::from(vec![b'x'; size]));
+            read_whole(body, 2 << 20, "openai", Duration::from_secs(5))
+        };
+        assert_eq!(read(2 << 20).await.map(|b| b.len()).ok(), Some(2 << 20));
+        match read((2 << 20) + 1).await {
+            Err(GatewayError::UpstreamProtocol { message, .. }) => {
+                assert_eq!(message, "openai answered with more than 2 MiB");
+            }
+            other => panic!("expected a protocol error, got {other:?}"),
+        }
+    }
+
+    /// Events are yielded whatever their number; one event that grows past
+    /// `MAX_EVENT` ends the stream with an error.
+    #[tokio::test]
+    async fn oversized_events_end_the_stream() {
+        let chunk = |text: String| Ok::<_, io::Error>(Bytes::from(text));
+        let event = format!("data: {}\n\n", "x".repeat(1 << 20));
+        let many: Vec<_> = (0..20).map(|_| chunk(event.clone())).collect();
+        let whole: Vec<_> = events(
+            futures::stream::iter(many),
+            "openai",
+            Duration::from_secs(5),
+        )
+        .collect()
+        .await;
+        assert_eq!(whole.len(), 20, "20 MiB in 1 MiB events");
+        assert!(whole.iter().all(Result::is_ok));
+
+        let endless: Vec<_> = std::iter::once(chunk("data: ".to_owned()))
+            .chain((0..20).map(|_| chunk("x".repeat(1 << 20))))
+            .collect();
+        let cut: Vec<_> = events(
+            futures::stream::iter(endless),
+            "openai",
+            Duration::from_secs(5),
+        )
+        .collect()
+        .await;
+        match &cut[..] {
+            [Err(error)] => assert!(error.to_string().contains("exceeds 16 MiB"), "{error}"),
+            other => panic!("expected one error, got {other:?}"),
+        }
+    }
 
     /// A redirect is the deployment's wrong URL: a 502 naming where it
     /// pointed (without the query), never the provider's status passed on.
