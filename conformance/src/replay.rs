@@ -497,10 +497,13 @@ enum BodyKind {
     Ndjson,
     /// AWS event-stream binary messages (Bedrock), one message per body frame.
     EventStream,
+    /// An XML document (AWS STS), sent whole.
+    Xml,
 }
 
-const BODY_FILES: [(&str, BodyKind); 5] = [
+const BODY_FILES: [(&str, BodyKind); 6] = [
     ("response.json", BodyKind::Json),
+    ("response.xml", BodyKind::Xml),
     ("response.sse", BodyKind::Sse),
     ("response.chunks.jsonl", BodyKind::ChunksJsonl),
     ("response.ndjson", BodyKind::Ndjson),
@@ -569,6 +572,7 @@ async fn fixture_response(
     let (body, default_type) = match kind {
         // Sent whole: hyper sets the real content-length.
         BodyKind::Json if pause.is_none() => (Body::from(bytes), "application/json"),
+        BodyKind::Xml => (Body::from(bytes), "text/xml"),
         // Framed by its length, as sent whole, but stalling halfway.
         BodyKind::Json => {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));

@@ -1,7 +1,11 @@
-//! OAuth2 token sources against the replay server playing a token endpoint
-//! with a recorded Entra ID answer (one fetch serves every request until the
-//! token nears expiry or a provider refuses it), and Google Cloud's metadata
-//! server with its documented answer.
+//! Credentials the gateway obtains rather than holds, against the replay
+//! server: OAuth2 tokens from a token endpoint with a recorded Entra ID
+//! answer (one fetch serves every request until the token nears expiry or a
+//! provider refuses it) and from Google Cloud's metadata server, and AWS
+//! role credentials for Bedrock from STS and the container endpoint, each
+//! with its documented answer.
+
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,4 +136,225 @@ async fn metadata_server_token() {
     );
     assert!(!names.contains(&"authorization"), "{names:?}");
     assert!(!names.contains(&"content-type"), "{names:?}");
+}
+
+/// A Bedrock deployment on EKS with IAM roles for service accounts: the
+/// pod's web identity token is traded at STS (unsigned) for the role's
+/// keys, which sign the Bedrock call with their session token. The token
+/// file is read again at each trade (the kubelet rotates it), and keys that
+/// have expired (the documented answer's expired long ago) are traded
+/// again for the next request.
+#[tokio::test]
+async fn bedrock_signs_with_a_web_identity_role() {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let dir = support::TempDir::new();
+    let token_file = dir.path.join("token");
+    std::fs::write(&token_file, "eyJ.first.token\n").expect("token file");
+    let sts = format!(
+        "http://{}/bedrock/sts__assume-role-with-web-identity",
+        replay.addr()
+    );
+    let gateway = bedrock_gateway(
+        replay,
+        vec![
+            (
+                "AWS_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/bedrock".into(),
+            ),
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("AWS_ROLE_SESSION_NAME", "switchboard-test".into()),
+            ("AWS_ENDPOINT_URL_STS", sts.clone()),
+        ],
+    )
+    .await;
+
+    assert_eq!(chat(&gateway).await.0, 200);
+    std::fs::write(&token_file, "eyJ.rotated.token").expect("token file");
+    assert_eq!(chat(&gateway).await.0, 200);
+
+    let requests = gateway.replay.requests();
+    let [first_trade, first_call, second_trade, second_call] = &requests[..] else {
+        panic!("a trade before each call expected: {requests:?}");
+    };
+    for (trade, token) in [
+        (first_trade, "eyJ.first.token"),
+        (second_trade, "eyJ.rotated.token"),
+    ] {
+        assert_eq!(trade.method, "POST");
+        assert!(
+            trade.path.ends_with("/sts__assume-role-with-web-identity/"),
+            "{}",
+            trade.path
+        );
+        assert_eq!(
+            header(trade, "authorization"),
+            None,
+            "the trade is unsigned"
+        );
+        assert_eq!(
+            header(trade, "content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(
+            form(trade),
+            [
+                ("Action", "AssumeRoleWithWebIdentity"),
+                ("Version", "2011-06-15"),
+                ("RoleArn", "arn:aws:iam::123456789012:role/bedrock"),
+                ("RoleSessionName", "switchboard-test"),
+                ("WebIdentityToken", token),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
+    for call in [first_call, second_call] {
+        signed_with(
+            call,
+            "ASgeIAIOSFODNN7EXAMPLE",
+            "AQoDYXdzEE0a8ANXXXXXXXXNO1ewxE5TijQyp+IEXAMPLE",
+        );
+    }
+}
+
+/// A Bedrock deployment on ECS or with EKS Pod Identity: the container
+/// endpoint's keys, fetched with the token file's text as `Authorization`
+/// (the file wins over the variable, as in AWS's SDKs).
+#[tokio::test]
+async fn bedrock_signs_with_container_credentials() {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let dir = support::TempDir::new();
+    let token_file = dir.path.join("eks-pod-identity-token");
+    std::fs::write(&token_file, "Basic password").expect("token file");
+    let endpoint = format!(
+        "http://{}/bedrock/container-credentials__task-role",
+        replay.addr()
+    );
+    let gateway = bedrock_gateway(
+        replay,
+        vec![
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                format!("{endpoint}/v1/credentials"),
+            ),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "not this one".into()),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+        ],
+    )
+    .await;
+
+    assert_eq!(chat(&gateway).await.0, 200);
+    let requests = gateway.replay.requests();
+    let [fetch, call] = &requests[..] else {
+        panic!("a fetch and a call expected: {requests:?}");
+    };
+    assert_eq!(fetch.method, "GET");
+    assert_eq!(
+        fetch.path,
+        "/bedrock/container-credentials__task-role/v1/credentials"
+    );
+    assert_eq!(header(fetch, "authorization"), Some("Basic password"));
+    signed_with(call, "MUA...", "AQoDY....=");
+}
+
+/// STS refusing the trade fails the request as the gateway's own
+/// authentication failure, with STS's code and message, and no Bedrock
+/// call is made.
+#[tokio::test]
+async fn refused_role_credentials_fail_the_request() {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let dir = support::TempDir::new();
+    let token_file = dir.path.join("token");
+    std::fs::write(&token_file, "eyJ.token").expect("token file");
+    let sts = format!(
+        "http://{}/bedrock/sts__error-400-validation-error",
+        replay.addr()
+    );
+    let gateway = bedrock_gateway(
+        replay,
+        vec![
+            ("AWS_ROLE_ARN", "not-an-arn".into()),
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("AWS_ENDPOINT_URL_STS", sts),
+        ],
+    )
+    .await;
+
+    let (status, body) = chat(&gateway).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["type"], "authentication_error", "{body}");
+    assert_eq!(body["error"]["code"], "ValidationError", "{body}");
+    assert_eq!(
+        body["error"]["message"], "AWS credentials refused: Request ARN is invalid",
+        "{body}"
+    );
+    assert_eq!(gateway.replay.requests().len(), 1, "no Bedrock call");
+}
+
+async fn bedrock_gateway(replay: ReplayServer, env: Vec<(&str, String)>) -> support::Gateway {
+    let mut env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    env.push(("AWS_REGION".into(), "us-east-1".into()));
+    let setup = support::Setup {
+        env,
+        ..support::Setup::default()
+    };
+    let models = [support::Model::bedrock(
+        "nova",
+        "chat__converse-nova-micro",
+        "us.amazon.nova-micro-v1:0",
+    )];
+    support::Gateway::start_with(replay, &models, &setup).await
+}
+
+async fn chat(gateway: &support::Gateway) -> (u16, serde_json::Value) {
+    let response = gateway
+        .post_chat(
+            &serde_json::json!({"model": "nova", "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+fn header<'a>(
+    request: &'a switchboard_conformance::RecordedRequest,
+    name: &str,
+) -> Option<&'a str> {
+    request
+        .headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn form(request: &switchboard_conformance::RecordedRequest) -> Vec<(String, String)> {
+    let body = request.body.as_str().expect("form body");
+    form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `call` was signed for Bedrock in us-east-1 by `access_key_id`, with
+/// `session_token`.
+fn signed_with(
+    call: &switchboard_conformance::RecordedRequest,
+    access_key_id: &str,
+    session_token: &str,
+) {
+    assert!(call.path.ends_with("/converse"), "{}", call.path);
+    let authorization = header(call, "authorization").expect("signed");
+    assert!(
+        authorization.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access_key_id}/"))
+            && authorization.contains("/us-east-1/bedrock/aws4_request"),
+        "{authorization}"
+    );
+    assert_eq!(header(call, "x-amz-security-token"), Some(session_token));
 }

@@ -15,11 +15,35 @@ use crate::providers::ProviderKind;
 use crate::providers::http::endpoint;
 use crate::providers::oauth::SigningKey;
 
-/// A Bedrock deployment's region and, for SigV4 signing, its credentials.
+/// A Bedrock deployment's region and, for SigV4 signing, where its
+/// credentials come from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AwsSettings {
     pub region: String,
-    pub credentials: Option<AwsCredentials>,
+    pub credentials: Option<AwsCredentialSource>,
+}
+
+/// Where SigV4 credentials come from, in the order AWS's SDKs look.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AwsCredentialSource {
+    /// Access keys from the params or `AWS_ACCESS_KEY_ID` and friends.
+    Keys(AwsCredentials),
+    /// A web identity token (EKS IAM roles for service accounts) traded at
+    /// STS for a role's temporary keys. The file is read at each trade: the
+    /// kubelet rotates it.
+    WebIdentity {
+        role_arn: String,
+        token_file: PathBuf,
+        session_name: String,
+        sts_url: String,
+    },
+    /// The container credentials endpoint: ECS task roles and EKS Pod
+    /// Identity. The token file, when set, is read at each fetch.
+    Container {
+        url: String,
+        token: Option<Secret>,
+        token_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -186,12 +210,14 @@ pub(super) fn aws_settings(
         "AWS_SESSION_TOKEN",
     )?;
     let credentials = match (access_key_id, secret_access_key) {
-        (Some(access_key_id), Some(secret_access_key)) => Some(AwsCredentials {
-            access_key_id,
-            secret_access_key,
-            session_token,
-        }),
-        (None, None) => None,
+        (Some(access_key_id), Some(secret_access_key)) => {
+            Some(AwsCredentialSource::Keys(AwsCredentials {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            }))
+        }
+        (None, None) => aws_role_credentials(&region, at, env)?,
         (Some(_), None) => {
             return Err(ConfigError::new(
                 format!("{at}.params.aws_secret_access_key"),
@@ -209,6 +235,84 @@ pub(super) fn aws_settings(
         region,
         credentials,
     }))
+}
+
+/// The ECS container credentials endpoint's host, for a relative URI.
+const ECS_CREDENTIALS_HOST: &str = "169.254.170.2";
+
+/// The temporary credentials of a role the pod or task is given, as AWS's
+/// SDKs find them where no keys are set, in their order: a web identity
+/// token (EKS IAM roles for service accounts), then the container endpoint
+/// (ECS task roles, EKS Pod Identity). (The EC2 instance profile, which the
+/// SDKs try last, is not supported yet.)
+fn aws_role_credentials(
+    region: &str,
+    at: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<AwsCredentialSource>, ConfigError> {
+    if let (Some(role_arn), Some(token_file)) =
+        (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE"))
+    {
+        let sts_url = env("AWS_ENDPOINT_URL_STS")
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+        return Ok(Some(AwsCredentialSource::WebIdentity {
+            role_arn,
+            token_file: token_file.into(),
+            session_name: env("AWS_ROLE_SESSION_NAME")
+                .unwrap_or_else(|| format!("switchboard-{}", crate::providers::unix_now())),
+            sts_url: sts_url.trim_end_matches('/').to_owned(),
+        }));
+    }
+    let container_url = match (
+        env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+        env("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+    ) {
+        (Some(relative), _) => Some(format!("http://{ECS_CREDENTIALS_HOST}{relative}")),
+        (None, Some(full)) => Some(container_full_uri(full, at)?),
+        (None, None) => None,
+    };
+    if let Some(url) = container_url {
+        return Ok(Some(AwsCredentialSource::Container {
+            url,
+            token: env("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(Secret::new),
+            token_file: env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").map(PathBuf::from),
+        }));
+    }
+    Ok(None)
+}
+
+/// `AWS_CONTAINER_CREDENTIALS_FULL_URI`, which the SDKs take over plain
+/// HTTP only to the machine itself or the ECS and EKS agents' link-local
+/// addresses: anywhere else the authorization token would travel in clear.
+fn container_full_uri(full: String, at: &str) -> Result<String, ConfigError> {
+    let uri = endpoint(&full).ok_or_else(|| {
+        ConfigError::new(
+            format!("{at}.params"),
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI is not an http:// or https:// URL",
+        )
+    })?;
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    let local = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            ip.is_loopback()
+                || ip.octets() == [169, 254, 170, 2]
+                || ip.octets() == [169, 254, 170, 23]
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23)
+        }
+        Err(_) => host == "localhost",
+    };
+    if uri.scheme_str() == Some("https") || local {
+        Ok(full)
+    } else {
+        Err(ConfigError::new(
+            format!("{at}.params"),
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https:// or name this machine \
+             or the ECS or EKS credentials agent",
+        ))
+    }
 }
 
 /// Vertex AI's project, location and credentials, from the params, the
@@ -468,7 +572,7 @@ pub(super) fn entra_settings(
 #[cfg(test)]
 mod tests {
     use super::super::Config;
-    use super::OAuthGrant;
+    use super::{AwsCredentialSource, OAuthGrant};
 
     /// Bedrock's region and keys come from the params or the AWS variables.
     #[test]
@@ -483,7 +587,9 @@ mod tests {
         let config = Config::from_yaml(yaml, env).expect("loads");
         let aws = config.deployments[0].aws.clone().expect("bedrock settings");
         assert_eq!(aws.region, "eu-west-1");
-        let credentials = aws.credentials.expect("keys");
+        let Some(AwsCredentialSource::Keys(credentials)) = aws.credentials else {
+            panic!("keys expected: {:?}", aws.credentials);
+        };
         assert_eq!(
             (
                 credentials.access_key_id.as_str(),
@@ -492,6 +598,99 @@ mod tests {
             ("AKID", "secret")
         );
         assert_eq!(credentials.session_token, None);
+    }
+
+    /// Without keys, a role is found as AWS's SDKs find it: a web identity
+    /// first, then the container endpoint (relative URI before full URI,
+    /// a full URI over plain HTTP only to this machine or the agents).
+    /// Keys, when set, win over any role.
+    #[test]
+    fn bedrock_role_credentials_from_the_environment() {
+        let source = |vars: &[(&str, &str)]| {
+            let env = |name: &str| {
+                (name == "AWS_REGION")
+                    .then(|| "us-west-2".to_owned())
+                    .or_else(|| {
+                        vars.iter()
+                            .find(|(n, _)| *n == name)
+                            .map(|(_, v)| (*v).to_owned())
+                    })
+            };
+            let yaml = "model_list: [{model_name: a, params: {model: bedrock/x}}]";
+            Config::from_yaml(yaml, env)
+                .map(|c| c.deployments[0].aws.clone().and_then(|a| a.credentials))
+        };
+        let web_identity = [
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
+            ("AWS_ROLE_SESSION_NAME", "s"),
+        ];
+        assert_eq!(
+            source(&web_identity).expect("loads"),
+            Some(AwsCredentialSource::WebIdentity {
+                role_arn: "arn:aws:iam::1:role/r".into(),
+                token_file: "/var/run/token".into(),
+                session_name: "s".into(),
+                sts_url: "https://sts.us-west-2.amazonaws.com".into(),
+            })
+        );
+        let relative = (
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "/v2/credentials/abc",
+        );
+        let pod_identity = (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://169.254.170.23/v1/credentials",
+        );
+        let token_file = (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            "/var/run/pod-token",
+        );
+        assert_eq!(
+            source(&[relative, pod_identity]).expect("loads"),
+            Some(AwsCredentialSource::Container {
+                url: "http://169.254.170.2/v2/credentials/abc".into(),
+                token: None,
+                token_file: None,
+            })
+        );
+        assert_eq!(
+            source(&[pod_identity, token_file]).expect("loads"),
+            Some(AwsCredentialSource::Container {
+                url: "http://169.254.170.23/v1/credentials".into(),
+                token: None,
+                token_file: Some("/var/run/pod-token".into()),
+            })
+        );
+        for allowed in [
+            "http://127.0.0.1:9000/c",
+            "http://[fd00:ec2::23]/c",
+            "https://creds.example.com/c",
+        ] {
+            let full = ("AWS_CONTAINER_CREDENTIALS_FULL_URI", allowed);
+            assert!(source(&[full]).is_ok(), "{allowed}");
+        }
+        let elsewhere = (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://creds.example.com/c",
+        );
+        let error = source(&[elsewhere]).expect_err("refused");
+        assert!(error.message.contains("must be https://"), "{error}");
+
+        let keys = [
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ];
+        let both: Vec<_> = keys.iter().chain(&web_identity).copied().collect();
+        assert!(matches!(
+            source(&both).expect("loads"),
+            Some(AwsCredentialSource::Keys(_))
+        ));
+        let error = source(&[]).expect_err("no credentials");
+        assert!(
+            error.message.contains("AWS_WEB_IDENTITY_TOKEN_FILE"),
+            "{error}"
+        );
     }
 
     fn service_account(token_uri: &str) -> serde_json::Value {

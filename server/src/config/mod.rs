@@ -20,7 +20,9 @@ use crate::providers::http::{Ping, endpoint};
 
 mod cloud;
 
-pub use cloud::{AwsCredentials, AwsSettings, OAuthGrant, OAuthSettings, VertexSettings};
+pub use cloud::{
+    AwsCredentialSource, AwsCredentials, AwsSettings, OAuthGrant, OAuthSettings, VertexSettings,
+};
 
 /// Default listen address: loopback only, so a fresh `serve` exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
@@ -421,8 +423,10 @@ fn validate_deployment(
         return Err(ConfigError::new(
             format!("{at}.params"),
             "bedrock needs credentials: api_key (a Bedrock API key, default \
-             AWS_BEARER_TOKEN_BEDROCK) or aws_access_key_id + aws_secret_access_key \
-             (default AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
+             AWS_BEARER_TOKEN_BEDROCK), aws_access_key_id + aws_secret_access_key \
+             (default AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), or a role: a web \
+             identity (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE) or the container \
+             endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI)",
         ));
     }
     let api_version = params

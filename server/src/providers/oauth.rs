@@ -29,7 +29,7 @@ use crate::providers::http::{Client, Request, endpoint, post_request, unreadable
 
 /// How long before its expiry a token is replaced: requests in flight with
 /// the old one still finish, and clocks may disagree a little.
-const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// Lifetime assumed when the token endpoint does not state one.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// The longest lifetime a token's `expires_in` is taken at.

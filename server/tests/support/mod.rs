@@ -29,6 +29,8 @@ pub struct Model<'a> {
     pub timeout_secs: Option<u64>,
     /// Reached at the replay server itself, whatever `Setup::origin` says.
     pub direct: bool,
+    /// Without `api_key`: the provider finds its credentials elsewhere.
+    pub keyless: bool,
 }
 
 impl<'a> Model<'a> {
@@ -41,6 +43,17 @@ impl<'a> Model<'a> {
             pause_ms: None,
             timeout_secs: None,
             direct: false,
+            keyless: false,
+        }
+    }
+
+    /// A Bedrock deployment, with no key: it signs with whatever AWS
+    /// credentials the gateway's environment gives it.
+    pub fn bedrock(name: &'a str, fixture: &'a str, model_id: &'a str) -> Self {
+        Self {
+            provider: "bedrock",
+            keyless: true,
+            ..Self::openai(name, fixture, model_id)
         }
     }
 
@@ -131,12 +144,15 @@ impl Gateway {
         yaml.push_str("model_list:\n");
         for m in models {
             yaml.push_str(&format!(
-                "  - model_name: {}\n    params:\n      model: {}/{}\n      api_base: {}\n      api_key: {UPSTREAM_KEY}\n",
+                "  - model_name: {}\n    params:\n      model: {}/{}\n      api_base: {}\n",
                 m.name,
                 m.provider,
                 m.model_id,
                 setup.base_url(&replay, m)
             ));
+            if !m.keyless {
+                yaml.push_str(&format!("      api_key: {UPSTREAM_KEY}\n"));
+            }
             if let Some(secs) = m.timeout_secs {
                 yaml.push_str(&format!("      timeout: {secs}\n"));
             }

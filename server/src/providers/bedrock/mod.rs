@@ -6,6 +6,7 @@
 //! (or `AWS_BEARER_TOKEN_BEDROCK`), otherwise SigV4 with the deployment's
 //! AWS keys (`sigv4`).
 
+mod credentials;
 mod embeddings;
 mod request;
 pub(crate) mod response;
@@ -18,7 +19,9 @@ use futures::future::BoxFuture;
 use http::Uri;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::http::{Client, Request, Response, Upstream, bearer, body_bytes, endpoint};
+use super::http::{
+    Client, Request, RequestSigner, Response, Upstream, bearer, body_bytes, endpoint,
+};
 use super::{
     ChunkStream, Provider, chunks_from_payloads, embed_usage, generated_id, include_usage,
     numbered_embeddings, unix_now,
@@ -26,6 +29,7 @@ use super::{
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
 use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
+use credentials::CredentialSource;
 
 /// The documented default, with the deployment's region in it.
 pub const DEFAULT_API_BASE: &str = "https://bedrock-runtime.{aws_region_name}.amazonaws.com";
@@ -55,13 +59,19 @@ impl BedrockAdapter {
         let base = config.base_url().replace("{aws_region_name}", region);
         let model = utf8_percent_encode(&config.model, PATH_SEGMENT).to_string();
         let url = |operation: &str| endpoint(&format!("{base}/model/{model}/{operation}"));
-        let mut upstream = Upstream::new(config, client, bearer, &[], response::parse_error)
-            .with_error_headers(response::code_from_headers);
-        let signing_keys = config.aws.as_ref().and_then(|aws| aws.credentials.as_ref());
-        if let (None, Some(credentials)) = (&config.api_key, signing_keys) {
-            let signer = sigv4::Signer::new(credentials, region, sigv4::SERVICE);
-            upstream = upstream.with_signer(Box::new(move |request: &mut Request| {
-                signer.sign(request, SystemTime::now())
+        let mut upstream =
+            Upstream::new(config, client.clone(), bearer, &[], response::parse_error)
+                .with_error_headers(response::code_from_headers);
+        let credentials = config.aws.as_ref().and_then(|aws| aws.credentials.clone());
+        if let (None, Some(source)) = (&config.api_key, credentials) {
+            upstream = upstream.with_signer(Box::new(SigV4 {
+                credentials: CredentialSource::new(
+                    config.provider.name(),
+                    source,
+                    client.clone(),
+                    config.timeout,
+                ),
+                signer: sigv4::Signer::new(region, sigv4::SERVICE),
             }));
         }
         Self {
@@ -80,6 +90,30 @@ impl BedrockAdapter {
             .get("x-amzn-requestid")
             .and_then(|v| v.to_str().ok())
             .map_or_else(|| generated_id("chatcmpl-bedrock-"), str::to_owned)
+    }
+}
+
+/// Signs each request with the deployment's current credentials.
+struct SigV4 {
+    credentials: CredentialSource,
+    signer: sigv4::Signer,
+}
+
+impl RequestSigner for SigV4 {
+    fn sign<'a>(&'a self, request: &'a mut Request) -> BoxFuture<'a, Result<(), GatewayError>> {
+        Box::pin(async move {
+            let identity = self.credentials.identity().await?;
+            self.signer
+                .sign(&identity, request, SystemTime::now())
+                .map_err(|message| GatewayError::UpstreamUnavailable {
+                    provider: self.credentials.provider(),
+                    message: format!("the request cannot be signed: {message}"),
+                })
+        })
+    }
+
+    fn refused(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.credentials.invalidate())
     }
 }
 

@@ -5,38 +5,25 @@
 
 use std::time::SystemTime;
 
-use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::{HeaderName, HeaderValue};
 
-use crate::config::AwsCredentials;
 use crate::providers::http::Request;
 
 /// Bedrock's signing name (its host is `bedrock-runtime.…`, the name is not).
 pub const SERVICE: &str = "bedrock";
 
+/// Signs for one region and service, with whatever credentials are current.
 pub struct Signer {
-    identity: Identity,
     region: String,
     service: &'static str,
 }
 
 impl Signer {
-    pub fn new(credentials: &AwsCredentials, region: &str, service: &'static str) -> Self {
-        let credentials = Credentials::new(
-            &credentials.access_key_id,
-            credentials.secret_access_key.expose(),
-            credentials
-                .session_token
-                .as_ref()
-                .map(|t| t.expose().to_owned()),
-            None,
-            "switchboard-config",
-        );
+    pub fn new(region: &str, service: &'static str) -> Self {
         Self {
-            identity: credentials.into(),
             region: region.to_owned(),
             service,
         }
@@ -44,9 +31,14 @@ impl Signer {
 
     /// Adds `x-amz-date`, `authorization` and (with a session token)
     /// `x-amz-security-token` to `request`.
-    pub fn sign(&self, request: &mut Request, time: SystemTime) -> Result<(), String> {
+    pub fn sign(
+        &self,
+        identity: &Identity,
+        request: &mut Request,
+        time: SystemTime,
+    ) -> Result<(), String> {
         let params = v4::SigningParams::builder()
-            .identity(&self.identity)
+            .identity(identity)
             .region(&self.region)
             .name(self.service)
             .time(time)
@@ -86,26 +78,28 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::config::Secret;
+    use crate::config::{AwsCredentials, Secret};
 
     /// 2015-08-30T12:36:00Z, the time of AWS's published test suite.
     fn suite_time() -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_440_938_160)
     }
 
-    fn suite_signer(session_token: Option<&str>, service: &'static str) -> Signer {
-        Signer::new(
-            &AwsCredentials {
-                access_key_id: "AKIDEXAMPLE".into(),
-                secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
-                session_token: session_token.map(Secret::new),
-            },
-            "us-east-1",
-            service,
-        )
+    fn suite_identity(session_token: Option<&str>) -> Identity {
+        super::super::credentials::static_identity(&AwsCredentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            session_token: session_token.map(Secret::new),
+        })
     }
 
-    fn authorization(signer: &Signer, method: &str, url: &str, body: &[u8]) -> Request {
+    fn authorization(
+        identity: &Identity,
+        service: &'static str,
+        method: &str,
+        url: &str,
+        body: &[u8],
+    ) -> Request {
         let mut request = Request::new(bytes::Bytes::copy_from_slice(body));
         *request.method_mut() = method.parse().expect("method");
         *request.uri_mut() = url.parse().expect("url");
@@ -114,7 +108,9 @@ mod tests {
                 .headers_mut()
                 .insert("content-type", HeaderValue::from_static("application/json"));
         }
-        signer.sign(&mut request, suite_time()).expect("signs");
+        Signer::new("us-east-1", service)
+            .sign(identity, &mut request, suite_time())
+            .expect("signs");
         request
     }
 
@@ -148,8 +144,9 @@ mod tests {
             ),
         ];
         for (method, token, signature, signed_headers) in vectors {
-            let signer = suite_signer(token, "service");
-            let request = authorization(&signer, method, "https://example.amazonaws.com/", b"");
+            let identity = suite_identity(token);
+            let url = "https://example.amazonaws.com/";
+            let request = authorization(&identity, "service", method, url, b"");
             assert_eq!(
                 header(&request, "authorization"),
                 format!(
@@ -172,7 +169,8 @@ mod tests {
     #[test]
     fn bedrock_converse_request() {
         let request = authorization(
-            &suite_signer(None, SERVICE),
+            &suite_identity(None),
+            SERVICE,
             "POST",
             "https://bedrock-runtime.us-east-1.amazonaws.com/model/us.amazon.nova-micro-v1%3A0/converse",
             br#"{"messages":[{"role":"user","content":[{"text":"Hi"}]}]}"#,

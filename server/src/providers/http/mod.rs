@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use http_body_util::{BodyDataStream, BodyExt, LengthLimitError, Limited};
@@ -53,7 +54,7 @@ pub struct Upstream {
     api_key: Option<String>,
     parse_error: ErrorParser,
     error_headers: Option<ErrorHeaders>,
-    signer: Option<Box<RequestSigner>>,
+    signer: Option<Box<dyn RequestSigner>>,
     tokens: Option<TokenSource>,
 }
 
@@ -71,7 +72,13 @@ pub fn bearer(key: &str) -> (HeaderName, String) {
 
 /// Signs a request that is otherwise ready to send (AWS SigV4), adding
 /// headers computed from its URL, headers and body.
-pub type RequestSigner = dyn Fn(&mut Request) -> Result<(), String> + Send + Sync;
+pub trait RequestSigner: Send + Sync {
+    fn sign<'a>(&'a self, request: &'a mut Request) -> BoxFuture<'a, Result<(), GatewayError>>;
+
+    /// The provider refused a signed request as not authorized (403):
+    /// credentials that are cached may have expired early.
+    fn refused(&self) -> BoxFuture<'_, ()>;
+}
 
 impl Upstream {
     /// `auth` turns the key into the header that carries it
@@ -140,7 +147,7 @@ impl Upstream {
     }
 
     /// Signs every request just before it is sent.
-    pub fn with_signer(mut self, signer: Box<RequestSigner>) -> Self {
+    pub fn with_signer(mut self, signer: Box<dyn RequestSigner>) -> Self {
         self.signer = Some(signer);
         self
     }
@@ -163,11 +170,8 @@ impl Upstream {
                 param: None,
             })?;
         let mut request = post_request(url, self.headers.clone(), bytes.into());
-        if let Some(sign) = &self.signer {
-            sign(&mut request).map_err(|message| GatewayError::UpstreamUnavailable {
-                provider: self.provider,
-                message: format!("the request cannot be signed: {message}"),
-            })?;
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut request).await?;
         }
         let token = match &self.tokens {
             Some(tokens) => Some(tokens.authorize(&mut request).await?),
@@ -193,6 +197,11 @@ impl Upstream {
             && error.status == 401
         {
             tokens.invalidate().await;
+        }
+        if let (Some(signer), Err(GatewayError::Upstream(error))) = (&self.signer, &result)
+            && error.status == 403
+        {
+            signer.refused().await;
         }
         result
     }

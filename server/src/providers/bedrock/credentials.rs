@@ -1,0 +1,339 @@
+//! The AWS credentials a Bedrock deployment signs with: its static keys,
+//! or a role's temporary keys fetched, cached and fetched again shortly
+//! before they expire (requests arriving meanwhile wait for that one fetch).
+//!
+//! Two small HTTP exchanges, written here rather than taken from
+//! `aws-config`: that crate brings the STS, SSO and SSO-OIDC SDKs, the
+//! smithy runtime and a second HTTP and TLS stack for what is one form
+//! POST and one GET, sent through the client every provider call uses.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use ::http::{HeaderMap, HeaderValue, Method, header};
+use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::client::identity::Identity;
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::config::{AwsCredentialSource, AwsCredentials};
+use crate::error::GatewayError;
+use crate::openai_wire::errors::ErrorBody;
+use crate::providers::http::{self, Client, endpoint, post_request, unreadable};
+use crate::providers::oauth::REFRESH_MARGIN;
+
+/// A deployment's credentials and the means to renew them.
+pub struct CredentialSource {
+    provider: &'static str,
+    source: AwsCredentialSource,
+    client: Client,
+    timeout: Duration,
+    cached: Mutex<Option<Cached>>,
+}
+
+#[derive(Clone)]
+struct Cached {
+    identity: Identity,
+    /// `None` for static keys, which never need renewing.
+    refresh_at: Option<Instant>,
+}
+
+/// Temporary keys as the container endpoint sends them.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TemporaryKeys {
+    access_key_id: String,
+    secret_access_key: String,
+    token: String,
+    expiration: String,
+}
+
+impl CredentialSource {
+    pub fn new(
+        provider: &'static str,
+        source: AwsCredentialSource,
+        client: Client,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            provider,
+            source,
+            client,
+            timeout,
+            cached: Mutex::new(None),
+        }
+    }
+
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// Credentials valid for a while yet, fetched when the cached ones are
+    /// missing or about to expire.
+    pub async fn identity(&self) -> Result<Identity, GatewayError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(current) = cached
+            .as_ref()
+            .filter(|c| c.refresh_at.is_none_or(|at| Instant::now() < at))
+        {
+            return Ok(current.identity.clone());
+        }
+        let fetched = self.fetch().await?;
+        *cached = Some(fetched.clone());
+        Ok(fetched.identity)
+    }
+
+    /// Forgets the cached credentials: Bedrock refused them (expired early,
+    /// or the role was changed), so the next request fetches new ones.
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
+
+    async fn fetch(&self) -> Result<Cached, GatewayError> {
+        let started = Instant::now();
+        let keys = match &self.source {
+            AwsCredentialSource::Keys(keys) => {
+                return Ok(Cached {
+                    identity: static_identity(keys),
+                    refresh_at: None,
+                });
+            }
+            AwsCredentialSource::WebIdentity {
+                role_arn,
+                token_file,
+                session_name,
+                sts_url,
+            } => {
+                self.assume_role_with_web_identity(role_arn, token_file, session_name, sts_url)
+                    .await?
+            }
+            AwsCredentialSource::Container {
+                url,
+                token,
+                token_file,
+            } => {
+                let token = match token_file {
+                    Some(file) => Some(self.read_token(file)?),
+                    None => token.as_ref().map(|t| t.expose().to_owned()),
+                };
+                let mut headers = HeaderMap::new();
+                if let Some(token) = token {
+                    headers.insert(header::AUTHORIZATION, self.header_value(&token)?);
+                }
+                let body = self.call(Method::GET, url, headers, "").await?;
+                self.parse_json_keys(&body)?
+            }
+        };
+        let expires_at = DateTime::from_str(&keys.expiration, Format::DateTime)
+            .ok()
+            .and_then(|at| SystemTime::try_from(at).ok())
+            .ok_or_else(|| self.unreadable(format!("expiration `{}`", keys.expiration)))?;
+        let credentials = Credentials::new(
+            keys.access_key_id,
+            keys.secret_access_key,
+            Some(keys.token),
+            Some(expires_at),
+            "switchboard-role",
+        );
+        Ok(Cached {
+            identity: credentials.into(),
+            refresh_at: Some(refresh_at(started, expires_at, SystemTime::now())),
+        })
+    }
+
+    /// STS `AssumeRoleWithWebIdentity`: an unsigned form POST; the answer
+    /// is XML.
+    async fn assume_role_with_web_identity(
+        &self,
+        role_arn: &str,
+        token_file: &Path,
+        session_name: &str,
+        sts_url: &str,
+    ) -> Result<TemporaryKeys, GatewayError> {
+        let token = self.read_token(token_file)?;
+        let form = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("Action", "AssumeRoleWithWebIdentity"),
+                ("Version", "2011-06-15"),
+                ("RoleArn", role_arn),
+                ("RoleSessionName", session_name),
+                ("WebIdentityToken", &token),
+            ])
+            .finish();
+        let headers = HeaderMap::from_iter([(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        )]);
+        let url = format!("{sts_url}/");
+        let body = self.call(Method::POST, &url, headers, &form).await?;
+        let text = String::from_utf8_lossy(&body);
+        let field = |name| xml_text(&text, name).map(str::to_owned);
+        match (
+            field("AccessKeyId"),
+            field("SecretAccessKey"),
+            field("SessionToken"),
+            field("Expiration"),
+        ) {
+            (Some(access_key_id), Some(secret_access_key), Some(token), Some(expiration)) => {
+                Ok(TemporaryKeys {
+                    access_key_id,
+                    secret_access_key,
+                    token,
+                    expiration,
+                })
+            }
+            _ => Err(self.unreadable("STS answer without credentials".to_owned())),
+        }
+    }
+
+    /// Sends one credentials request; a refusal is reported with the
+    /// endpoint's status and message.
+    async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: &str,
+    ) -> Result<bytes::Bytes, GatewayError> {
+        let url = endpoint(url).ok_or_else(|| self.unavailable(format!("`{url}` is not a URL")))?;
+        let mut request = post_request(url, headers, body.to_owned().into());
+        *request.method_mut() = method;
+        let response = http::send(
+            &self.client,
+            request,
+            self.provider,
+            self.timeout,
+            &[],
+            |_, body| credentials_error(body),
+        )
+        .await
+        .map_err(as_refusal)?;
+        http::read_body(response, self.provider, self.timeout).await
+    }
+
+    fn parse_json_keys(&self, body: &[u8]) -> Result<TemporaryKeys, GatewayError> {
+        crate::openai_wire::from_bytes(body)
+            .map_err(|e| unreadable(self.provider, "AWS credentials", e))
+    }
+
+    /// A token file's text, read now: whoever writes it rotates it.
+    fn read_token(&self, file: &Path) -> Result<String, GatewayError> {
+        std::fs::read_to_string(file)
+            .map(|token| token.trim().to_owned())
+            .map_err(|e| self.unavailable(format!("cannot read {}: {e}", file.display())))
+    }
+
+    fn header_value(&self, value: &str) -> Result<HeaderValue, GatewayError> {
+        let mut value = HeaderValue::from_str(value)
+            .map_err(|_| self.unavailable("a token that is not a header value".to_owned()))?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    fn unreadable(&self, what: String) -> GatewayError {
+        unreadable(self.provider, "AWS credentials", what)
+    }
+
+    fn unavailable(&self, message: String) -> GatewayError {
+        GatewayError::UpstreamUnavailable {
+            provider: self.provider,
+            message: format!("no AWS credentials: {message}"),
+        }
+    }
+}
+
+/// When keys expiring at `expires_at`, fetched by a request that started
+/// at `started`, are replaced: shortly before they expire, counted from the
+/// request so a slow endpoint cannot make us hold them past expiry, and
+/// within a day whatever the endpoint says (adding it to a clock must not
+/// overflow). Keys that have expired already are replaced at once.
+fn refresh_at(started: Instant, expires_at: SystemTime, now: SystemTime) -> Instant {
+    let lifetime = expires_at
+        .duration_since(now)
+        .unwrap_or_default()
+        .min(Duration::from_secs(24 * 3600));
+    started + lifetime.saturating_sub(REFRESH_MARGIN)
+}
+
+pub(super) fn static_identity(keys: &AwsCredentials) -> Identity {
+    Credentials::new(
+        &keys.access_key_id,
+        keys.secret_access_key.expose(),
+        keys.session_token.as_ref().map(|t| t.expose().to_owned()),
+        None,
+        "switchboard-config",
+    )
+    .into()
+}
+
+/// A credentials endpoint's refusal: STS's XML `<Error>` (`Code`,
+/// `Message`), the container endpoint's JSON (`code`, `message`), or text.
+fn credentials_error(body: &[u8]) -> ErrorBody {
+    let text = String::from_utf8_lossy(body);
+    let mut error = match xml_text(&text, "Message") {
+        Some(message) => ErrorBody {
+            message: message.to_owned(),
+            code: xml_text(&text, "Code").map(str::to_owned),
+            ..ErrorBody::default()
+        },
+        None => crate::openai_wire::errors::parse_error_body(body),
+    };
+    error.message = format!("AWS credentials refused: {}", error.message);
+    error
+}
+
+/// A 4xx from a credentials endpoint means the deployment's role or token
+/// was refused: a 401, as a refused OAuth2 grant is. The caller's request
+/// was fine; the gateway could not authenticate upstream.
+fn as_refusal(error: GatewayError) -> GatewayError {
+    match error {
+        GatewayError::Upstream(mut error)
+            if (400..500).contains(&error.status) && error.status != 429 =>
+        {
+            error.status = 401;
+            error.kind = Some("authentication_error".to_owned());
+            GatewayError::Upstream(error)
+        }
+        other => other,
+    }
+}
+
+/// The text of the first `<name>` element of an XML document. STS answers
+/// are a fixed shape whose values (keys, tokens, dates, messages) hold no
+/// markup, so four lookups replace an XML parser.
+fn xml_text<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let start = xml.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = start + xml[start..].find(&format!("</{name}>"))?;
+    Some(xml[start..end].trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_replaced_shortly_before_they_expire() {
+        let started = Instant::now();
+        let now = SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(
+            refresh_at(started, now + hour, now),
+            started + hour - REFRESH_MARGIN
+        );
+        assert_eq!(refresh_at(started, now - hour, now), started);
+        assert_eq!(
+            refresh_at(started, now + 1000 * 24 * hour, now),
+            started + 24 * hour - REFRESH_MARGIN
+        );
+    }
+
+    #[test]
+    fn xml_text_reads_leaf_elements() {
+        let xml = "<R><Credentials><SessionToken>a/b+c=</SessionToken><Expiration>2014-10-24T23:00:23Z</Expiration></Credentials></R>";
+        assert_eq!(xml_text(xml, "SessionToken"), Some("a/b+c="));
+        assert_eq!(xml_text(xml, "Expiration"), Some("2014-10-24T23:00:23Z"));
+        assert_eq!(xml_text(xml, "AccessKeyId"), None);
+    }
+}
