@@ -61,6 +61,16 @@ pub struct RecordedRequest {
     pub body: Value,
 }
 
+impl RecordedRequest {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// One exchange a conformance case expects upstream: the request the gateway must send, and
 /// the fixture (`{provider}/{fixture}`) that answers it when the request matches.
 #[derive(Clone, Debug)]

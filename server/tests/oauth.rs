@@ -189,13 +189,9 @@ async fn bedrock_signs_with_a_web_identity_role() {
             "{}",
             trade.path
         );
+        assert_eq!(trade.header("authorization"), None, "the trade is unsigned");
         assert_eq!(
-            header(trade, "authorization"),
-            None,
-            "the trade is unsigned"
-        );
-        assert_eq!(
-            header(trade, "content-type"),
+            trade.header("content-type"),
             Some("application/x-www-form-urlencoded")
         );
         assert_eq!(
@@ -258,7 +254,7 @@ async fn bedrock_signs_with_container_credentials() {
         fetch.path,
         "/bedrock/container-credentials__task-role/v1/credentials"
     );
-    assert_eq!(header(fetch, "authorization"), Some("Basic password"));
+    assert_eq!(fetch.header("authorization"), Some("Basic password"));
     signed_with(call, "MUA...", "AQoDY....=");
 }
 
@@ -324,17 +320,6 @@ async fn chat(gateway: &support::Gateway) -> (u16, serde_json::Value) {
     (status, response.json().await.expect("json"))
 }
 
-fn header<'a>(
-    request: &'a switchboard_conformance::RecordedRequest,
-    name: &str,
-) -> Option<&'a str> {
-    request
-        .headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn form(request: &switchboard_conformance::RecordedRequest) -> Vec<(String, String)> {
     let body = request.body.as_str().expect("form body");
     form_urlencoded::parse(body.as_bytes())
@@ -350,11 +335,11 @@ fn signed_with(
     session_token: &str,
 ) {
     assert!(call.path.ends_with("/converse"), "{}", call.path);
-    let authorization = header(call, "authorization").expect("signed");
+    let authorization = call.header("authorization").expect("signed");
     assert!(
         authorization.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access_key_id}/"))
             && authorization.contains("/us-east-1/bedrock/aws4_request"),
         "{authorization}"
     );
-    assert_eq!(header(call, "x-amz-security-token"), Some(session_token));
+    assert_eq!(call.header("x-amz-security-token"), Some(session_token));
 }

@@ -318,17 +318,6 @@ fn ok((status, body): (u16, String)) {
     assert_eq!(status, 200, "{body}");
 }
 
-fn header<'a>(
-    request: &'a switchboard_conformance::RecordedRequest,
-    name: &str,
-) -> Option<&'a str> {
-    request
-        .headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// A chat answer and a stream arrive over TLS to a provider whose
 /// certificate the trust store vouches for, on HTTP/2 agreed by ALPN. The
 /// first requests, arriving together, open one connection between them.
@@ -687,11 +676,11 @@ async fn proxies_from_the_environment() {
 
     let requests = gateway.replay.requests();
     assert_eq!(requests.len(), 2);
-    assert_eq!(header(&requests[0], "via"), None, "tunnelled: {requests:?}");
-    let via = header(&requests[1], "via").unwrap_or_default();
+    assert_eq!(requests[0].header("via"), None, "tunnelled: {requests:?}");
+    let via = requests[1].header("via").unwrap_or_default();
     assert!(via.contains("tinyproxy"), "forwarded: {requests:?}");
     for request in &requests {
-        assert_eq!(header(request, "proxy-authorization"), None);
+        assert_eq!(request.header("proxy-authorization"), None);
     }
     let tunnel = format!("CONNECT localhost:{}", front.port);
     let log = proxy.log_mentioning(&tunnel).await;
@@ -706,5 +695,5 @@ async fn proxies_from_the_environment() {
     assert_eq!(status, 200, "{body}");
     let requests = direct.replay.requests();
     assert_eq!(requests.len(), 1);
-    assert_eq!(header(&requests[0], "via"), None, "{requests:?}");
+    assert_eq!(requests[0].header("via"), None, "{requests:?}");
 }
