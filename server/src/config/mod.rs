@@ -479,7 +479,6 @@ fn validate_deployment(
 /// far from where adding it to a clock would overflow.
 const MAX_SECONDS: f64 = 366.0 * 24.0 * 3600.0;
 
-/// A positive number of seconds, at most a year.
 /// How connections are probed, from `{prefix}_interval` and
 /// `{prefix}_timeout` (in seconds; an interval of 0 turns probing off).
 fn ping(
@@ -500,6 +499,7 @@ fn ping(
     Ok(Some(Ping { interval, timeout }))
 }
 
+/// A positive number of seconds, at most a year.
 fn seconds(secs: f64, path: &str) -> Result<Duration, ConfigError> {
     if secs > MAX_SECONDS {
         return Err(ConfigError::new(

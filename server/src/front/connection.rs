@@ -113,8 +113,13 @@ pub fn configure(tcp: &TcpStream, ping: Option<Ping>) {
 /// does at start-up: the soft default (often 1024) is far below what a
 /// gateway needs.
 pub fn limit(configured: Option<usize>) -> usize {
-    let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    let half = usize::try_from(files / 2).unwrap_or(usize::MAX).max(1);
+    let files = rlimit::increase_nofile_limit(u64::MAX)
+        .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft))
+        .unwrap_or(1024);
+    let half = usize::try_from(files / 2)
+        .unwrap_or(usize::MAX)
+        .clamp(1, Semaphore::MAX_PERMITS);
+    let configured = configured.map(|limit| limit.min(Semaphore::MAX_PERMITS));
     match configured {
         Some(limit) if limit > half => {
             tracing::warn!(

@@ -299,9 +299,6 @@ pub fn sigterm(pid: u32) {
         .status();
 }
 
-/// A port free a moment ago, for a program that cannot bind port 0 and say
-/// which port it got (tinyproxy). Another test may take it first; the
-/// gateway is started on port 0 instead (`Gateway::bound_addr`).
 /// The kernel's timer (`tr`) and its ticks to expiry (`tm->when`) for each
 /// established IPv4 connection from 127.0.0.1:`local` (any port if `None`)
 /// to 127.0.0.1:`remote`, from `/proc/net/tcp`. Timer 2 is keepalive's.
@@ -329,6 +326,9 @@ pub fn tcp_timers(local: Option<u16>, remote: u16) -> Vec<(u8, u64)> {
         .collect()
 }
 
+/// A port free a moment ago, for a program that cannot bind port 0 and say
+/// which port it got (tinyproxy). Another test may take it first; the
+/// gateway is started on port 0 instead (`Gateway::bound_addr`).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -103,14 +103,18 @@ impl EmbeddingService for GrpcApi {
 }
 
 /// Longest status message sent. The message travels three times (in
-/// `grpc-message`, percent-encoded, and twice in the base64
-/// `grpc-status-details-bin`), and grpc-java and gRPC Core refuse trailers
-/// over 8 KiB, reporting INTERNAL instead of the error. The HTTP door sends
-/// the whole error.
-const MAX_STATUS_MESSAGE: usize = 1024;
+/// `grpc-message`, percent-encoded, so up to three times as long, and
+/// twice in the base64 `grpc-status-details-bin`), and grpc-java and gRPC
+/// Core refuse trailers over 8 KiB, reporting INTERNAL instead of the
+/// error. The HTTP door sends the whole error.
+const MAX_STATUS_MESSAGE: usize = 512;
 
-/// Most bytes of the provider's extra error fields put in `ErrorInfo`.
+/// Most bytes of `ErrorInfo` metadata taken by the provider's error code and
+/// other fields, each entry counted with its protobuf framing.
 const MAX_EXTRA_METADATA: usize = 1024;
+
+/// Protobuf framing of one map entry, counted against the budget.
+const ENTRY_OVERHEAD: usize = 8;
 
 /// Renders an error as a gRPC status with `google.rpc` details (AIP-193):
 /// one `ErrorInfo`, plus `RetryInfo` and `BadRequest` where they apply.
@@ -125,22 +129,28 @@ pub fn status(error: GatewayError) -> Status {
             view.http_status.as_u16().to_string(),
         );
     }
-    if let Some(code) = &view.code {
-        metadata.insert("code".to_owned(), truncated(code, MAX_EXTRA_METADATA));
-    }
-    // The provider's other error fields (e.g. Groq's `failed_generation`):
-    // strings as they are, anything else as JSON text, while they fit.
+    // The provider's code and other error fields (e.g. Groq's
+    // `failed_generation`): strings as they are, anything else as JSON
+    // text, while they fit.
+    let code = view.code.iter().map(|c| ("code", c.clone()));
+    let extra = view.extra.iter().map(|(key, value)| {
+        let text = match value {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        (key.as_str(), text)
+    });
     let mut budget = MAX_EXTRA_METADATA;
-    for (key, value) in &view.extra {
-        if budget <= key.len() || metadata.contains_key(key) {
+    for (key, text) in code.chain(extra) {
+        let Some(room) = budget.checked_sub(key.len() + ENTRY_OVERHEAD) else {
+            continue;
+        };
+        if metadata.contains_key(key) {
             continue;
         }
-        let text = match value {
-            serde_json::Value::String(text) => truncated(text, budget - key.len()),
-            other => truncated(&other.to_string(), budget - key.len()),
-        };
-        budget -= key.len() + text.len();
-        metadata.insert(key.clone(), text);
+        let text = truncated(&text, room);
+        budget = room - text.len();
+        metadata.insert(key.to_owned(), text);
     }
     let message = truncated(&view.message, MAX_STATUS_MESSAGE);
     let mut details = ErrorDetails::with_error_info(view.reason, ERROR_DOMAIN, metadata);
@@ -154,13 +164,15 @@ pub fn status(error: GatewayError) -> Status {
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, ending in "…"
-/// when cut.
+/// when cut (when that fits).
 fn truncated(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
-    let end = text.floor_char_boundary(max.saturating_sub('…'.len_utf8()));
-    format!("{}…", &text[..end])
+    match max.checked_sub('…'.len_utf8()) {
+        Some(room) => format!("{}…", &text[..text.floor_char_boundary(room)]),
+        None => text[..text.floor_char_boundary(max)].to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -169,11 +181,13 @@ mod tests {
     use crate::error::UpstreamError;
 
     /// A provider's huge error still fits the 8 KiB of trailers gRPC
-    /// clients accept, and keeps what identifies it.
+    /// clients accept, and keeps what identifies it: worst cases are a
+    /// message that percent-encodes to three times its length, a long
+    /// code, and hundreds of tiny fields.
     #[test]
     fn huge_upstream_errors_fit_in_trailers() {
         let long = "é".repeat(40_000);
-        let extra = (0..200)
+        let wide: serde_json::Map<_, _> = (0..200)
             .map(|i| {
                 (
                     format!("field_{i}"),
@@ -181,36 +195,51 @@ mod tests {
                 )
             })
             .collect();
-        let error = GatewayError::Upstream(Box::new(UpstreamError {
-            provider: "groq",
-            status: 400,
-            message: long.clone(),
-            kind: Some("invalid_request_error".to_owned()),
-            code: Some("tool_use_failed".to_owned()),
-            param: Some(long.clone()),
-            retry_after: None,
-            extra,
-        }));
-        let status = status(error);
-        let mut trailers = http::HeaderMap::new();
-        status.add_header(&mut trailers).expect("encodable");
-        // HTTP/2 counts each field as name + value + 32 bytes.
-        let size: usize = trailers
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len() + 32)
-            .sum();
-        assert!(size < 8 * 1024, "trailers are {size} bytes");
+        let tiny: serde_json::Map<_, _> = (0..2000)
+            .map(|i| (format!("{i}"), serde_json::Value::String("x".into())))
+            .collect();
+        // A short code leaves room for some fields; a long one takes it all.
+        let cases = [
+            ("tool_use_failed".to_owned(), wide, true),
+            (long.clone(), tiny, false),
+        ];
+        for (code, extra, fields_fit) in cases {
+            let error = GatewayError::Upstream(Box::new(UpstreamError {
+                provider: "groq",
+                status: 400,
+                message: long.clone(),
+                kind: Some("invalid_request_error".to_owned()),
+                code: Some(code.clone()),
+                param: Some(long.clone()),
+                retry_after: None,
+                extra,
+            }));
+            let status = status(error);
+            let mut trailers = http::HeaderMap::new();
+            status.add_header(&mut trailers).expect("encodable");
+            // HTTP/2 counts each field as name + value + 32 bytes.
+            let size: usize = trailers
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 32)
+                .sum();
+            assert!(size < 8 * 1024, "trailers are {size} bytes");
 
-        assert!(status.message().len() <= MAX_STATUS_MESSAGE);
-        assert!(status.message().ends_with('…'));
-        let details = status.get_error_details();
-        let info = details.error_info().expect("ErrorInfo");
-        assert_eq!(info.reason, "UPSTREAM_INVALID_REQUEST");
-        assert_eq!(info.metadata["provider"], "groq");
-        assert_eq!(info.metadata["code"], "tool_use_failed");
-        assert!(info.metadata.len() > 3, "some extra fields fit");
-        let violation = &details.bad_request().expect("BadRequest").field_violations[0];
-        assert_eq!(violation.description, status.message());
+            assert!(status.message().len() <= MAX_STATUS_MESSAGE);
+            assert!(status.message().ends_with('…'));
+            let details = status.get_error_details();
+            let info = details.error_info().expect("ErrorInfo");
+            assert_eq!(info.reason, "UPSTREAM_INVALID_REQUEST");
+            assert_eq!(info.metadata["provider"], "groq");
+            assert!(code.starts_with(info.metadata["code"].trim_end_matches('…')));
+            assert_eq!(
+                info.metadata.len() > 3,
+                fields_fit,
+                "{:?}",
+                info.metadata.keys()
+            );
+            let violation = &details.bad_request().expect("BadRequest").field_violations[0];
+            assert_eq!(violation.description, status.message());
+        }
     }
 
     #[test]
@@ -218,5 +247,7 @@ mod tests {
         assert_eq!(truncated("short", 10), "short");
         assert_eq!(truncated("ééééé", 6), "é…");
         assert_eq!(truncated("abcdef", 4), "a…");
+        assert_eq!(truncated("abcdef", 2), "ab", "no room for the ellipsis");
+        assert_eq!(truncated("ééé", 1), "");
     }
 }

@@ -24,20 +24,25 @@ use crate::openai_wire::errors::ErrorBody;
 use crate::providers::http::{self, Client, endpoint, post_request, unreadable};
 use crate::providers::oauth::REFRESH_MARGIN;
 
+/// How long one credentials request may take. Far shorter than a
+/// deployment's timeout: every Bedrock request waits on it.
+const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A deployment's credentials and the means to renew them.
 pub struct CredentialSource {
     provider: &'static str,
     source: AwsCredentialSource,
     client: Client,
-    timeout: Duration,
+    /// Static keys, ready at construction: no lock, no fetch.
+    fixed: Option<Identity>,
     cached: Mutex<Option<Cached>>,
 }
 
 #[derive(Clone)]
 struct Cached {
     identity: Identity,
-    /// `None` for static keys, which never need renewing.
-    refresh_at: Option<Instant>,
+    refresh_at: Instant,
+    expires_at: Instant,
 }
 
 /// Temporary keys as the container endpoint sends them.
@@ -51,17 +56,16 @@ struct TemporaryKeys {
 }
 
 impl CredentialSource {
-    pub fn new(
-        provider: &'static str,
-        source: AwsCredentialSource,
-        client: Client,
-        timeout: Duration,
-    ) -> Self {
+    pub fn new(provider: &'static str, source: AwsCredentialSource, client: Client) -> Self {
+        let fixed = match &source {
+            AwsCredentialSource::Keys(keys) => Some(static_identity(keys)),
+            _ => None,
+        };
         Self {
             provider,
             source,
             client,
-            timeout,
+            fixed,
             cached: Mutex::new(None),
         }
     }
@@ -71,18 +75,34 @@ impl CredentialSource {
     }
 
     /// Credentials valid for a while yet, fetched when the cached ones are
-    /// missing or about to expire.
+    /// missing or about to expire. Keys that are about to expire but have
+    /// not are still used if their renewal fails.
     pub async fn identity(&self) -> Result<Identity, GatewayError> {
+        if let Some(identity) = &self.fixed {
+            return Ok(identity.clone());
+        }
         let mut cached = self.cached.lock().await;
-        if let Some(current) = cached
-            .as_ref()
-            .filter(|c| c.refresh_at.is_none_or(|at| Instant::now() < at))
-        {
+        let now = Instant::now();
+        if let Some(current) = cached.as_ref().filter(|c| now < c.refresh_at) {
             return Ok(current.identity.clone());
         }
-        let fetched = self.fetch().await?;
-        *cached = Some(fetched.clone());
-        Ok(fetched.identity)
+        match self.fetch().await {
+            Ok(fetched) => {
+                let identity = fetched.identity.clone();
+                *cached = Some(fetched);
+                Ok(identity)
+            }
+            Err(error) => match cached.as_ref().filter(|c| Instant::now() < c.expires_at) {
+                Some(current) => {
+                    tracing::warn!(
+                        provider = self.provider,
+                        "AWS credentials not renewed: {error}"
+                    );
+                    Ok(current.identity.clone())
+                }
+                None => Err(error),
+            },
+        }
     }
 
     /// Forgets the cached credentials: Bedrock refused them (expired early,
@@ -94,11 +114,9 @@ impl CredentialSource {
     async fn fetch(&self) -> Result<Cached, GatewayError> {
         let started = Instant::now();
         let keys = match &self.source {
-            AwsCredentialSource::Keys(keys) => {
-                return Ok(Cached {
-                    identity: static_identity(keys),
-                    refresh_at: None,
-                });
+            // Served from `fixed`, without a fetch.
+            AwsCredentialSource::Keys(_) => {
+                return Err(self.unavailable("static keys are not fetched".to_owned()));
             }
             AwsCredentialSource::WebIdentity {
                 role_arn,
@@ -119,10 +137,12 @@ impl CredentialSource {
                     None => token.as_ref().map(|t| t.expose().to_owned()),
                 };
                 let mut headers = HeaderMap::new();
-                if let Some(token) = token {
-                    headers.insert(header::AUTHORIZATION, self.header_value(&token)?);
+                if let Some(token) = &token {
+                    headers.insert(header::AUTHORIZATION, self.header_value(token)?);
                 }
-                let body = self.call(Method::GET, url, headers, "").await?;
+                let body = self
+                    .call(Method::GET, url, headers, "", token.as_deref())
+                    .await?;
                 self.parse_json_keys(&body)?
             }
         };
@@ -137,9 +157,13 @@ impl CredentialSource {
             Some(expires_at),
             "switchboard-role",
         );
+        let lifetime = lifetime(expires_at, SystemTime::now());
         Ok(Cached {
             identity: credentials.into(),
-            refresh_at: Some(refresh_at(started, expires_at, SystemTime::now())),
+            // Counted from the request, so a slow endpoint cannot make us
+            // hold keys past their expiry.
+            refresh_at: started + lifetime.saturating_sub(REFRESH_MARGIN),
+            expires_at: started + lifetime,
         })
     }
 
@@ -167,7 +191,9 @@ impl CredentialSource {
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         )]);
         let url = format!("{sts_url}/");
-        let body = self.call(Method::POST, &url, headers, &form).await?;
+        let body = self
+            .call(Method::POST, &url, headers, &form, Some(&token))
+            .await?;
         let text = String::from_utf8_lossy(&body);
         let field = |name| xml_text(&text, name).map(str::to_owned);
         match (
@@ -188,14 +214,15 @@ impl CredentialSource {
         }
     }
 
-    /// Sends one credentials request; a refusal is reported with the
-    /// endpoint's status and message.
+    /// Sends one credentials request carrying `secret`; a refusal is
+    /// reported with the endpoint's status and message, `secret` redacted.
     async fn call(
         &self,
         method: Method,
         url: &str,
         headers: HeaderMap,
         body: &str,
+        secret: Option<&str>,
     ) -> Result<bytes::Bytes, GatewayError> {
         let url = endpoint(url).ok_or_else(|| self.unavailable(format!("`{url}` is not a URL")))?;
         let mut request = post_request(url, headers, body.to_owned().into());
@@ -204,13 +231,13 @@ impl CredentialSource {
             &self.client,
             request,
             self.provider,
-            self.timeout,
-            &[],
+            CREDENTIALS_TIMEOUT,
+            &[secret],
             |_, body| credentials_error(body),
         )
         .await
         .map_err(as_refusal)?;
-        http::read_body(response, self.provider, self.timeout).await
+        http::read_body(response, self.provider, CREDENTIALS_TIMEOUT).await
     }
 
     fn parse_json_keys(&self, body: &[u8]) -> Result<TemporaryKeys, GatewayError> {
@@ -244,17 +271,14 @@ impl CredentialSource {
     }
 }
 
-/// When keys expiring at `expires_at`, fetched by a request that started
-/// at `started`, are replaced: shortly before they expire, counted from the
-/// request so a slow endpoint cannot make us hold them past expiry, and
-/// within a day whatever the endpoint says (adding it to a clock must not
-/// overflow). Keys that have expired already are replaced at once.
-fn refresh_at(started: Instant, expires_at: SystemTime, now: SystemTime) -> Instant {
-    let lifetime = expires_at
+/// How long keys expiring at `expires_at` last from `now`: nothing if they
+/// have expired already, and at most a day whatever the endpoint says
+/// (adding it to a clock must not overflow).
+fn lifetime(expires_at: SystemTime, now: SystemTime) -> Duration {
+    expires_at
         .duration_since(now)
         .unwrap_or_default()
-        .min(Duration::from_secs(24 * 3600));
-    started + lifetime.saturating_sub(REFRESH_MARGIN)
+        .min(Duration::from_secs(24 * 3600))
 }
 
 pub(super) fn static_identity(keys: &AwsCredentials) -> Identity {
@@ -314,19 +338,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_replaced_shortly_before_they_expire() {
-        let started = Instant::now();
+    fn key_lifetimes() {
         let now = SystemTime::now();
         let hour = Duration::from_secs(3600);
-        assert_eq!(
-            refresh_at(started, now + hour, now),
-            started + hour - REFRESH_MARGIN
-        );
-        assert_eq!(refresh_at(started, now - hour, now), started);
-        assert_eq!(
-            refresh_at(started, now + 1000 * 24 * hour, now),
-            started + 24 * hour - REFRESH_MARGIN
-        );
+        assert_eq!(lifetime(now + hour, now), hour);
+        assert_eq!(lifetime(now - hour, now), Duration::ZERO);
+        assert_eq!(lifetime(now + 1000 * 24 * hour, now), 24 * hour);
     }
 
     #[test]

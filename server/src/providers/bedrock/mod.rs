@@ -27,7 +27,7 @@ use super::{
     numbered_embeddings, unix_now,
 };
 use crate::config::DeploymentConfig;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, UpstreamError};
 use crate::pb::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 use credentials::CredentialSource;
 
@@ -65,12 +65,7 @@ impl BedrockAdapter {
         let credentials = config.aws.as_ref().and_then(|aws| aws.credentials.clone());
         if let (None, Some(source)) = (&config.api_key, credentials) {
             upstream = upstream.with_signer(Box::new(SigV4 {
-                credentials: CredentialSource::new(
-                    config.provider.name(),
-                    source,
-                    client.clone(),
-                    config.timeout,
-                ),
+                credentials: CredentialSource::new(config.provider.name(), source, client.clone()),
                 signer: sigv4::Signer::new(region, sigv4::SERVICE),
             }));
         }
@@ -112,8 +107,19 @@ impl RequestSigner for SigV4 {
         })
     }
 
-    fn refused(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.credentials.invalidate())
+    /// Only errors that say the keys themselves are stale or unknown: an
+    /// `AccessDeniedException` (model access, an IAM deny) would only send
+    /// every request to STS again.
+    fn refused<'a>(&'a self, error: &'a UpstreamError) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let stale = matches!(
+                error.code.as_deref(),
+                Some("ExpiredTokenException" | "UnrecognizedClientException")
+            );
+            if stale {
+                self.credentials.invalidate().await;
+            }
+        })
     }
 }
 

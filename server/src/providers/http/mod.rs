@@ -26,7 +26,7 @@ pub use client::{Client, Ping, Request, Response, endpoint};
 
 use super::oauth::TokenSource;
 use crate::config::DeploymentConfig;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, UpstreamError};
 use crate::openai_wire::errors::ErrorBody;
 
 /// Largest error body read from a provider; error bodies are small, and a
@@ -75,9 +75,9 @@ pub fn bearer(key: &str) -> (HeaderName, String) {
 pub trait RequestSigner: Send + Sync {
     fn sign<'a>(&'a self, request: &'a mut Request) -> BoxFuture<'a, Result<(), GatewayError>>;
 
-    /// The provider refused a signed request as not authorized (403):
-    /// credentials that are cached may have expired early.
-    fn refused(&self) -> BoxFuture<'_, ()>;
+    /// The provider refused a signed request as not authorized (403, with
+    /// `error`): credentials that are cached may have expired early.
+    fn refused<'a>(&'a self, error: &'a UpstreamError) -> BoxFuture<'a, ()>;
 }
 
 impl Upstream {
@@ -201,7 +201,7 @@ impl Upstream {
         if let (Some(signer), Err(GatewayError::Upstream(error))) = (&self.signer, &result)
             && error.status == 403
         {
-            signer.refused().await;
+            signer.refused(error).await;
         }
         result
     }
