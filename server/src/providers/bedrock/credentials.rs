@@ -28,6 +28,9 @@ use crate::providers::oauth::REFRESH_MARGIN;
 /// deployment's timeout: every Bedrock request waits on it.
 const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long keys whose renewal failed are used before it is tried again.
+const RENEWAL_RETRY: Duration = Duration::from_secs(30);
+
 /// A deployment's credentials and the means to renew them.
 pub struct CredentialSource {
     provider: &'static str,
@@ -92,12 +95,14 @@ impl CredentialSource {
                 *cached = Some(fetched);
                 Ok(identity)
             }
-            Err(error) => match cached.as_ref().filter(|c| Instant::now() < c.expires_at) {
+            Err(error) => match cached.as_mut().filter(|c| Instant::now() < c.expires_at) {
+                // Tried again later, not by every request in between.
                 Some(current) => {
                     tracing::warn!(
                         provider = self.provider,
                         "AWS credentials not renewed: {error}"
                     );
+                    current.refresh_at = (Instant::now() + RENEWAL_RETRY).min(current.expires_at);
                     Ok(current.identity.clone())
                 }
                 None => Err(error),
@@ -336,6 +341,53 @@ fn xml_text<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A failed renewal keeps keys that have not expired, and is tried
+    /// again in 30 s rather than by every request; expired keys are not
+    /// kept.
+    #[tokio::test]
+    async fn failed_renewal_keeps_unexpired_keys() {
+        let unreachable = AwsCredentialSource::Container {
+            url: "http://127.0.0.1:1/credentials".into(),
+            token: None,
+            token_file: None,
+        };
+        let source = CredentialSource::new("bedrock", unreachable, Client::default());
+        let keys = AwsCredentials {
+            access_key_id: "ASIAKEPT".into(),
+            secret_access_key: crate::config::Secret::new("secret"),
+            session_token: None,
+        };
+        let cached = |expires_in: Duration| Cached {
+            identity: static_identity(&keys),
+            refresh_at: Instant::now(),
+            expires_at: Instant::now() + expires_in,
+        };
+
+        *source.cached.lock().await = Some(cached(Duration::from_secs(120)));
+        let kept = source.identity().await.expect("the unexpired keys");
+        let kept = kept.data::<Credentials>().expect("AWS credentials");
+        assert_eq!(kept.access_key_id(), "ASIAKEPT");
+        let retry_in = source
+            .cached
+            .lock()
+            .await
+            .as_ref()
+            .expect("kept")
+            .refresh_at
+            - Instant::now();
+        assert!(retry_in > Duration::from_secs(25), "{retry_in:?}");
+
+        *source.cached.lock().await = Some(cached(Duration::ZERO));
+        let error = source
+            .identity()
+            .await
+            .expect_err("expired keys are not kept");
+        assert!(
+            matches!(error, GatewayError::UpstreamUnavailable { .. }),
+            "{error:?}"
+        );
+    }
 
     #[test]
     fn key_lifetimes() {
