@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
-use http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rustls_pki_types::PrivatePkcs8KeyDer;
@@ -25,7 +26,7 @@ use tokio::sync::Mutex;
 use crate::config::{OAuthGrant, OAuthSettings};
 use crate::error::GatewayError;
 use crate::openai_wire::errors::ErrorBody;
-use crate::providers::http::{Client, Request, endpoint, post_request, unreadable};
+use crate::providers::http::{Client, Request, endpoint, form_post, request, unreadable};
 
 /// How long before its expiry a token is replaced: requests in flight with
 /// the old one still finish, and clocks may disagree a little.
@@ -243,23 +244,14 @@ impl TokenSource {
             // The metadata server answers a GET that says it expects it
             // (so a request forged through some proxy is refused).
             OAuthGrant::MetadataServer => {
-                let mut request = Request::default();
-                *request.uri_mut() = url;
-                request.headers_mut().insert(
+                let headers = HeaderMap::from_iter([(
                     HeaderName::from_static("metadata-flavor"),
                     HeaderValue::from_static("Google"),
-                );
-                return Ok(request);
+                )]);
+                return Ok(request(Method::GET, url, headers, Bytes::new()));
             }
         };
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&form)
-            .finish();
-        let headers = HeaderMap::from_iter([(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        )]);
-        Ok(post_request(url, headers, body.into()))
+        Ok(form_post(url, form))
     }
 
     fn unavailable(&self, message: String) -> GatewayError {

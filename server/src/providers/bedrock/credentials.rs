@@ -10,18 +10,19 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use ::http::{HeaderMap, HeaderValue, Method, header};
+use ::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
+use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::config::{AwsCredentialSource, AwsCredentials};
 use crate::error::GatewayError;
 use crate::openai_wire::errors::ErrorBody;
-use crate::providers::http::{self, Client, endpoint, post_request, unreadable};
+use crate::providers::http::{self, Client, Request, endpoint, unreadable};
 use crate::providers::oauth::REFRESH_MARGIN;
 
 /// How long one credentials request may take. Far shorter than a
@@ -145,9 +146,8 @@ impl CredentialSource {
                 if let Some(token) = &token {
                     headers.insert(header::AUTHORIZATION, self.header_value(token)?);
                 }
-                let body = self
-                    .call(Method::GET, url, headers, "", token.as_deref())
-                    .await?;
+                let get = http::request(Method::GET, self.url(url)?, headers, Bytes::new());
+                let body = self.call(get, token.as_deref()).await?;
                 self.parse_json_keys(&body)?
             }
         };
@@ -182,23 +182,15 @@ impl CredentialSource {
         sts_url: &str,
     ) -> Result<TemporaryKeys, GatewayError> {
         let token = self.read_token(token_file)?;
-        let form = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("Action", "AssumeRoleWithWebIdentity"),
-                ("Version", "2011-06-15"),
-                ("RoleArn", role_arn),
-                ("RoleSessionName", session_name),
-                ("WebIdentityToken", &token),
-            ])
-            .finish();
-        let headers = HeaderMap::from_iter([(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        )]);
-        let url = format!("{sts_url}/");
-        let body = self
-            .call(Method::POST, &url, headers, &form, Some(&token))
-            .await?;
+        let fields = [
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", role_arn),
+            ("RoleSessionName", session_name),
+            ("WebIdentityToken", &token),
+        ];
+        let post = http::form_post(self.url(&format!("{sts_url}/"))?, fields);
+        let body = self.call(post, Some(&token)).await?;
         let text = String::from_utf8_lossy(&body);
         let field = |name| xml_text(&text, name).map(str::to_owned);
         match (
@@ -221,17 +213,7 @@ impl CredentialSource {
 
     /// Sends one credentials request carrying `secret`; a refusal is
     /// reported with the endpoint's status and message, `secret` redacted.
-    async fn call(
-        &self,
-        method: Method,
-        url: &str,
-        headers: HeaderMap,
-        body: &str,
-        secret: Option<&str>,
-    ) -> Result<bytes::Bytes, GatewayError> {
-        let url = endpoint(url).ok_or_else(|| self.unavailable(format!("`{url}` is not a URL")))?;
-        let mut request = post_request(url, headers, body.to_owned().into());
-        *request.method_mut() = method;
+    async fn call(&self, request: Request, secret: Option<&str>) -> Result<Bytes, GatewayError> {
         let response = http::send(
             &self.client,
             request,
@@ -243,6 +225,10 @@ impl CredentialSource {
         .await
         .map_err(as_refusal)?;
         http::read_body(response, self.provider, CREDENTIALS_TIMEOUT).await
+    }
+
+    fn url(&self, url: &str) -> Result<Uri, GatewayError> {
+        endpoint(url).ok_or_else(|| self.unavailable(format!("`{url}` is not a URL")))
     }
 
     fn parse_json_keys(&self, body: &[u8]) -> Result<TemporaryKeys, GatewayError> {

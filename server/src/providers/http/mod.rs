@@ -169,7 +169,7 @@ impl Upstream {
                 message: format!("request cannot be encoded: {e}"),
                 param: None,
             })?;
-        let mut request = post_request(url, self.headers.clone(), bytes.into());
+        let mut request = request(Method::POST, url, self.headers.clone(), bytes.into());
         if let Some(signer) = &self.signer {
             signer.sign(&mut request).await?;
         }
@@ -247,13 +247,29 @@ impl Upstream {
     }
 }
 
-/// A POST of `body` to `url` with `headers`.
-pub fn post_request(url: Uri, headers: HeaderMap, body: Bytes) -> Request {
+/// A `method` request of `body` to `url` with `headers`.
+pub fn request(method: Method, url: Uri, headers: HeaderMap, body: Bytes) -> Request {
     let mut request = Request::new(body);
-    *request.method_mut() = Method::POST;
+    *request.method_mut() = method;
     *request.uri_mut() = url;
     *request.headers_mut() = headers;
     request
+}
+
+/// A POST of `fields` to `url` as an HTML form (token endpoints, STS).
+pub fn form_post<K, V>(url: Uri, fields: impl IntoIterator<Item = (K, V)>) -> Request
+where
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let headers = HeaderMap::from_iter([(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    )]);
+    request(Method::POST, url, headers, body.into())
 }
 
 /// `provider` answered with something that is not its documented format
