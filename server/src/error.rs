@@ -203,6 +203,24 @@ impl GatewayError {
         }
     }
 
+    /// This error with `secrets` and anything shaped like a key redacted
+    /// from what the provider said.
+    pub fn redacted(self, secrets: &[&str]) -> Self {
+        match self {
+            Self::Upstream(mut error) => {
+                error.message = redact_secrets(&error.message, secrets);
+                error.extra = redact_values(std::mem::take(&mut error.extra), secrets);
+                Self::Upstream(error)
+            }
+            // A parser's message may quote the provider's bytes.
+            Self::UpstreamProtocol { provider, message } => Self::UpstreamProtocol {
+                provider,
+                message: redact_secrets(&message, secrets),
+            },
+            other => other,
+        }
+    }
+
     /// A provider's body failed to parse: that is the provider's fault, not
     /// the caller's, whatever the parser called it.
     pub fn into_upstream_protocol(self, provider: &'static str) -> Self {
@@ -429,6 +447,42 @@ mod tests {
             "key [REDACTED] rejected"
         );
         assert_eq!(redact_secrets("bad sk-live-1,", &[]), "bad [REDACTED],");
+    }
+
+    /// A deployment's key is redacted from everything a provider said in an
+    /// error, including the parse errors that quote its bytes.
+    #[test]
+    fn redacted_errors_lose_the_key() {
+        let key = "AIzaSyExample0123";
+        let upstream = GatewayError::Upstream(Box::new(UpstreamError {
+            provider: "gemini",
+            status: 400,
+            message: format!("API key {key} not valid."),
+            kind: None,
+            code: Some("INVALID_ARGUMENT".into()),
+            param: None,
+            retry_after: None,
+            extra: serde_json::json!({"details": [{"key": key}]})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        }));
+        match upstream.redacted(&[key]) {
+            GatewayError::Upstream(e) => {
+                assert_eq!(e.message, "API key [REDACTED] not valid.");
+                assert_eq!(e.extra["details"][0]["key"], "[REDACTED]");
+                assert_eq!(e.code.as_deref(), Some("INVALID_ARGUMENT"));
+            }
+            other => panic!("expected an upstream error, got {other:?}"),
+        }
+        let protocol = GatewayError::UpstreamProtocol {
+            provider: "gemini",
+            message: format!("unreadable chunk: invalid type: string \"{key}\""),
+        };
+        assert_eq!(
+            protocol.redacted(&[key]).to_string(),
+            "gemini sent an unreadable response: unreadable chunk: invalid type: string \"[REDACTED]\""
+        );
     }
 
     /// Upstream statuses keep their meaning on both doors.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use crate::auth::{Authenticator, Principal};
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::error::GatewayError;
 use crate::pb::{
     ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ListModelsResponse, Model, Role,
@@ -66,12 +66,15 @@ impl Gateway {
         let deployment = self.router.pick(&request.model)?;
         let chunks = deployment.provider.stream(&request).await?;
         let mut served_by = Some(deployment.served_by());
+        // Stream decoders build errors without the deployment's key at hand.
+        let key = deployment.config.api_key.clone();
         Ok(chunks
-            .map(move |chunk| {
-                chunk.map(|mut chunk| {
+            .map(move |chunk| match chunk {
+                Ok(mut chunk) => {
                     chunk.served_by = served_by.take();
-                    chunk
-                })
+                    Ok(chunk)
+                }
+                Err(e) => Err(e.redacted(&[key.as_ref().map_or("", Secret::expose)])),
             })
             .boxed())
     }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -172,13 +173,14 @@ pub struct RawDeploymentParams {
     pub azure_scope: Option<String>,
 }
 
-/// A secret read from the config: never printed, never logged.
+/// A secret read from the config: never printed, never logged. Shared, so
+/// a stream can hold its deployment's key for redaction without a copy.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Arc<str>);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(value.into().into())
     }
 
     pub fn expose(&self) -> &str {
@@ -538,7 +540,7 @@ fn resolve_secret(
     path: &str,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Secret, ConfigError> {
-    resolve_plain(value, path, env).map(Secret)
+    resolve_plain(value, path, env).map(Secret::new)
 }
 
 #[cfg(test)]

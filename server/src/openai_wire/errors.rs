@@ -45,8 +45,8 @@ impl ErrorBody {
     }
 
     /// An error the provider sent inside a stream, as the request's error.
-    /// The request's keys are not at hand there, so only key-shaped words
-    /// are redacted.
+    /// Only key-shaped words are redacted here: the deployment's key is
+    /// redacted as the stream leaves the gateway (`Gateway::stream`).
     pub fn into_error(self, provider: &'static str, status: u16) -> GatewayError {
         GatewayError::Upstream(Box::new(self.into_upstream(provider, status, &[])))
     }
