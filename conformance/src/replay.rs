@@ -303,7 +303,8 @@ async fn replay(State(shared): State<Arc<Shared>>, request: Request) -> Response
     }
 
     let mut segments = path.trim_start_matches('/').splitn(3, '/');
-    let (provider, fixture) = (
+    let (provider, fixture, rest) = (
+        segments.next().unwrap_or_default(),
         segments.next().unwrap_or_default(),
         segments.next().unwrap_or_default(),
     );
@@ -313,9 +314,45 @@ async fn replay(State(shared): State<Arc<Shared>>, request: Request) -> Response
             format!("path {path} is not /{{provider}}/{{fixture}}/..."),
         );
     }
-    match fixture_response(&shared.fixtures_dir, provider, fixture, pause).await {
-        Ok(response) => response,
-        Err((status, message)) => replay_error(status, message),
+    let request = format!("{} /{rest}", parts.method);
+    let answer = match routed_fixture(&shared.fixtures_dir, provider, fixture, &request).await {
+        Ok(routed) => {
+            let fixture = routed.as_deref().unwrap_or(fixture);
+            fixture_response(&shared.fixtures_dir, provider, fixture, pause).await
+        }
+        Err(error) => Err(error),
+    };
+    answer.unwrap_or_else(|(status, message)| replay_error(status, message))
+}
+
+/// The fixture answering `request` (`"METHOD /path"` below the fixture's
+/// base URL) when `{fixture}.routes.json` exists: a set of exchanges under
+/// one base URL, such as the EC2 instance metadata service's token, role
+/// name and keys. `None` for a plain fixture, which answers every request.
+async fn routed_fixture(
+    dir: &Path,
+    provider: &str,
+    fixture: &str,
+    request: &str,
+) -> ReplayResult<Option<String>> {
+    let file = dir.join(provider).join(format!("{fixture}.routes.json"));
+    let raw = match tokio::fs::read(&file).await {
+        Ok(raw) => raw,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(internal(format!("{}: {err}", file.display()))),
+    };
+    let routes: std::collections::BTreeMap<String, String> = serde_json::from_slice(&raw)
+        .map_err(|err| internal(format!("{}: {err}", file.display())))?;
+    match routes.get(request) {
+        Some(target) if is_plain_name(target) => Ok(Some(target.clone())),
+        Some(target) => Err(internal(format!(
+            "{}: bad fixture name {target:?}",
+            file.display()
+        ))),
+        None => Err((
+            StatusCode::NOT_FOUND,
+            format!("{provider}/{fixture} has no route for {request}"),
+        )),
     }
 }
 
@@ -509,11 +546,14 @@ enum BodyKind {
     EventStream,
     /// An XML document (AWS STS), sent whole.
     Xml,
+    /// Plain text (the EC2 instance metadata service), sent whole.
+    Text,
 }
 
-const BODY_FILES: [(&str, BodyKind); 6] = [
+const BODY_FILES: [(&str, BodyKind); 7] = [
     ("response.json", BodyKind::Json),
     ("response.xml", BodyKind::Xml),
+    ("response.txt", BodyKind::Text),
     ("response.sse", BodyKind::Sse),
     ("response.chunks.jsonl", BodyKind::ChunksJsonl),
     ("response.ndjson", BodyKind::Ndjson),
@@ -583,6 +623,7 @@ async fn fixture_response(
         // Sent whole: hyper sets the real content-length.
         BodyKind::Json if pause.is_none() => (Body::from(bytes), "application/json"),
         BodyKind::Xml => (Body::from(bytes), "text/xml"),
+        BodyKind::Text => (Body::from(bytes), "text/plain"),
         // Framed by its length, as sent whole, but stalling halfway.
         BodyKind::Json => {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));

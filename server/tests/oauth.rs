@@ -295,6 +295,77 @@ async fn refused_role_credentials_fail_the_request() {
     assert_eq!(gateway.replay.requests().len(), 1, "no Bedrock call");
 }
 
+/// A Bedrock deployment on EC2 with an instance profile: an IMDSv2
+/// session token (PUT, asking for six hours), the role's name, then its
+/// keys, each GET carrying the token; the keys sign the Bedrock call.
+#[tokio::test]
+async fn bedrock_signs_with_the_instance_profile() {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let endpoint = format!("http://{}/bedrock/imds__instance-profile/", replay.addr());
+    let gateway = bedrock_gateway(
+        replay,
+        vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint)],
+    )
+    .await;
+
+    let (status, body) = chat(&gateway).await;
+    assert_eq!(status, 200, "{body}");
+    let requests = gateway.replay.requests();
+    let [token, roles, keys, call] = &requests[..] else {
+        panic!("token, role, keys and the call expected: {requests:?}");
+    };
+    assert_eq!(
+        (token.method.as_str(), token.path.as_str()),
+        ("PUT", "/bedrock/imds__instance-profile/latest/api/token")
+    );
+    assert_eq!(
+        token.header("x-aws-ec2-metadata-token-ttl-seconds"),
+        Some("21600")
+    );
+    let credentials = "/bedrock/imds__instance-profile/latest/meta-data/iam/security-credentials/";
+    for (get, path) in [
+        (roles, credentials.to_owned()),
+        (keys, format!("{credentials}imds-assume-role-test")),
+    ] {
+        assert_eq!(
+            (get.method.as_str(), get.path.as_str()),
+            ("GET", path.as_str())
+        );
+        assert_eq!(
+            get.header("x-aws-ec2-metadata-token"),
+            Some("AQAEAKQRRHnsX8GCPgYTGMShrFJkMhru3n-8Ul5Gzvzj-bpWKYZuiw==")
+        );
+    }
+    signed_with(call, "ASIARTEST", "testtoken");
+}
+
+/// On an instance without an instance profile the metadata service answers
+/// the role listing with a 404 page: the request fails as the gateway's own
+/// authentication failure, saying so, and Bedrock is not called.
+#[tokio::test]
+async fn instance_without_a_role_fails_the_request() {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let endpoint = format!(
+        "http://{}/bedrock/imds__instance-without-role",
+        replay.addr()
+    );
+    let gateway = bedrock_gateway(
+        replay,
+        vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint)],
+    )
+    .await;
+
+    let (status, body) = chat(&gateway).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["type"], "authentication_error", "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "AWS credentials refused: no IAM role is attached to this instance",
+        "{body}"
+    );
+    assert_eq!(gateway.replay.requests().len(), 2, "no Bedrock call");
+}
+
 async fn bedrock_gateway(replay: ReplayServer, env: Vec<(&str, String)>) -> support::Gateway {
     let mut env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     env.push(("AWS_REGION".into(), "us-east-1".into()));

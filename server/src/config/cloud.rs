@@ -28,6 +28,13 @@ pub struct AwsSettings {
 pub enum AwsCredentialSource {
     /// Access keys from the params or `AWS_ACCESS_KEY_ID` and friends.
     Keys(AwsCredentials),
+    /// A role's temporary keys, fetched and renewed before they expire.
+    Role(AwsRole),
+}
+
+/// Where a role's temporary keys are fetched.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AwsRole {
     /// A web identity token (EKS IAM roles for service accounts) traded at
     /// STS for a role's temporary keys. The file is read at each trade: the
     /// kubelet rotates it.
@@ -44,6 +51,9 @@ pub enum AwsCredentialSource {
         token: Option<Secret>,
         token_file: Option<PathBuf>,
     },
+    /// The EC2 instance profile, from the instance metadata service
+    /// (IMDSv2) at `endpoint`.
+    InstanceProfile { endpoint: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -217,7 +227,7 @@ pub(super) fn aws_settings(
                 session_token,
             }))
         }
-        (None, None) => aws_role_credentials(&region, at, env)?,
+        (None, None) => aws_role_credentials(&region, at, env)?.map(AwsCredentialSource::Role),
         (Some(_), None) => {
             return Err(ConfigError::new(
                 format!("{at}.params.aws_secret_access_key"),
@@ -239,24 +249,29 @@ pub(super) fn aws_settings(
 
 /// The ECS container credentials endpoint's host, for a relative URI.
 const ECS_CREDENTIALS_HOST: &str = "169.254.170.2";
+/// The EC2 instance metadata service, unless
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT` names another (or
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE` asks for IPv6).
+const EC2_METADATA_ENDPOINT: &str = "http://169.254.169.254";
+const EC2_METADATA_ENDPOINT_IPV6: &str = "http://[fd00:ec2::254]";
 
-/// The temporary credentials of a role the pod or task is given, as AWS's
-/// SDKs find them where no keys are set, in their order: a web identity
-/// token (EKS IAM roles for service accounts), then the container endpoint
-/// (ECS task roles, EKS Pod Identity). (The EC2 instance profile, which the
-/// SDKs try last, is not supported yet.)
+/// The temporary credentials of a role the pod, task or instance is given,
+/// as AWS's SDKs find them where no keys are set, in their order: a web
+/// identity token (EKS IAM roles for service accounts), the container
+/// endpoint (ECS task roles, EKS Pod Identity), then the EC2 instance
+/// profile.
 fn aws_role_credentials(
     region: &str,
     at: &str,
     env: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<AwsCredentialSource>, ConfigError> {
+) -> Result<Option<AwsRole>, ConfigError> {
     if let (Some(role_arn), Some(token_file)) =
         (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE"))
     {
         let sts_url = env("AWS_ENDPOINT_URL_STS")
             .or_else(|| env("AWS_ENDPOINT_URL"))
             .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
-        return Ok(Some(AwsCredentialSource::WebIdentity {
+        return Ok(Some(AwsRole::WebIdentity {
             role_arn,
             token_file: token_file.into(),
             session_name: env("AWS_ROLE_SESSION_NAME")
@@ -273,13 +288,40 @@ fn aws_role_credentials(
         (None, None) => None,
     };
     if let Some(url) = container_url {
-        return Ok(Some(AwsCredentialSource::Container {
+        return Ok(Some(AwsRole::Container {
             url,
             token: env("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(Secret::new),
             token_file: env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").map(PathBuf::from),
         }));
     }
-    Ok(None)
+    let endpoint = match env("AWS_EC2_METADATA_SERVICE_ENDPOINT") {
+        _ if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) => {
+            return Ok(None);
+        }
+        Some(endpoint) => endpoint,
+        None if !on_ec2() => return Ok(None),
+        None => match env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE") {
+            Some(mode) if mode.eq_ignore_ascii_case("ipv6") => EC2_METADATA_ENDPOINT_IPV6,
+            _ => EC2_METADATA_ENDPOINT,
+        }
+        .to_owned(),
+    };
+    Ok(Some(AwsRole::InstanceProfile {
+        endpoint: endpoint.trim_end_matches('/').to_owned(),
+    }))
+}
+
+/// Whether this process runs on an EC2 instance, told from the machine's
+/// firmware as AWS documents it, without a network probe: the system
+/// vendor on Nitro instances, the hypervisor's UUID on Xen ones. Anywhere
+/// else the metadata service is not tried, so a deployment without
+/// credentials fails at start rather than at its first request.
+fn on_ec2() -> bool {
+    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+    read("/sys/class/dmi/id/sys_vendor").trim() == "Amazon EC2"
+        || read("/sys/hypervisor/uuid")
+            .to_ascii_lowercase()
+            .starts_with("ec2")
 }
 
 /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`, which the SDKs take over plain
@@ -572,7 +614,7 @@ pub(super) fn entra_settings(
 #[cfg(test)]
 mod tests {
     use super::super::Config;
-    use super::{AwsCredentialSource, OAuthGrant};
+    use super::{AwsCredentialSource, AwsRole, OAuthGrant, on_ec2};
 
     /// Bedrock's region and keys come from the params or the AWS variables.
     #[test]
@@ -602,8 +644,9 @@ mod tests {
 
     /// Without keys, a role is found as AWS's SDKs find it: a web identity
     /// first, then the container endpoint (relative URI before full URI,
-    /// a full URI over plain HTTP only to this machine or the agents).
-    /// Keys, when set, win over any role.
+    /// a full URI over plain HTTP only to this machine or the agents),
+    /// then the instance metadata service (unless disabled). Keys, when
+    /// set, win over any role.
     #[test]
     fn bedrock_role_credentials_from_the_environment() {
         let source = |vars: &[(&str, &str)]| {
@@ -627,12 +670,12 @@ mod tests {
         ];
         assert_eq!(
             source(&web_identity).expect("loads"),
-            Some(AwsCredentialSource::WebIdentity {
+            Some(AwsCredentialSource::Role(AwsRole::WebIdentity {
                 role_arn: "arn:aws:iam::1:role/r".into(),
                 token_file: "/var/run/token".into(),
                 session_name: "s".into(),
                 sts_url: "https://sts.us-west-2.amazonaws.com".into(),
-            })
+            }))
         );
         let relative = (
             "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
@@ -648,19 +691,19 @@ mod tests {
         );
         assert_eq!(
             source(&[relative, pod_identity]).expect("loads"),
-            Some(AwsCredentialSource::Container {
+            Some(AwsCredentialSource::Role(AwsRole::Container {
                 url: "http://169.254.170.2/v2/credentials/abc".into(),
                 token: None,
                 token_file: None,
-            })
+            }))
         );
         assert_eq!(
             source(&[pod_identity, token_file]).expect("loads"),
-            Some(AwsCredentialSource::Container {
+            Some(AwsCredentialSource::Role(AwsRole::Container {
                 url: "http://169.254.170.23/v1/credentials".into(),
                 token: None,
                 token_file: Some("/var/run/pod-token".into()),
-            })
+            }))
         );
         for allowed in [
             "http://127.0.0.1:9000/c",
@@ -686,11 +729,34 @@ mod tests {
             source(&both).expect("loads"),
             Some(AwsCredentialSource::Keys(_))
         ));
-        let error = source(&[]).expect_err("no credentials");
+
+        let imds = (
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            "http://127.0.0.1:1338/",
+        );
+        let instance_profile = |endpoint: &str| {
+            Some(AwsCredentialSource::Role(AwsRole::InstanceProfile {
+                endpoint: endpoint.into(),
+            }))
+        };
+        assert_eq!(
+            source(&[imds]).expect("loads"),
+            instance_profile("http://127.0.0.1:1338")
+        );
+        assert!(matches!(
+            source(&[imds, relative]).expect("loads"),
+            Some(AwsCredentialSource::Role(AwsRole::Container { .. }))
+        ));
+        let disabled = ("AWS_EC2_METADATA_DISABLED", "TRUE");
+        let error = source(&[imds, disabled]).expect_err("no credentials");
         assert!(
             error.message.contains("AWS_WEB_IDENTITY_TOKEN_FILE"),
             "{error}"
         );
+        if !on_ec2() {
+            let error = source(&[]).expect_err("no credentials off EC2");
+            assert!(error.message.contains("instance profile"), "{error}");
+        }
     }
 
     fn service_account(token_uri: &str) -> serde_json::Value {

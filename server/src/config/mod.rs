@@ -22,7 +22,8 @@ use crate::providers::http::{Ping, endpoint};
 mod cloud;
 
 pub use cloud::{
-    AwsCredentialSource, AwsCredentials, AwsSettings, OAuthGrant, OAuthSettings, VertexSettings,
+    AwsCredentialSource, AwsCredentials, AwsRole, AwsSettings, OAuthGrant, OAuthSettings,
+    VertexSettings,
 };
 
 /// Default listen address: loopback only, so a fresh `serve` exposes nothing.
@@ -427,8 +428,9 @@ fn validate_deployment(
             "bedrock needs credentials: api_key (a Bedrock API key, default \
              AWS_BEARER_TOKEN_BEDROCK), aws_access_key_id + aws_secret_access_key \
              (default AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), or a role: a web \
-             identity (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE) or the container \
-             endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI)",
+             identity (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE), the container \
+             endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI) or, on EC2, \
+             the instance profile",
         ));
     }
     let api_version = params

@@ -2,15 +2,17 @@
 //! or a role's temporary keys fetched, cached and fetched again shortly
 //! before they expire (requests arriving meanwhile wait for that one fetch).
 //!
-//! Two small HTTP exchanges, written here rather than taken from
+//! A few small HTTP exchanges, written here rather than taken from
 //! `aws-config`: that crate brings the STS, SSO and SSO-OIDC SDKs, the
 //! smithy runtime and a second HTTP and TLS stack for what is one form
-//! POST and one GET, sent through the client every provider call uses.
+//! POST (STS), one GET (the container endpoint) and a PUT and two GETs
+//! (the instance metadata service), sent through the client every
+//! provider call uses.
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use ::http::{HeaderMap, HeaderValue, Method, Uri, header};
+use ::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_types::DateTime;
@@ -19,8 +21,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::config::{AwsCredentialSource, AwsCredentials};
-use crate::error::GatewayError;
+use crate::config::{AwsCredentialSource, AwsCredentials, AwsRole};
+use crate::error::{GatewayError, UpstreamError};
 use crate::openai_wire::errors::ErrorBody;
 use crate::providers::http::{self, Client, Request, endpoint, unreadable};
 use crate::providers::oauth::REFRESH_MARGIN;
@@ -32,14 +34,25 @@ const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long keys whose renewal failed are used before it is tried again.
 const RENEWAL_RETRY: Duration = Duration::from_secs(30);
 
+/// How long an instance metadata session token lives (the SDKs' value);
+/// one is taken for each fetch of the keys.
+const IMDS_TOKEN_TTL_SECONDS: &str = "21600";
+
 /// A deployment's credentials and the means to renew them.
 pub struct CredentialSource {
     provider: &'static str,
-    source: AwsCredentialSource,
     client: Client,
+    keys: Keys,
+}
+
+enum Keys {
     /// Static keys, ready at construction: no lock, no fetch.
-    fixed: Option<Identity>,
-    cached: Mutex<Option<Cached>>,
+    Fixed(Identity),
+    /// A role's keys, fetched when missing or about to expire.
+    Role {
+        role: AwsRole,
+        cached: Mutex<Option<Cached>>,
+    },
 }
 
 #[derive(Clone)]
@@ -49,7 +62,8 @@ struct Cached {
     expires_at: Instant,
 }
 
-/// Temporary keys as the container endpoint sends them.
+/// Temporary keys as the container endpoint and the instance metadata
+/// service send them.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct TemporaryKeys {
@@ -59,18 +73,28 @@ struct TemporaryKeys {
     expiration: String,
 }
 
+/// The instance metadata service's verdict on the keys it sends
+/// (`Success`, or a code and message saying why there are none).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeysStatus {
+    code: Option<String>,
+    message: Option<String>,
+}
+
 impl CredentialSource {
     pub fn new(provider: &'static str, source: AwsCredentialSource, client: Client) -> Self {
-        let fixed = match &source {
-            AwsCredentialSource::Keys(keys) => Some(static_identity(keys)),
-            _ => None,
+        let keys = match source {
+            AwsCredentialSource::Keys(keys) => Keys::Fixed(static_identity(&keys)),
+            AwsCredentialSource::Role(role) => Keys::Role {
+                role,
+                cached: Mutex::new(None),
+            },
         };
         Self {
             provider,
-            source,
             client,
-            fixed,
-            cached: Mutex::new(None),
+            keys,
         }
     }
 
@@ -82,15 +106,16 @@ impl CredentialSource {
     /// missing or about to expire. Keys that are about to expire but have
     /// not are still used if their renewal fails.
     pub async fn identity(&self) -> Result<Identity, GatewayError> {
-        if let Some(identity) = &self.fixed {
-            return Ok(identity.clone());
-        }
-        let mut cached = self.cached.lock().await;
+        let (role, cached) = match &self.keys {
+            Keys::Fixed(identity) => return Ok(identity.clone()),
+            Keys::Role { role, cached } => (role, cached),
+        };
+        let mut cached = cached.lock().await;
         let now = Instant::now();
         if let Some(current) = cached.as_ref().filter(|c| now < c.refresh_at) {
             return Ok(current.identity.clone());
         }
-        match self.fetch().await {
+        match self.fetch(role).await {
             Ok(fetched) => {
                 let identity = fetched.identity.clone();
                 *cached = Some(fetched);
@@ -111,20 +136,98 @@ impl CredentialSource {
         }
     }
 
-    /// Forgets the cached credentials: Bedrock refused them (expired early,
-    /// or the role was changed), so the next request fetches new ones.
-    pub async fn invalidate(&self) {
-        *self.cached.lock().await = None;
+    /// Forgets the cached credentials when Bedrock refused them as stale or
+    /// unknown (expired early, or the role was changed), so the next request
+    /// fetches new ones. Not for other refusals: an `AccessDeniedException`
+    /// (no model access, an IAM deny) would only send every request to the
+    /// credentials endpoint again.
+    pub async fn refused(&self, error: &UpstreamError) {
+        let stale = matches!(
+            error.code.as_deref(),
+            Some("ExpiredTokenException" | "UnrecognizedClientException")
+        );
+        if let (true, Keys::Role { cached, .. }) = (stale, &self.keys) {
+            *cached.lock().await = None;
+        }
     }
 
-    async fn fetch(&self) -> Result<Cached, GatewayError> {
+    async fn fetch(&self, role: &AwsRole) -> Result<Cached, GatewayError> {
         let started = Instant::now();
-        let keys = match &self.source {
-            // Served from `fixed`, without a fetch.
-            AwsCredentialSource::Keys(_) => {
-                return Err(self.unavailable("static keys are not fetched".to_owned()));
+        let keys = self.fetch_keys(role).await.map_err(as_refusal)?;
+        let expires_at = DateTime::from_str(&keys.expiration, Format::DateTime)
+            .ok()
+            .and_then(|at| SystemTime::try_from(at).ok())
+            .ok_or_else(|| self.unreadable(format!("expiration `{}`", keys.expiration)))?;
+        let credentials = Credentials::new(
+            keys.access_key_id,
+            keys.secret_access_key,
+            Some(keys.token),
+            Some(expires_at),
+            "switchboard-role",
+        );
+        let (refresh_at, expires_at) = renewal(
+            started,
+            lifetime(expires_at, SystemTime::now()),
+            Instant::now(),
+        );
+        Ok(Cached {
+            identity: credentials.into(),
+            refresh_at,
+            expires_at,
+        })
+    }
+
+    /// The EC2 instance profile's keys (IMDSv2): a session token from a
+    /// PUT, then the name of the instance's role, then its keys, each GET
+    /// carrying the token. IMDSv1 (no token) is not spoken: AWS recommends
+    /// requiring v2, and a v1-only endpoint is a misconfiguration to fix.
+    async fn instance_profile_keys(&self, endpoint: &str) -> Result<TemporaryKeys, GatewayError> {
+        let ttl = HeaderMap::from_iter([(
+            HeaderName::from_static("x-aws-ec2-metadata-token-ttl-seconds"),
+            HeaderValue::from_static(IMDS_TOKEN_TTL_SECONDS),
+        )]);
+        let put = http::request(
+            Method::PUT,
+            self.url(&format!("{endpoint}/latest/api/token"))?,
+            ttl,
+            Bytes::new(),
+        );
+        let token = self.call(put, None).await?;
+        let token = String::from_utf8_lossy(&token).trim().to_owned();
+        let with_token = HeaderMap::from_iter([(
+            HeaderName::from_static("x-aws-ec2-metadata-token"),
+            self.header_value(&token)?,
+        )]);
+        let roles_url = format!("{endpoint}/latest/meta-data/iam/security-credentials/");
+        let get = |url: &str| {
+            self.url(url)
+                .map(|url| http::request(Method::GET, url, with_token.clone(), Bytes::new()))
+        };
+        let no_role = "no IAM role is attached to this instance";
+        let roles = match self.call(get(&roles_url)?, Some(&token)).await {
+            // Answered with an HTML page.
+            Err(GatewayError::Upstream(mut error)) if error.status == 404 => {
+                error.message = format!("AWS credentials refused: {no_role}");
+                return Err(GatewayError::Upstream(error));
             }
-            AwsCredentialSource::WebIdentity {
+            roles => roles?,
+        };
+        let roles = String::from_utf8_lossy(&roles);
+        let role = roles
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .ok_or_else(|| self.unavailable(no_role.into()))?;
+        let body = self
+            .call(get(&format!("{roles_url}{role}"))?, Some(&token))
+            .await?;
+        self.parse_json_keys(&body)
+    }
+
+    /// The role's keys from wherever the role gets them.
+    async fn fetch_keys(&self, role: &AwsRole) -> Result<TemporaryKeys, GatewayError> {
+        Ok(match role {
+            AwsRole::WebIdentity {
                 role_arn,
                 token_file,
                 session_name,
@@ -133,7 +236,7 @@ impl CredentialSource {
                 self.assume_role_with_web_identity(role_arn, token_file, session_name, sts_url)
                     .await?
             }
-            AwsCredentialSource::Container {
+            AwsRole::Container {
                 url,
                 token,
                 token_file,
@@ -150,25 +253,7 @@ impl CredentialSource {
                 let body = self.call(get, token.as_deref()).await?;
                 self.parse_json_keys(&body)?
             }
-        };
-        let expires_at = DateTime::from_str(&keys.expiration, Format::DateTime)
-            .ok()
-            .and_then(|at| SystemTime::try_from(at).ok())
-            .ok_or_else(|| self.unreadable(format!("expiration `{}`", keys.expiration)))?;
-        let credentials = Credentials::new(
-            keys.access_key_id,
-            keys.secret_access_key,
-            Some(keys.token),
-            Some(expires_at),
-            "switchboard-role",
-        );
-        let lifetime = lifetime(expires_at, SystemTime::now());
-        Ok(Cached {
-            identity: credentials.into(),
-            // Counted from the request, so a slow endpoint cannot make us
-            // hold keys past their expiry.
-            refresh_at: started + lifetime.saturating_sub(REFRESH_MARGIN),
-            expires_at: started + lifetime,
+            AwsRole::InstanceProfile { endpoint } => self.instance_profile_keys(endpoint).await?,
         })
     }
 
@@ -222,8 +307,7 @@ impl CredentialSource {
             &[secret],
             |_, body| credentials_error(body),
         )
-        .await
-        .map_err(as_refusal)?;
+        .await?;
         http::read_body(response, self.provider, CREDENTIALS_TIMEOUT).await
     }
 
@@ -232,6 +316,15 @@ impl CredentialSource {
     }
 
     fn parse_json_keys(&self, body: &[u8]) -> Result<TemporaryKeys, GatewayError> {
+        if let Ok(KeysStatus {
+            code: Some(code),
+            message,
+        }) = crate::openai_wire::from_bytes(body)
+            && code != "Success"
+        {
+            let detail = message.map_or_else(|| code.clone(), |m| format!("{code}: {m}"));
+            return Err(self.unavailable(format!("the role's keys are not ready: {detail}")));
+        }
         crate::openai_wire::from_bytes(body)
             .map_err(|e| unreadable(self.provider, "AWS credentials", e))
     }
@@ -260,6 +353,19 @@ impl CredentialSource {
             message: format!("no AWS credentials: {message}"),
         }
     }
+}
+
+/// When keys fetched at `started` and lasting `lifetime` are renewed, and
+/// when they expire. Both count from the request, so a slow endpoint cannot
+/// make us hold keys past their expiry. Keys handed out close to their
+/// expiry (the instance metadata service rotates them only minutes before)
+/// are kept a while rather than fetched again by every request.
+fn renewal(started: Instant, lifetime: Duration, now: Instant) -> (Instant, Instant) {
+    let expires_at = started + lifetime;
+    let refresh_at = (started + lifetime.saturating_sub(REFRESH_MARGIN))
+        .max(now + RENEWAL_RETRY)
+        .min(expires_at);
+    (refresh_at, expires_at)
 }
 
 /// How long keys expiring at `expires_at` last from `now`: nothing if they
@@ -333,29 +439,19 @@ mod tests {
     /// kept.
     #[tokio::test]
     async fn failed_renewal_keeps_unexpired_keys() {
-        let unreachable = AwsCredentialSource::Container {
-            url: "http://127.0.0.1:1/credentials".into(),
-            token: None,
-            token_file: None,
-        };
-        let source = CredentialSource::new("bedrock", unreachable, Client::default());
-        let keys = AwsCredentials {
-            access_key_id: "ASIAKEPT".into(),
-            secret_access_key: crate::config::Secret::new("secret"),
-            session_token: None,
-        };
+        let source = unreachable_role();
         let cached = |expires_in: Duration| Cached {
-            identity: static_identity(&keys),
+            identity: identity("ASIAKEPT"),
             refresh_at: Instant::now(),
             expires_at: Instant::now() + expires_in,
         };
 
-        *source.cached.lock().await = Some(cached(Duration::from_secs(120)));
+        *source.cache().lock().await = Some(cached(Duration::from_secs(120)));
         let kept = source.identity().await.expect("the unexpired keys");
         let kept = kept.data::<Credentials>().expect("AWS credentials");
         assert_eq!(kept.access_key_id(), "ASIAKEPT");
         let retry_in = source
-            .cached
+            .cache()
             .lock()
             .await
             .as_ref()
@@ -364,7 +460,7 @@ mod tests {
             - Instant::now();
         assert!(retry_in > Duration::from_secs(25), "{retry_in:?}");
 
-        *source.cached.lock().await = Some(cached(Duration::ZERO));
+        *source.cache().lock().await = Some(cached(Duration::ZERO));
         let error = source
             .identity()
             .await
@@ -373,6 +469,104 @@ mod tests {
             matches!(error, GatewayError::UpstreamUnavailable { .. }),
             "{error:?}"
         );
+    }
+
+    /// Bedrock refusing the keys as stale or unknown drops them, so the next
+    /// request fetches new ones; any other refusal (an IAM deny, no model
+    /// access) keeps them.
+    #[tokio::test]
+    async fn only_stale_keys_are_dropped() {
+        let source = unreachable_role();
+        let refused = |code: &str| UpstreamError {
+            provider: "bedrock",
+            status: 403,
+            message: String::new(),
+            kind: None,
+            code: Some(code.to_owned()),
+            param: None,
+            retry_after: None,
+            extra: Default::default(),
+        };
+        for (code, dropped) in [
+            ("AccessDeniedException", false),
+            ("UnrecognizedClientException", true),
+            ("ExpiredTokenException", true),
+        ] {
+            *source.cache().lock().await = Some(Cached {
+                identity: identity("ASIAOLD"),
+                refresh_at: Instant::now() + Duration::from_secs(3000),
+                expires_at: Instant::now() + Duration::from_secs(3600),
+            });
+            source.refused(&refused(code)).await;
+            assert_eq!(source.cache().lock().await.is_none(), dropped, "{code}");
+        }
+    }
+
+    /// Keys are renewed 5 minutes before they expire; keys that arrive with
+    /// less left than that are kept 30 s (never past their expiry) rather
+    /// than fetched again by every request.
+    #[test]
+    fn renewal_times() {
+        let now = Instant::now();
+        let minute = Duration::from_secs(60);
+        assert_eq!(
+            renewal(now, 60 * minute, now),
+            (now + 55 * minute, now + 60 * minute)
+        );
+        assert_eq!(
+            renewal(now, 4 * minute, now),
+            (now + RENEWAL_RETRY, now + 4 * minute)
+        );
+        let nearly_gone = Duration::from_secs(10);
+        assert_eq!(
+            renewal(now, nearly_gone, now),
+            (now + nearly_gone, now + nearly_gone)
+        );
+        assert_eq!(renewal(now, Duration::ZERO, now), (now, now));
+    }
+
+    /// The instance metadata service saying why it has no keys is reported
+    /// as such, not as an unreadable answer.
+    #[test]
+    fn keys_not_ready_are_reported() {
+        let source = unreachable_role();
+        let body = br#"{"Code":"AssumeRoleUnauthorizedAccess","Message":"EC2 cannot assume the role","LastUpdated":"2024-01-01T00:00:00Z"}"#;
+        let Err(error) = source.parse_json_keys(body) else {
+            panic!("no keys expected");
+        };
+        assert_eq!(
+            error.to_string(),
+            "bedrock is unreachable: no AWS credentials: the role's keys are not ready: \
+             AssumeRoleUnauthorizedAccess: EC2 cannot assume the role"
+        );
+    }
+
+    /// A role source whose endpoint never answers.
+    fn unreachable_role() -> CredentialSource {
+        let unreachable = AwsRole::Container {
+            url: "http://127.0.0.1:1/credentials".into(),
+            token: None,
+            token_file: None,
+        };
+        let source = AwsCredentialSource::Role(unreachable);
+        CredentialSource::new("bedrock", source, Client::default())
+    }
+
+    fn identity(access_key_id: &str) -> Identity {
+        static_identity(&AwsCredentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: crate::config::Secret::new("secret"),
+            session_token: None,
+        })
+    }
+
+    impl CredentialSource {
+        fn cache(&self) -> &Mutex<Option<Cached>> {
+            match &self.keys {
+                Keys::Role { cached, .. } => cached,
+                Keys::Fixed(_) => panic!("static keys have no cache"),
+            }
+        }
     }
 
     #[test]

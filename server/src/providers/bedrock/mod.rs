@@ -107,19 +107,8 @@ impl RequestSigner for SigV4 {
         })
     }
 
-    /// Only errors that say the keys themselves are stale or unknown: an
-    /// `AccessDeniedException` (model access, an IAM deny) would only send
-    /// every request to STS again.
     fn refused<'a>(&'a self, error: &'a UpstreamError) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let stale = matches!(
-                error.code.as_deref(),
-                Some("ExpiredTokenException" | "UnrecognizedClientException")
-            );
-            if stale {
-                self.credentials.invalidate().await;
-            }
-        })
+        Box::pin(self.credentials.refused(error))
     }
 }
 
