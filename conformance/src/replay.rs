@@ -349,8 +349,9 @@ async fn routed_fixture(
             "{}: bad fixture name {target:?}",
             file.display()
         ))),
+        // Not a 404, which the client might take for the provider's answer.
         None => Err((
-            StatusCode::NOT_FOUND,
+            StatusCode::NOT_IMPLEMENTED,
             format!("{provider}/{fixture} has no route for {request}"),
         )),
     }

@@ -85,7 +85,7 @@ impl From<FieldPath<'_>> for String {
 }
 
 /// Everything that can stop a request.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum GatewayError {
     /// The caller's request is malformed; `param` names the field.
     #[error("{message}")]

@@ -363,7 +363,20 @@ async fn instance_without_a_role_fails_the_request() {
         "AWS credentials refused: no IAM role is attached to this instance",
         "{body}"
     );
-    assert_eq!(gateway.replay.requests().len(), 2, "no Bedrock call");
+    let requests = gateway.replay.requests();
+    let paths: Vec<_> = requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let base = "/bedrock/imds__instance-without-role/latest";
+    assert_eq!(
+        paths,
+        [
+            format!("PUT {base}/api/token"),
+            format!("GET {base}/meta-data/iam/security-credentials/"),
+        ],
+        "no Bedrock call"
+    );
 }
 
 async fn bedrock_gateway(replay: ReplayServer, env: Vec<(&str, String)>) -> support::Gateway {

@@ -249,9 +249,9 @@ pub(super) fn aws_settings(
 
 /// The ECS container credentials endpoint's host, for a relative URI.
 const ECS_CREDENTIALS_HOST: &str = "169.254.170.2";
-/// The EC2 instance metadata service, unless
-/// `AWS_EC2_METADATA_SERVICE_ENDPOINT` names another (or
-/// `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE` asks for IPv6).
+
+/// The EC2 instance metadata service over IPv4, and over IPv6 (Nitro
+/// instances, when `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`).
 const EC2_METADATA_ENDPOINT: &str = "http://169.254.169.254";
 const EC2_METADATA_ENDPOINT_IPV6: &str = "http://[fd00:ec2::254]";
 
@@ -294,28 +294,50 @@ fn aws_role_credentials(
             token_file: env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").map(PathBuf::from),
         }));
     }
-    let endpoint = match env("AWS_EC2_METADATA_SERVICE_ENDPOINT") {
-        _ if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) => {
-            return Ok(None);
+    let imds = instance_metadata_endpoint(at, env, on_ec2)?;
+    Ok(imds.map(|endpoint| AwsRole::InstanceProfile { endpoint }))
+}
+
+/// The instance metadata service's base URL, as AWS's SDKs choose it:
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT` (which also makes it tried where
+/// `on_ec2` says no), else the IPv4 or IPv6 default on EC2;
+/// `AWS_EC2_METADATA_DISABLED=true` turns it off.
+fn instance_metadata_endpoint(
+    at: &str,
+    env: &impl Fn(&str) -> Option<String>,
+    on_ec2: impl FnOnce() -> bool,
+) -> Result<Option<String>, ConfigError> {
+    if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Ok(None);
+    }
+    let error = |message: &str| ConfigError::new(format!("{at}.params"), message);
+    if let Some(url) = env("AWS_EC2_METADATA_SERVICE_ENDPOINT") {
+        endpoint(&url)
+            .ok_or_else(|| error("AWS_EC2_METADATA_SERVICE_ENDPOINT is not an http:// URL"))?;
+        return Ok(Some(url.trim_end_matches('/').to_owned()));
+    }
+    if !on_ec2() {
+        return Ok(None);
+    }
+    let endpoint = match env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE") {
+        None => EC2_METADATA_ENDPOINT,
+        Some(mode) if mode.eq_ignore_ascii_case("ipv4") => EC2_METADATA_ENDPOINT,
+        Some(mode) if mode.eq_ignore_ascii_case("ipv6") => EC2_METADATA_ENDPOINT_IPV6,
+        Some(_) => {
+            return Err(error(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6",
+            ));
         }
-        Some(endpoint) => endpoint,
-        None if !on_ec2() => return Ok(None),
-        None => match env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE") {
-            Some(mode) if mode.eq_ignore_ascii_case("ipv6") => EC2_METADATA_ENDPOINT_IPV6,
-            _ => EC2_METADATA_ENDPOINT,
-        }
-        .to_owned(),
     };
-    Ok(Some(AwsRole::InstanceProfile {
-        endpoint: endpoint.trim_end_matches('/').to_owned(),
-    }))
+    Ok(Some(endpoint.to_owned()))
 }
 
 /// Whether this process runs on an EC2 instance, told from the machine's
 /// firmware as AWS documents it, without a network probe: the system
 /// vendor on Nitro instances, the hypervisor's UUID on Xen ones. Anywhere
-/// else the metadata service is not tried, so a deployment without
-/// credentials fails at start rather than at its first request.
+/// else the metadata service is not tried (unless its endpoint is set), so
+/// a deployment without credentials fails at start rather than at its
+/// first request.
 fn on_ec2() -> bool {
     let read = |path| std::fs::read_to_string(path).unwrap_or_default();
     read("/sys/class/dmi/id/sys_vendor").trim() == "Amazon EC2"
@@ -614,7 +636,7 @@ pub(super) fn entra_settings(
 #[cfg(test)]
 mod tests {
     use super::super::Config;
-    use super::{AwsCredentialSource, AwsRole, OAuthGrant, on_ec2};
+    use super::{AwsCredentialSource, AwsRole, OAuthGrant, instance_metadata_endpoint};
 
     /// Bedrock's region and keys come from the params or the AWS variables.
     #[test]
@@ -753,10 +775,42 @@ mod tests {
             error.message.contains("AWS_WEB_IDENTITY_TOKEN_FILE"),
             "{error}"
         );
-        if !on_ec2() {
-            let error = source(&[]).expect_err("no credentials off EC2");
-            assert!(error.message.contains("instance profile"), "{error}");
-        }
+        let not_a_url = ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "169.254.169.254");
+        let error = source(&[not_a_url]).expect_err("refused");
+        assert!(error.message.contains("not an http:// URL"), "{error}");
+    }
+
+    /// On EC2 the metadata service's address follows the endpoint mode;
+    /// elsewhere it is not tried unless its endpoint is set.
+    #[test]
+    fn instance_metadata_endpoints() {
+        let endpoint = |vars: &[(&str, &str)], on_ec2: bool| {
+            let env = |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            };
+            instance_metadata_endpoint("at", &env, || on_ec2)
+        };
+        let mode = |value| [("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", value)];
+        let found = |url: &str| Some(url.to_owned());
+        assert_eq!(
+            endpoint(&[], true).unwrap(),
+            found("http://169.254.169.254")
+        );
+        assert_eq!(
+            endpoint(&mode("IPv4"), true).unwrap(),
+            found("http://169.254.169.254")
+        );
+        assert_eq!(
+            endpoint(&mode("IPv6"), true).unwrap(),
+            found("http://[fd00:ec2::254]")
+        );
+        assert_eq!(endpoint(&[], false).unwrap(), None);
+        let error = endpoint(&mode("dual"), true).expect_err("refused");
+        assert!(error.message.contains("IPv4 or IPv6"), "{error}");
+        let disabled = [("AWS_EC2_METADATA_DISABLED", "true")];
+        assert_eq!(endpoint(&disabled, true).unwrap(), None);
     }
 
     fn service_account(token_uri: &str) -> serde_json::Value {

@@ -550,7 +550,12 @@ mod tests {
     use super::*;
 
     fn env(name: &str) -> Option<String> {
-        (name == "OPENAI_KEY").then(|| "sk-from-env".to_owned())
+        match name {
+            "OPENAI_KEY" => Some("sk-from-env".to_owned()),
+            // Wherever the tests run, EC2 included.
+            "AWS_EC2_METADATA_DISABLED" => Some("true".to_owned()),
+            _ => None,
+        }
     }
 
     /// A LiteLLM-style file loads, resolving secrets and defaulting ids.

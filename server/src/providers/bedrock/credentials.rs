@@ -31,7 +31,13 @@ use crate::providers::oauth::REFRESH_MARGIN;
 /// deployment's timeout: every Bedrock request waits on it.
 const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long keys whose renewal failed are used before it is tried again.
+/// The same for the instance metadata service, on the machine's own link:
+/// it answers in milliseconds or, seen from a container through one hop
+/// too many, never (AWS's SDKs wait 1 s).
+const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long keys are used before they are fetched again when their renewal
+/// failed, or when they arrived with less than the usual 5 minutes left.
 const RENEWAL_RETRY: Duration = Duration::from_secs(30);
 
 /// How long an instance metadata session token lives (the SDKs' value);
@@ -51,8 +57,18 @@ enum Keys {
     /// A role's keys, fetched when missing or about to expire.
     Role {
         role: AwsRole,
-        cached: Mutex<Option<Cached>>,
+        state: Box<Mutex<RoleState>>,
     },
+}
+
+#[derive(Default)]
+struct RoleState {
+    cached: Option<Cached>,
+    /// The last fetch that failed with no keys to fall back on: when it
+    /// ended, and why. Requests that waited for it get its answer rather
+    /// than each trying again (ten seconds apiece against an endpoint that
+    /// does not answer).
+    failed: Option<(Instant, GatewayError)>,
 }
 
 #[derive(Clone)]
@@ -88,7 +104,7 @@ impl CredentialSource {
             AwsCredentialSource::Keys(keys) => Keys::Fixed(static_identity(&keys)),
             AwsCredentialSource::Role(role) => Keys::Role {
                 role,
-                cached: Mutex::new(None),
+                state: Box::default(),
             },
         };
         Self {
@@ -106,22 +122,35 @@ impl CredentialSource {
     /// missing or about to expire. Keys that are about to expire but have
     /// not are still used if their renewal fails.
     pub async fn identity(&self) -> Result<Identity, GatewayError> {
-        let (role, cached) = match &self.keys {
+        let (role, state) = match &self.keys {
             Keys::Fixed(identity) => return Ok(identity.clone()),
-            Keys::Role { role, cached } => (role, cached),
+            Keys::Role { role, state } => (role, state),
         };
-        let mut cached = cached.lock().await;
+        let arrived = Instant::now();
+        let mut state = state.lock().await;
         let now = Instant::now();
-        if let Some(current) = cached.as_ref().filter(|c| now < c.refresh_at) {
+        if let Some(current) = state.cached.as_ref().filter(|c| now < c.refresh_at) {
             return Ok(current.identity.clone());
+        }
+        if let Some((ended, error)) = &state.failed
+            && *ended > arrived
+        {
+            return Err(error.clone());
         }
         match self.fetch(role).await {
             Ok(fetched) => {
                 let identity = fetched.identity.clone();
-                *cached = Some(fetched);
+                *state = RoleState {
+                    cached: Some(fetched),
+                    failed: None,
+                };
                 Ok(identity)
             }
-            Err(error) => match cached.as_mut().filter(|c| Instant::now() < c.expires_at) {
+            Err(error) => match state
+                .cached
+                .as_mut()
+                .filter(|c| Instant::now() < c.expires_at)
+            {
                 // Tried again later, not by every request in between.
                 Some(current) => {
                     tracing::warn!(
@@ -131,7 +160,10 @@ impl CredentialSource {
                     current.refresh_at = (Instant::now() + RENEWAL_RETRY).min(current.expires_at);
                     Ok(current.identity.clone())
                 }
-                None => Err(error),
+                None => {
+                    state.failed = Some((Instant::now(), error.clone()));
+                    Err(error)
+                }
             },
         }
     }
@@ -146,8 +178,11 @@ impl CredentialSource {
             error.code.as_deref(),
             Some("ExpiredTokenException" | "UnrecognizedClientException")
         );
-        if let (true, Keys::Role { cached, .. }) = (stale, &self.keys) {
-            *cached.lock().await = None;
+        // A fetch under way replaces the keys anyway: no need to wait for it.
+        if let (true, Keys::Role { state, .. }) = (stale, &self.keys)
+            && let Ok(mut state) = state.try_lock()
+        {
+            state.cached = None;
         }
     }
 
@@ -192,7 +227,23 @@ impl CredentialSource {
             ttl,
             Bytes::new(),
         );
-        let token = self.call(put, None).await?;
+        let token = self
+            .call(put, None, IMDS_TIMEOUT)
+            .await
+            .map_err(|error| match error {
+                GatewayError::UpstreamUnavailable { provider, message }
+                    if message.contains("did not answer") =>
+                {
+                    GatewayError::UpstreamUnavailable {
+                        provider,
+                        message: format!(
+                            "{message} (from a container, the instance's metadata hop \
+                             limit must be 2 or more)"
+                        ),
+                    }
+                }
+                other => other,
+            })?;
         let token = String::from_utf8_lossy(&token).trim().to_owned();
         let with_token = HeaderMap::from_iter([(
             HeaderName::from_static("x-aws-ec2-metadata-token"),
@@ -203,13 +254,13 @@ impl CredentialSource {
             self.url(url)
                 .map(|url| http::request(Method::GET, url, with_token.clone(), Bytes::new()))
         };
-        let no_role = "no IAM role is attached to this instance";
-        let roles = match self.call(get(&roles_url)?, Some(&token)).await {
+        let no_role = || self.refusal(None, "no IAM role is attached to this instance".into());
+        let roles = match self
+            .call(get(&roles_url)?, Some(&token), IMDS_TIMEOUT)
+            .await
+        {
             // Answered with an HTML page.
-            Err(GatewayError::Upstream(mut error)) if error.status == 404 => {
-                error.message = format!("AWS credentials refused: {no_role}");
-                return Err(GatewayError::Upstream(error));
-            }
+            Err(GatewayError::Upstream(error)) if error.status == 404 => return Err(no_role()),
             roles => roles?,
         };
         let roles = String::from_utf8_lossy(&roles);
@@ -217,9 +268,10 @@ impl CredentialSource {
             .lines()
             .map(str::trim)
             .find(|line| !line.is_empty())
-            .ok_or_else(|| self.unavailable(no_role.into()))?;
+            .ok_or_else(no_role)?;
+        let keys_url = format!("{roles_url}{role}");
         let body = self
-            .call(get(&format!("{roles_url}{role}"))?, Some(&token))
+            .call(get(&keys_url)?, Some(&token), IMDS_TIMEOUT)
             .await?;
         self.parse_json_keys(&body)
     }
@@ -250,7 +302,9 @@ impl CredentialSource {
                     headers.insert(header::AUTHORIZATION, self.header_value(token)?);
                 }
                 let get = http::request(Method::GET, self.url(url)?, headers, Bytes::new());
-                let body = self.call(get, token.as_deref()).await?;
+                let body = self
+                    .call(get, token.as_deref(), CREDENTIALS_TIMEOUT)
+                    .await?;
                 self.parse_json_keys(&body)?
             }
             AwsRole::InstanceProfile { endpoint } => self.instance_profile_keys(endpoint).await?,
@@ -275,7 +329,7 @@ impl CredentialSource {
             ("WebIdentityToken", &token),
         ];
         let post = http::form_post(self.url(&format!("{sts_url}/"))?, fields);
-        let body = self.call(post, Some(&token)).await?;
+        let body = self.call(post, Some(&token), CREDENTIALS_TIMEOUT).await?;
         let text = String::from_utf8_lossy(&body);
         let field = |name| xml_text(&text, name).map(str::to_owned);
         match (
@@ -296,19 +350,37 @@ impl CredentialSource {
         }
     }
 
-    /// Sends one credentials request carrying `secret`; a refusal is
-    /// reported with the endpoint's status and message, `secret` redacted.
-    async fn call(&self, request: Request, secret: Option<&str>) -> Result<Bytes, GatewayError> {
-        let response = http::send(
-            &self.client,
-            request,
-            self.provider,
-            CREDENTIALS_TIMEOUT,
-            &[secret],
-            |_, body| credentials_error(body),
-        )
-        .await?;
-        http::read_body(response, self.provider, CREDENTIALS_TIMEOUT).await
+    /// Sends one credentials request carrying `secret`, waiting `timeout`
+    /// for each half of the answer. An error status keeps the endpoint's
+    /// status and message, `secret` redacted (`fetch` turns a 4xx into a
+    /// refusal); a timeout names the endpoint, not Bedrock.
+    async fn call(
+        &self,
+        request: Request,
+        secret: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Bytes, GatewayError> {
+        let host = request.uri().authority().map(ToString::to_string);
+        let answer = async {
+            let response = http::send(
+                &self.client,
+                request,
+                self.provider,
+                timeout,
+                &[secret],
+                |_, body| credentials_error(body),
+            )
+            .await?;
+            http::read_body(response, self.provider, timeout).await
+        };
+        answer.await.map_err(|error| match error {
+            GatewayError::UpstreamTimeout { timeout, .. } => self.unavailable(format!(
+                "{} did not answer within {} s",
+                host.unwrap_or_default(),
+                timeout.as_secs()
+            )),
+            other => other,
+        })
     }
 
     fn url(&self, url: &str) -> Result<Uri, GatewayError> {
@@ -322,8 +394,9 @@ impl CredentialSource {
         }) = crate::openai_wire::from_bytes(body)
             && code != "Success"
         {
-            let detail = message.map_or_else(|| code.clone(), |m| format!("{code}: {m}"));
-            return Err(self.unavailable(format!("the role's keys are not ready: {detail}")));
+            // The role cannot be assumed (its trust policy, say).
+            let message = message.unwrap_or_else(|| "the role's keys are not available".into());
+            return Err(self.refusal(Some(code), message));
         }
         crate::openai_wire::from_bytes(body)
             .map_err(|e| unreadable(self.provider, "AWS credentials", e))
@@ -345,6 +418,22 @@ impl CredentialSource {
 
     fn unreadable(&self, what: String) -> GatewayError {
         unreadable(self.provider, "AWS credentials", what)
+    }
+
+    /// A refusal the endpoint states in a successful answer, as the
+    /// gateway's authentication failure ([`as_refusal`] does the same for a
+    /// 4xx answer).
+    fn refusal(&self, code: Option<String>, message: String) -> GatewayError {
+        as_refusal(GatewayError::Upstream(Box::new(UpstreamError {
+            provider: self.provider,
+            status: 400,
+            message: format!("AWS credentials refused: {message}"),
+            kind: None,
+            code,
+            param: None,
+            retry_after: None,
+            extra: Default::default(),
+        })))
     }
 
     fn unavailable(&self, message: String) -> GatewayError {
@@ -446,21 +535,22 @@ mod tests {
             expires_at: Instant::now() + expires_in,
         };
 
-        *source.cache().lock().await = Some(cached(Duration::from_secs(120)));
+        source.state().lock().await.cached = Some(cached(Duration::from_secs(120)));
         let kept = source.identity().await.expect("the unexpired keys");
         let kept = kept.data::<Credentials>().expect("AWS credentials");
         assert_eq!(kept.access_key_id(), "ASIAKEPT");
         let retry_in = source
-            .cache()
+            .state()
             .lock()
             .await
+            .cached
             .as_ref()
             .expect("kept")
             .refresh_at
             - Instant::now();
         assert!(retry_in > Duration::from_secs(25), "{retry_in:?}");
 
-        *source.cache().lock().await = Some(cached(Duration::ZERO));
+        source.state().lock().await.cached = Some(cached(Duration::ZERO));
         let error = source
             .identity()
             .await
@@ -469,6 +559,88 @@ mod tests {
             matches!(error, GatewayError::UpstreamUnavailable { .. }),
             "{error:?}"
         );
+    }
+
+    /// Requests that waited while a fetch failed get its error instead of
+    /// each fetching again; a request arriving afterwards tries again.
+    #[tokio::test]
+    async fn waiting_requests_share_a_failed_fetch() {
+        // An endpoint that accepts and hangs up: each fetch is one connection.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/credentials", listener.local_addr().unwrap());
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        let role = AwsRole::Container {
+            url,
+            token: None,
+            token_file: None,
+        };
+        let source = std::sync::Arc::new(CredentialSource::new(
+            "bedrock",
+            AwsCredentialSource::Role(role),
+            Client::default(),
+        ));
+
+        let held = source.state().lock().await;
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let source = source.clone();
+                tokio::spawn(async move { source.identity().await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(held);
+        for request in waiting {
+            let result = request.await.expect("joined");
+            assert!(
+                matches!(result, Err(GatewayError::UpstreamUnavailable { .. })),
+                "{result:?}"
+            );
+        }
+        let count = || accepted.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(count(), 1, "one fetch for the three waiting requests");
+        assert!(source.identity().await.is_err());
+        assert_eq!(count(), 2, "a later request fetches again");
+    }
+
+    /// An endpoint that never answers (the metadata service seen from a
+    /// container when the instance's hop limit is 1) is named in the error.
+    #[tokio::test(start_paused = true)]
+    async fn silent_endpoints_are_named() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut sockets = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                sockets.push(socket);
+            }
+        });
+        let role = AwsRole::InstanceProfile {
+            endpoint: endpoint.clone(),
+        };
+        let source = CredentialSource::new(
+            "bedrock",
+            AwsCredentialSource::Role(role),
+            Client::default(),
+        );
+        let Err(error) = source.identity().await else {
+            panic!("no keys expected");
+        };
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "bedrock is unreachable: no AWS credentials: {} did not answer within 2 s \
+                 (from a container, the instance's metadata hop limit must be 2 or more)",
+                endpoint.trim_start_matches("http://")
+            )
+        );
+        held.abort();
     }
 
     /// Bedrock refusing the keys as stale or unknown drops them, so the next
@@ -492,13 +664,14 @@ mod tests {
             ("UnrecognizedClientException", true),
             ("ExpiredTokenException", true),
         ] {
-            *source.cache().lock().await = Some(Cached {
+            source.state().lock().await.cached = Some(Cached {
                 identity: identity("ASIAOLD"),
                 refresh_at: Instant::now() + Duration::from_secs(3000),
                 expires_at: Instant::now() + Duration::from_secs(3600),
             });
             source.refused(&refused(code)).await;
-            assert_eq!(source.cache().lock().await.is_none(), dropped, "{code}");
+            let kept = source.state().lock().await.cached.is_some();
+            assert_eq!(kept, !dropped, "{code}");
         }
     }
 
@@ -525,8 +698,9 @@ mod tests {
         assert_eq!(renewal(now, Duration::ZERO, now), (now, now));
     }
 
-    /// The instance metadata service saying why it has no keys is reported
-    /// as such, not as an unreadable answer.
+    /// The instance metadata service saying why it has no keys (the role's
+    /// trust policy does not name EC2, say) is a refusal with its code and
+    /// message, not an unreadable answer.
     #[test]
     fn keys_not_ready_are_reported() {
         let source = unreachable_role();
@@ -534,10 +708,24 @@ mod tests {
         let Err(error) = source.parse_json_keys(body) else {
             panic!("no keys expected");
         };
+        let GatewayError::Upstream(refused) = error else {
+            panic!("a refusal expected, got {error:?}");
+        };
         assert_eq!(
-            error.to_string(),
-            "bedrock is unreachable: no AWS credentials: the role's keys are not ready: \
-             AssumeRoleUnauthorizedAccess: EC2 cannot assume the role"
+            (
+                refused.status,
+                refused.kind.as_deref(),
+                refused.code.as_deref()
+            ),
+            (
+                401,
+                Some("authentication_error"),
+                Some("AssumeRoleUnauthorizedAccess")
+            )
+        );
+        assert_eq!(
+            refused.message,
+            "AWS credentials refused: EC2 cannot assume the role"
         );
     }
 
@@ -561,10 +749,10 @@ mod tests {
     }
 
     impl CredentialSource {
-        fn cache(&self) -> &Mutex<Option<Cached>> {
+        fn state(&self) -> &Mutex<RoleState> {
             match &self.keys {
-                Keys::Role { cached, .. } => cached,
-                Keys::Fixed(_) => panic!("static keys have no cache"),
+                Keys::Role { state, .. } => state,
+                Keys::Fixed(_) => panic!("static keys have no state"),
             }
         }
     }
