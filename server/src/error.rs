@@ -148,6 +148,16 @@ pub struct UpstreamError {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+impl UpstreamError {
+    /// This error with `secrets` and anything shaped like a key redacted
+    /// from every text the provider sent.
+    pub fn redacted(mut self, secrets: &[&str]) -> Self {
+        self.message = redact_secrets(&self.message, secrets);
+        self.extra = redact_values(std::mem::take(&mut self.extra), secrets);
+        self
+    }
+}
+
 impl std::fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.message)
@@ -207,11 +217,7 @@ impl GatewayError {
     /// from what the provider said.
     pub fn redacted(self, secrets: &[&str]) -> Self {
         match self {
-            Self::Upstream(mut error) => {
-                error.message = redact_secrets(&error.message, secrets);
-                error.extra = redact_values(std::mem::take(&mut error.extra), secrets);
-                Self::Upstream(error)
-            }
+            Self::Upstream(error) => Self::Upstream(Box::new(error.redacted(secrets))),
             // A parser's message may quote the provider's bytes.
             Self::UpstreamProtocol { provider, message } => Self::UpstreamProtocol {
                 provider,

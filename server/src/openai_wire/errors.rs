@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::error::{GatewayError, UpstreamError, redact_secrets, redact_values};
+use crate::error::{GatewayError, UpstreamError};
 
 /// The fields of an OpenAI-style error body.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35,13 +35,14 @@ impl ErrorBody {
         UpstreamError {
             provider,
             status: self.status.unwrap_or(status),
-            message: redact_secrets(&self.message, secrets),
+            message: self.message,
             kind: self.kind,
             code: self.code,
             param: self.param,
             retry_after: self.retry_after,
-            extra: redact_values(self.extra, secrets),
+            extra: self.extra,
         }
+        .redacted(secrets)
     }
 
     /// An error the provider sent inside a stream, as the request's error.

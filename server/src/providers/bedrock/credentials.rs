@@ -27,14 +27,36 @@ use crate::openai_wire::errors::ErrorBody;
 use crate::providers::http::{self, Client, Request, endpoint, unreadable};
 use crate::providers::oauth::REFRESH_MARGIN;
 
-/// How long one credentials request may take. Far shorter than a
-/// deployment's timeout: every Bedrock request waits on it.
-const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
+/// Who answers a credentials request: how long it may take, and what its
+/// silence likely means.
+#[derive(Clone, Copy)]
+enum Answerer {
+    /// STS or the container endpoint. Far quicker than a deployment's
+    /// timeout: every Bedrock request waits on it.
+    Remote,
+    /// The instance metadata service, on the machine's own link: it answers
+    /// in milliseconds or, seen from a container through one hop too many,
+    /// never (AWS's SDKs wait 1 s).
+    InstanceMetadata,
+}
 
-/// The same for the instance metadata service, on the machine's own link:
-/// it answers in milliseconds or, seen from a container through one hop
-/// too many, never (AWS's SDKs wait 1 s).
-const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
+impl Answerer {
+    fn timeout(self) -> Duration {
+        match self {
+            Self::Remote => Duration::from_secs(10),
+            Self::InstanceMetadata => Duration::from_secs(2),
+        }
+    }
+
+    fn silence_hint(self) -> &'static str {
+        match self {
+            Self::Remote => "",
+            Self::InstanceMetadata => {
+                " (from a container, the instance's metadata hop limit must be 2 or more)"
+            }
+        }
+    }
+}
 
 /// How long keys are used before they are fetched again when their renewal
 /// failed, or when they arrived with less than the usual 5 minutes left.
@@ -71,7 +93,6 @@ struct RoleState {
     failed: Option<(Instant, GatewayError)>,
 }
 
-#[derive(Clone)]
 struct Cached {
     identity: Identity,
     refresh_at: Instant,
@@ -227,23 +248,7 @@ impl CredentialSource {
             ttl,
             Bytes::new(),
         );
-        let token = self
-            .call(put, None, IMDS_TIMEOUT)
-            .await
-            .map_err(|error| match error {
-                GatewayError::UpstreamUnavailable { provider, message }
-                    if message.contains("did not answer") =>
-                {
-                    GatewayError::UpstreamUnavailable {
-                        provider,
-                        message: format!(
-                            "{message} (from a container, the instance's metadata hop \
-                             limit must be 2 or more)"
-                        ),
-                    }
-                }
-                other => other,
-            })?;
+        let token = self.call(put, None, Answerer::InstanceMetadata).await?;
         let token = String::from_utf8_lossy(&token).trim().to_owned();
         let with_token = HeaderMap::from_iter([(
             HeaderName::from_static("x-aws-ec2-metadata-token"),
@@ -256,7 +261,7 @@ impl CredentialSource {
         };
         let no_role = || self.refusal(None, "no IAM role is attached to this instance".into());
         let roles = match self
-            .call(get(&roles_url)?, Some(&token), IMDS_TIMEOUT)
+            .call(get(&roles_url)?, Some(&token), Answerer::InstanceMetadata)
             .await
         {
             // Answered with an HTML page.
@@ -271,7 +276,7 @@ impl CredentialSource {
             .ok_or_else(no_role)?;
         let keys_url = format!("{roles_url}{role}");
         let body = self
-            .call(get(&keys_url)?, Some(&token), IMDS_TIMEOUT)
+            .call(get(&keys_url)?, Some(&token), Answerer::InstanceMetadata)
             .await?;
         self.parse_json_keys(&body)
     }
@@ -302,9 +307,7 @@ impl CredentialSource {
                     headers.insert(header::AUTHORIZATION, self.header_value(token)?);
                 }
                 let get = http::request(Method::GET, self.url(url)?, headers, Bytes::new());
-                let body = self
-                    .call(get, token.as_deref(), CREDENTIALS_TIMEOUT)
-                    .await?;
+                let body = self.call(get, token.as_deref(), Answerer::Remote).await?;
                 self.parse_json_keys(&body)?
             }
             AwsRole::InstanceProfile { endpoint } => self.instance_profile_keys(endpoint).await?,
@@ -329,7 +332,7 @@ impl CredentialSource {
             ("WebIdentityToken", &token),
         ];
         let post = http::form_post(self.url(&format!("{sts_url}/"))?, fields);
-        let body = self.call(post, Some(&token), CREDENTIALS_TIMEOUT).await?;
+        let body = self.call(post, Some(&token), Answerer::Remote).await?;
         let text = String::from_utf8_lossy(&body);
         let field = |name| xml_text(&text, name).map(str::to_owned);
         match (
@@ -350,16 +353,17 @@ impl CredentialSource {
         }
     }
 
-    /// Sends one credentials request carrying `secret`, waiting `timeout`
-    /// for each half of the answer. An error status keeps the endpoint's
-    /// status and message, `secret` redacted (`fetch` turns a 4xx into a
-    /// refusal); a timeout names the endpoint, not Bedrock.
+    /// Sends one credentials request carrying `secret`, waiting the
+    /// answerer's timeout for each half of the answer. An error status keeps
+    /// the endpoint's status and message, `secret` redacted (`fetch` turns a
+    /// 4xx into a refusal); a timeout names the endpoint, not Bedrock.
     async fn call(
         &self,
         request: Request,
         secret: Option<&str>,
-        timeout: Duration,
+        answerer: Answerer,
     ) -> Result<Bytes, GatewayError> {
+        let timeout = answerer.timeout();
         let host = request.uri().authority().map(ToString::to_string);
         let answer = async {
             let response = http::send(
@@ -375,9 +379,10 @@ impl CredentialSource {
         };
         answer.await.map_err(|error| match error {
             GatewayError::UpstreamTimeout { timeout, .. } => self.unavailable(format!(
-                "{} did not answer within {} s",
+                "{} did not answer within {} s{}",
                 host.unwrap_or_default(),
-                timeout.as_secs()
+                timeout.as_secs(),
+                answerer.silence_hint()
             )),
             other => other,
         })
