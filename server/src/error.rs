@@ -415,18 +415,27 @@ pub fn redact_values(
         .collect()
 }
 
-/// Removes secret-looking tokens from a provider's error message: providers
-/// echo a masked key back (`Incorrect API key provided: sk-abc*****1234`),
-/// and even a masked key should not reach callers or logs.
+/// Removes `secrets` and secret-looking words from a provider's error
+/// message: providers echo a masked key back (`Incorrect API key provided:
+/// sk-abc*****1234`), and even a masked key should not reach callers or
+/// logs. Words shaped like the credentials the gateway itself sends are
+/// caught too, for errors built where the request's own token is not at
+/// hand (inside a stream).
 pub fn redact_secrets(message: &str, secrets: &[&str]) -> String {
     let mut out = message.to_owned();
     for secret in secrets.iter().filter(|s| s.len() >= 4) {
         out = out.replace(secret, "[REDACTED]");
     }
+    let mut after_bearer = false;
     out.split(' ')
         .map(|word| {
-            let bare = word.trim_end_matches(['.', ',', ';', ':', ')', '"', '\'']);
-            if bare.contains("***") || bare.starts_with("sk-") || bare.starts_with("Bearer") {
+            let bare = word.trim_matches(['.', ',', ';', ':', '(', ')', '[', ']', '"', '\'']);
+            // The word after `Bearer` is its token, unless it is a word
+            // of the sentence ("Missing Bearer token").
+            let token = after_bearer && !bare.bytes().all(|b| b.is_ascii_lowercase());
+            let secret = token || looks_like_a_credential(bare);
+            after_bearer = bare.eq_ignore_ascii_case("bearer");
+            if secret || after_bearer {
                 word.replacen(bare, "[REDACTED]", 1)
             } else {
                 word.to_owned()
@@ -434,6 +443,32 @@ pub fn redact_secrets(message: &str, secrets: &[&str]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A word shaped like a key or token: masked (`***`), an OpenAI-style key
+/// (`sk-`: OpenAI, Anthropic, DeepSeek…), a Google OAuth access token
+/// (`ya29.`), a JWT (Entra ID access tokens, Google ID tokens) or an AWS
+/// access key ID.
+fn looks_like_a_credential(word: &str) -> bool {
+    let is_jwt = || {
+        word.starts_with("eyJ")
+            && word.split('.').count() == 3
+            && word
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let is_aws_key_id = || {
+        word.len() == 20
+            && (word.starts_with("AKIA") || word.starts_with("ASIA"))
+            && word
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    };
+    word.contains("***")
+        || word.starts_with("sk-")
+        || word.starts_with("ya29.")
+        || is_jwt()
+        || is_aws_key_id()
 }
 
 #[cfg(test)]
@@ -453,6 +488,35 @@ mod tests {
             "key [REDACTED] rejected"
         );
         assert_eq!(redact_secrets("bad sk-live-1,", &[]), "bad [REDACTED],");
+    }
+
+    /// Tokens the gateway sends for the clouds are redacted by their shape,
+    /// wherever they stand in a sentence; words that merely resemble them
+    /// are kept.
+    #[test]
+    fn redacts_cloud_credentials_by_shape() {
+        let jwt =
+            "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2NvZ25pdGl2ZXNlcnZpY2VzIn0.c2lnbmF0dXJl";
+        for (message, expected) in [
+            (
+                format!("token ({jwt}) expired"),
+                "token ([REDACTED]) expired",
+            ),
+            (
+                "Invalid credentials: ya29.a0AfB_byC-x_1.".to_owned(),
+                "Invalid credentials: [REDACTED].",
+            ),
+            (
+                "header was \"Bearer abc.def\", and key AKIAIOSFODNN7EXAMPLE".to_owned(),
+                "header was \"[REDACTED] [REDACTED]\", and key [REDACTED]",
+            ),
+            (
+                "ASIA region, eyJ-not-a-token, AKIAshort, ya29 quota, Bearer token".to_owned(),
+                "ASIA region, eyJ-not-a-token, AKIAshort, ya29 quota, [REDACTED] token",
+            ),
+        ] {
+            assert_eq!(redact_secrets(&message, &[]), expected);
+        }
     }
 
     /// A deployment's key is redacted from everything a provider said in an

@@ -51,7 +51,8 @@ impl Gateway {
     ) -> Result<ChatResponse, GatewayError> {
         validate_chat(&request)?;
         let deployment = self.router.pick(&request.model)?;
-        let mut response = deployment.provider.complete(&request).await?;
+        let mut response = (deployment.provider.complete(&request).await)
+            .map_err(|e| without_key(e, deployment.config.api_key.as_ref()))?;
         response.served_by = Some(deployment.served_by());
         Ok(response)
     }
@@ -64,9 +65,9 @@ impl Gateway {
     ) -> Result<ChunkStream, GatewayError> {
         validate_chat(&request)?;
         let deployment = self.router.pick(&request.model)?;
-        let chunks = deployment.provider.stream(&request).await?;
+        let chunks = (deployment.provider.stream(&request).await)
+            .map_err(|e| without_key(e, deployment.config.api_key.as_ref()))?;
         let mut served_by = Some(deployment.served_by());
-        // Stream decoders build errors without the deployment's key at hand.
         let key = deployment.config.api_key.clone();
         Ok(chunks
             .map(move |chunk| match chunk {
@@ -74,7 +75,7 @@ impl Gateway {
                     chunk.served_by = served_by.take();
                     Ok(chunk)
                 }
-                Err(e) => Err(e.redacted(&[key.as_ref().map_or("", Secret::expose)])),
+                Err(e) => Err(without_key(e, key.as_ref())),
             })
             .boxed())
     }
@@ -97,7 +98,8 @@ impl Gateway {
             ));
         }
         let deployment = self.router.pick(&request.model)?;
-        let mut response = deployment.provider.embed(&request).await?;
+        let mut response = (deployment.provider.embed(&request).await)
+            .map_err(|e| without_key(e, deployment.config.api_key.as_ref()))?;
         response.served_by = Some(deployment.served_by());
         Ok(response)
     }
@@ -122,6 +124,16 @@ impl Gateway {
 
     pub fn is_ready(&self) -> bool {
         !self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// `error` without the deployment's `key`, which a provider may echo in an
+/// error built where the key is not at hand (a stream's events, a parser
+/// quoting the answer).
+fn without_key(error: GatewayError, key: Option<&Secret>) -> GatewayError {
+    match key {
+        Some(key) => error.redacted(&[key.expose()]),
+        None => error,
     }
 }
 

@@ -3,7 +3,8 @@
 //! HTTP/2 when the provider offers it by ALPN, kept alive per origin
 //! (`pool`) and probed when they fall silent (`Ping`), redirects never
 //! followed, and proxies taken from the environment (`HTTPS_PROXY`,
-//! `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, as curl reads them).
+//! `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, as curl reads them) except for
+//! cloud metadata services (`Proxies`).
 //!
 //! Built on hyper rather than reqwest: reqwest's layers (redirect policy, URL
 //! re-parsing, request cloning for its retry policy) cost about a tenth of
@@ -23,7 +24,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connection, HttpConnector};
-use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
@@ -96,7 +97,7 @@ pub struct Client {
 struct Shared {
     connector: HttpsConnector<Transport>,
     ping: Option<Ping>,
-    proxies: Arc<Matcher>,
+    proxies: Arc<Proxies>,
     /// Every origin requests have gone to; a gateway talks to a handful.
     origins: Mutex<Vec<Arc<Origin>>>,
 }
@@ -105,7 +106,7 @@ impl Client {
     /// The client with proxies from the environment, probing silent
     /// connections by `ping` (never, if `None`).
     pub fn new(ping: Option<Ping>) -> Self {
-        let proxies = Arc::new(Matcher::from_env());
+        let proxies = Arc::new(Proxies(Matcher::from_env()));
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -389,7 +390,7 @@ struct Transport {
     tcp: HttpConnector,
     /// The hop to a proxy, which may itself be reached over TLS.
     to_proxy: HttpsConnector<HttpConnector>,
-    proxies: Arc<Matcher>,
+    proxies: Arc<Proxies>,
 }
 
 impl Service<Uri> for Transport {
@@ -421,6 +422,39 @@ impl Service<Uri> for Transport {
     }
 }
 
+/// The proxies from the environment, which cloud metadata services never go
+/// through: they answer on link-local addresses no proxy can reach, and
+/// EC2's refuses a token request a proxy forwards. The clouds' own SDKs
+/// never proxy them either.
+struct Proxies(Matcher);
+
+impl Proxies {
+    fn intercept(&self, destination: &Uri) -> Option<Intercept> {
+        if destination.host().is_some_and(is_metadata_service) {
+            return None;
+        }
+        self.0.intercept(destination)
+    }
+}
+
+/// Whether `host` (as a URI spells it) is where a cloud's metadata service
+/// answers: a link-local address (EC2's 169.254.169.254, ECS's
+/// 169.254.170.2, EKS Pod Identity's 169.254.170.23), AWS's IPv6 ones in
+/// `fd00:ec2::/64`, or Google's metadata server by name.
+fn is_metadata_service(host: &str) -> bool {
+    use std::net::IpAddr;
+    if host.eq_ignore_ascii_case("metadata.google.internal") {
+        return true;
+    }
+    match host.trim_start_matches('[').trim_end_matches(']').parse() {
+        Ok(IpAddr::V4(ip)) => ip.is_link_local(),
+        Ok(IpAddr::V6(ip)) => {
+            ip.is_unicast_link_local() || ip.segments()[..4] == [0xfd00, 0x0ec2, 0, 0]
+        }
+        Err(_) => false,
+    }
+}
+
 /// The URI a provider is reached at, from a configured URL. Parsed by the
 /// WHATWG rules first (which percent-encode what a model name may carry),
 /// so what is accepted does not depend on the transport's stricter parser.
@@ -430,4 +464,35 @@ pub fn endpoint(url: &str) -> Option<Uri> {
         return None;
     }
     Uri::try_from(url.as_str()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Metadata services are reached directly whatever the environment's
+    /// proxies say; every other host still goes through them.
+    #[test]
+    fn metadata_services_are_never_proxied() {
+        let proxies = Proxies(Matcher::builder().all("http://proxy:3128").build());
+        let proxied = |url: &str| proxies.intercept(&url.parse().expect("uri")).is_some();
+        for metadata in [
+            "http://169.254.169.254/latest/api/token",
+            "http://169.254.170.2/v2/credentials/id",
+            "http://[fd00:ec2::254]/latest/api/token",
+            "http://[fd00:ec2::23]/v1/credentials",
+            "http://[fe80::1]:8080/",
+            "http://metadata.google.internal/computeMetadata/v1/",
+        ] {
+            assert!(!proxied(metadata), "{metadata}");
+        }
+        for provider in [
+            "https://api.openai.com/v1/chat/completions",
+            "http://10.0.0.7:11434/api/chat",
+            "http://[fd00:ec3::1]/",
+            "https://169.254.example.com/",
+        ] {
+            assert!(proxied(provider), "{provider}");
+        }
+    }
 }
