@@ -76,7 +76,7 @@ async fn one_fetch_serves_concurrent_and_later_requests() {
 async fn an_invalidated_token_is_fetched_again() {
     let (replay, tokens) = token_source().await;
     tokens.token().await.expect("token");
-    tokens.invalidate().await;
+    tokens.invalidate();
     tokens.token().await.expect("token");
     tokens.token().await.expect("token");
     assert_eq!(replay.requests().len(), 2);

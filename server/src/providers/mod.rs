@@ -18,6 +18,7 @@ pub mod oauth;
 pub mod ollama;
 pub mod openai;
 pub mod presets;
+pub mod renewing;
 pub mod vertex;
 
 use std::future::ready;

@@ -1,15 +1,13 @@
 //! OAuth2 access tokens for providers that take no static key: Vertex AI
 //! (a Google service account or authorized user) and Azure OpenAI with
-//! Microsoft Entra ID (client credentials). A token is fetched on first use,
-//! cached, and fetched again shortly before it expires; requests arriving
-//! meanwhile wait for that one fetch instead of starting their own.
+//! Microsoft Entra ID (client credentials), held and renewed by `Renewing`.
 //!
 //! The service-account assertion is a JWT (RFC 7523) of three base64url
 //! segments; ring (already our TLS crypto) signs it. A JWT crate would add a
 //! second RSA stack for the ten lines that join the segments.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
@@ -21,16 +19,13 @@ use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tokio::sync::Mutex;
 
 use crate::config::{OAuthGrant, OAuthSettings};
 use crate::error::GatewayError;
 use crate::openai_wire::errors::ErrorBody;
 use crate::providers::http::{Client, Request, endpoint, form_post, request, unreadable};
+use crate::providers::renewing::Renewing;
 
-/// How long before its expiry a token is replaced: requests in flight with
-/// the old one still finish, and clocks may disagree a little.
-pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// Lifetime assumed when the token endpoint does not state one.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// The longest lifetime a token's `expires_in` is taken at.
@@ -92,7 +87,7 @@ pub struct TokenSource {
     token_url: Option<Uri>,
     client: Client,
     timeout: Duration,
-    cached: Mutex<Option<Token>>,
+    token: Renewing<Token>,
 }
 
 /// An access token ready to send.
@@ -102,7 +97,6 @@ pub struct Token {
     pub authorization: HeaderValue,
     /// The bare token, to redact if a provider ever echoes it.
     pub secret: Arc<str>,
-    refresh_at: Instant,
 }
 
 /// The token endpoint's answer (RFC 6749 §5.1). Entra's v1 endpoint sends
@@ -127,26 +121,21 @@ impl TokenSource {
             grant: settings.grant,
             client,
             timeout,
-            cached: Mutex::new(None),
+            token: Renewing::default(),
         }
     }
 
-    /// A token valid for a while yet, fetching one when the cached one is
-    /// missing or about to expire.
+    /// A token valid for a while yet.
     pub async fn token(&self) -> Result<Token, GatewayError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.refresh_at) {
-            return Ok(token.clone());
-        }
-        let token = self.fetch().await?;
-        *cached = Some(token.clone());
-        Ok(token)
+        self.token
+            .get("access token", self.provider, self.fetch())
+            .await
     }
 
-    /// Forgets the cached token: the provider refused it (revoked, or
+    /// Forgets the token held: the provider refused it (revoked, or
     /// expired early), so the next request fetches a new one.
-    pub async fn invalidate(&self) {
-        *self.cached.lock().await = None;
+    pub fn invalidate(&self) {
+        self.token.forget();
     }
 
     /// Adds `authorization: Bearer …` to a request about to be sent.
@@ -158,7 +147,8 @@ impl TokenSource {
         Ok(token.secret)
     }
 
-    async fn fetch(&self) -> Result<Token, GatewayError> {
+    /// A new token and how long it lasts.
+    async fn fetch(&self) -> Result<(Token, Duration), GatewayError> {
         let url = self
             .token_url
             .clone()
@@ -167,7 +157,6 @@ impl TokenSource {
             .request(url)
             .map_err(|message| self.unavailable(message))?;
         let secrets = self.grant.secrets();
-        let started = Instant::now();
         let response = super::http::send(
             &self.client,
             request,
@@ -187,13 +176,11 @@ impl TokenSource {
             message: "the token endpoint sent a token that is not a header value".into(),
         })?;
         authorization.set_sensitive(true);
-        Ok(Token {
+        let token = Token {
             authorization,
             secret: answer.access_token.into(),
-            // Counted from the request, not the answer, so a slow token
-            // endpoint cannot make us hold a token past its expiry.
-            refresh_at: started + lifetime.saturating_sub(REFRESH_MARGIN),
-        })
+        };
+        Ok((token, lifetime))
     }
 
     /// The token request for this grant: a form posted to the token
@@ -411,8 +398,6 @@ pub(crate) mod tests {
         assert!(SigningKey::from_pem(ec).is_err());
     }
 
-    /// Refused credentials become 401 authentication errors naming the
-    /// OAuth error; a server-side failure keeps its status.
     #[test]
     fn token_lifetimes() {
         assert_eq!(lifetime(Some(json!(3599))), Duration::from_secs(3599));
@@ -425,6 +410,8 @@ pub(crate) mod tests {
         );
     }
 
+    /// Refused credentials become 401 authentication errors naming the
+    /// OAuth error; a server-side failure keeps its status.
     #[test]
     fn token_errors() {
         let refused = parse_token_error(

@@ -1,6 +1,5 @@
 //! The AWS credentials a Bedrock deployment signs with: its static keys,
-//! or a role's temporary keys fetched, cached and fetched again shortly
-//! before they expire (requests arriving meanwhile wait for that one fetch).
+//! or a role's temporary keys, held and renewed by `Renewing`.
 //!
 //! A few small HTTP exchanges, written here rather than taken from
 //! `aws-config`: that crate brings the STS, SSO and SSO-OIDC SDKs, the
@@ -10,7 +9,7 @@
 //! provider call uses.
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use ::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use aws_credential_types::Credentials;
@@ -19,13 +18,12 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use bytes::Bytes;
 use serde::Deserialize;
-use tokio::sync::Mutex;
 
 use crate::config::{AwsCredentialSource, AwsCredentials, AwsRole};
 use crate::error::{GatewayError, UpstreamError};
 use crate::openai_wire::errors::ErrorBody;
 use crate::providers::http::{self, Client, Request, endpoint, unreadable};
-use crate::providers::oauth::REFRESH_MARGIN;
+use crate::providers::renewing::Renewing;
 
 /// Who answers a credentials request: how long it may take, and what its
 /// silence likely means.
@@ -58,10 +56,6 @@ impl Answerer {
     }
 }
 
-/// How long keys are used before they are fetched again when their renewal
-/// failed, or when they arrived with less than the usual 5 minutes left.
-const RENEWAL_RETRY: Duration = Duration::from_secs(30);
-
 /// How long an instance metadata session token lives (the SDKs' value);
 /// one is taken for each fetch of the keys.
 const IMDS_TOKEN_TTL_SECONDS: &str = "21600";
@@ -79,24 +73,8 @@ enum Keys {
     /// A role's keys, fetched when missing or about to expire.
     Role {
         role: AwsRole,
-        state: Box<Mutex<RoleState>>,
+        keys: Box<Renewing<Identity>>,
     },
-}
-
-#[derive(Default)]
-struct RoleState {
-    cached: Option<Cached>,
-    /// The last fetch that failed with no keys to fall back on: when it
-    /// ended, and why. Requests that waited for it get its answer rather
-    /// than each trying again (ten seconds apiece against an endpoint that
-    /// does not answer).
-    failed: Option<(Instant, GatewayError)>,
-}
-
-struct Cached {
-    identity: Identity,
-    refresh_at: Instant,
-    expires_at: Instant,
 }
 
 /// Temporary keys as the container endpoint and the instance metadata
@@ -125,7 +103,7 @@ impl CredentialSource {
             AwsCredentialSource::Keys(keys) => Keys::Fixed(static_identity(&keys)),
             AwsCredentialSource::Role(role) => Keys::Role {
                 role,
-                state: Box::default(),
+                keys: Box::new(Renewing::default()),
             },
         };
         Self {
@@ -139,53 +117,14 @@ impl CredentialSource {
         self.provider
     }
 
-    /// Credentials valid for a while yet, fetched when the cached ones are
-    /// missing or about to expire. Keys that are about to expire but have
-    /// not are still used if their renewal fails.
+    /// Credentials valid for a while yet.
     pub async fn identity(&self) -> Result<Identity, GatewayError> {
-        let (role, state) = match &self.keys {
-            Keys::Fixed(identity) => return Ok(identity.clone()),
-            Keys::Role { role, state } => (role, state),
-        };
-        let arrived = Instant::now();
-        let mut state = state.lock().await;
-        let now = Instant::now();
-        if let Some(current) = state.cached.as_ref().filter(|c| now < c.refresh_at) {
-            return Ok(current.identity.clone());
-        }
-        if let Some((ended, error)) = &state.failed
-            && *ended > arrived
-        {
-            return Err(error.clone());
-        }
-        match self.fetch(role).await {
-            Ok(fetched) => {
-                let identity = fetched.identity.clone();
-                *state = RoleState {
-                    cached: Some(fetched),
-                    failed: None,
-                };
-                Ok(identity)
+        match &self.keys {
+            Keys::Fixed(identity) => Ok(identity.clone()),
+            Keys::Role { role, keys } => {
+                keys.get("AWS credentials", self.provider, self.fetch(role))
+                    .await
             }
-            Err(error) => match state
-                .cached
-                .as_mut()
-                .filter(|c| Instant::now() < c.expires_at)
-            {
-                // Tried again later, not by every request in between.
-                Some(current) => {
-                    tracing::warn!(
-                        provider = self.provider,
-                        "AWS credentials not renewed: {error}"
-                    );
-                    current.refresh_at = (Instant::now() + RENEWAL_RETRY).min(current.expires_at);
-                    Ok(current.identity.clone())
-                }
-                None => {
-                    state.failed = Some((Instant::now(), error.clone()));
-                    Err(error)
-                }
-            },
         }
     }
 
@@ -194,21 +133,18 @@ impl CredentialSource {
     /// fetches new ones. Not for other refusals: an `AccessDeniedException`
     /// (no model access, an IAM deny) would only send every request to the
     /// credentials endpoint again.
-    pub async fn refused(&self, error: &UpstreamError) {
+    pub fn refused(&self, error: &UpstreamError) {
         let stale = matches!(
             error.code.as_deref(),
             Some("ExpiredTokenException" | "UnrecognizedClientException")
         );
-        // A fetch under way replaces the keys anyway: no need to wait for it.
-        if let (true, Keys::Role { state, .. }) = (stale, &self.keys)
-            && let Ok(mut state) = state.try_lock()
-        {
-            state.cached = None;
+        if let (true, Keys::Role { keys, .. }) = (stale, &self.keys) {
+            keys.forget();
         }
     }
 
-    async fn fetch(&self, role: &AwsRole) -> Result<Cached, GatewayError> {
-        let started = Instant::now();
+    /// The role's keys and how long they last.
+    async fn fetch(&self, role: &AwsRole) -> Result<(Identity, Duration), GatewayError> {
         let keys = self.fetch_keys(role).await.map_err(as_refusal)?;
         let expires_at = DateTime::from_str(&keys.expiration, Format::DateTime)
             .ok()
@@ -221,16 +157,7 @@ impl CredentialSource {
             Some(expires_at),
             "switchboard-role",
         );
-        let (refresh_at, expires_at) = renewal(
-            started,
-            lifetime(expires_at, SystemTime::now()),
-            Instant::now(),
-        );
-        Ok(Cached {
-            identity: credentials.into(),
-            refresh_at,
-            expires_at,
-        })
+        Ok((credentials.into(), lifetime(expires_at, SystemTime::now())))
     }
 
     /// The EC2 instance profile's keys (IMDSv2): a session token from a
@@ -449,19 +376,6 @@ impl CredentialSource {
     }
 }
 
-/// When keys fetched at `started` and lasting `lifetime` are renewed, and
-/// when they expire. Both count from the request, so a slow endpoint cannot
-/// make us hold keys past their expiry. Keys handed out close to their
-/// expiry (the instance metadata service rotates them only minutes before)
-/// are kept a while rather than fetched again by every request.
-fn renewal(started: Instant, lifetime: Duration, now: Instant) -> (Instant, Instant) {
-    let expires_at = started + lifetime;
-    let refresh_at = (started + lifetime.saturating_sub(REFRESH_MARGIN))
-        .max(now + RENEWAL_RETRY)
-        .min(expires_at);
-    (refresh_at, expires_at)
-}
-
 /// How long keys expiring at `expires_at` last from `now`: nothing if they
 /// have expired already, and at most a day whatever the endpoint says
 /// (adding it to a clock must not overflow).
@@ -528,92 +442,6 @@ fn xml_text<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    /// A failed renewal keeps keys that have not expired, and is tried
-    /// again in 30 s rather than by every request; expired keys are not
-    /// kept.
-    #[tokio::test]
-    async fn failed_renewal_keeps_unexpired_keys() {
-        let source = unreachable_role();
-        let cached = |expires_in: Duration| Cached {
-            identity: identity("ASIAKEPT"),
-            refresh_at: Instant::now(),
-            expires_at: Instant::now() + expires_in,
-        };
-
-        source.state().lock().await.cached = Some(cached(Duration::from_secs(120)));
-        let kept = source.identity().await.expect("the unexpired keys");
-        let kept = kept.data::<Credentials>().expect("AWS credentials");
-        assert_eq!(kept.access_key_id(), "ASIAKEPT");
-        let retry_in = source
-            .state()
-            .lock()
-            .await
-            .cached
-            .as_ref()
-            .expect("kept")
-            .refresh_at
-            - Instant::now();
-        assert!(retry_in > Duration::from_secs(25), "{retry_in:?}");
-
-        source.state().lock().await.cached = Some(cached(Duration::ZERO));
-        let error = source
-            .identity()
-            .await
-            .expect_err("expired keys are not kept");
-        assert!(
-            matches!(error, GatewayError::UpstreamUnavailable { .. }),
-            "{error:?}"
-        );
-    }
-
-    /// Requests that waited while a fetch failed get its error instead of
-    /// each fetching again; a request arriving afterwards tries again.
-    #[tokio::test]
-    async fn waiting_requests_share_a_failed_fetch() {
-        // An endpoint that accepts and hangs up: each fetch is one connection.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/credentials", listener.local_addr().unwrap());
-        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                drop(socket);
-            }
-        });
-        let role = AwsRole::Container {
-            url,
-            token: None,
-            token_file: None,
-        };
-        let source = std::sync::Arc::new(CredentialSource::new(
-            "bedrock",
-            AwsCredentialSource::Role(role),
-            Client::default(),
-        ));
-
-        let held = source.state().lock().await;
-        let waiting: Vec<_> = (0..3)
-            .map(|_| {
-                let source = source.clone();
-                tokio::spawn(async move { source.identity().await })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        drop(held);
-        for request in waiting {
-            let result = request.await.expect("joined");
-            assert!(
-                matches!(result, Err(GatewayError::UpstreamUnavailable { .. })),
-                "{result:?}"
-            );
-        }
-        let count = || accepted.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(count(), 1, "one fetch for the three waiting requests");
-        assert!(source.identity().await.is_err());
-        assert_eq!(count(), 2, "a later request fetches again");
-    }
-
     /// An endpoint that never answers (the metadata service seen from a
     /// container when the instance's hop limit is 1) is named in the error.
     #[tokio::test(start_paused = true)]
@@ -654,6 +482,9 @@ mod tests {
     #[tokio::test]
     async fn only_stale_keys_are_dropped() {
         let source = unreachable_role();
+        let Keys::Role { keys, .. } = &source.keys else {
+            panic!("a role expected");
+        };
         let refused = |code: &str| UpstreamError {
             provider: "bedrock",
             status: 403,
@@ -664,43 +495,29 @@ mod tests {
             retry_after: None,
             extra: Default::default(),
         };
+        let held = async || {
+            let keys = keys.get("keys", "bedrock", async {
+                Ok((identity("ASIANEW"), Duration::from_secs(3600)))
+            });
+            let identity = keys.await.expect("keys");
+            identity
+                .data::<Credentials>()
+                .expect("AWS")
+                .access_key_id()
+                .to_owned()
+        };
         for (code, dropped) in [
             ("AccessDeniedException", false),
             ("UnrecognizedClientException", true),
             ("ExpiredTokenException", true),
         ] {
-            source.state().lock().await.cached = Some(Cached {
-                identity: identity("ASIAOLD"),
-                refresh_at: Instant::now() + Duration::from_secs(3000),
-                expires_at: Instant::now() + Duration::from_secs(3600),
-            });
-            source.refused(&refused(code)).await;
-            let kept = source.state().lock().await.cached.is_some();
-            assert_eq!(kept, !dropped, "{code}");
+            keys.forget();
+            let fetch = async { Ok((identity("ASIAOLD"), Duration::from_secs(3600))) };
+            keys.get("keys", "bedrock", fetch).await.expect("keys");
+            source.refused(&refused(code));
+            let expected = if dropped { "ASIANEW" } else { "ASIAOLD" };
+            assert_eq!(held().await, expected, "{code}");
         }
-    }
-
-    /// Keys are renewed 5 minutes before they expire; keys that arrive with
-    /// less left than that are kept 30 s (never past their expiry) rather
-    /// than fetched again by every request.
-    #[test]
-    fn renewal_times() {
-        let now = Instant::now();
-        let minute = Duration::from_secs(60);
-        assert_eq!(
-            renewal(now, 60 * minute, now),
-            (now + 55 * minute, now + 60 * minute)
-        );
-        assert_eq!(
-            renewal(now, 4 * minute, now),
-            (now + RENEWAL_RETRY, now + 4 * minute)
-        );
-        let nearly_gone = Duration::from_secs(10);
-        assert_eq!(
-            renewal(now, nearly_gone, now),
-            (now + nearly_gone, now + nearly_gone)
-        );
-        assert_eq!(renewal(now, Duration::ZERO, now), (now, now));
     }
 
     /// The instance metadata service saying why it has no keys (the role's
@@ -751,15 +568,6 @@ mod tests {
             secret_access_key: crate::config::Secret::new("secret"),
             session_token: None,
         })
-    }
-
-    impl CredentialSource {
-        fn state(&self) -> &Mutex<RoleState> {
-            match &self.keys {
-                Keys::Role { state, .. } => state,
-                Keys::Fixed(_) => panic!("static keys have no state"),
-            }
-        }
     }
 
     #[test]

@@ -107,8 +107,8 @@ impl RequestSigner for SigV4 {
         })
     }
 
-    fn refused<'a>(&'a self, error: &'a UpstreamError) -> BoxFuture<'a, ()> {
-        Box::pin(self.credentials.refused(error))
+    fn refused(&self, error: &UpstreamError) {
+        self.credentials.refused(error)
     }
 }
 

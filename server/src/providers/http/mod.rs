@@ -77,7 +77,7 @@ pub trait RequestSigner: Send + Sync {
 
     /// The provider refused a signed request as not authorized (403, with
     /// `error`): credentials that are cached may have expired early.
-    fn refused<'a>(&'a self, error: &'a UpstreamError) -> BoxFuture<'a, ()>;
+    fn refused(&self, error: &UpstreamError);
 }
 
 impl Upstream {
@@ -196,12 +196,12 @@ impl Upstream {
         if let (Some(tokens), Err(GatewayError::Upstream(error))) = (&self.tokens, &result)
             && error.status == 401
         {
-            tokens.invalidate().await;
+            tokens.invalidate();
         }
         if let (Some(signer), Err(GatewayError::Upstream(error))) = (&self.signer, &result)
             && error.status == 403
         {
-            signer.refused(error).await;
+            signer.refused(error);
         }
         result
     }

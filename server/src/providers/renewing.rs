@@ -1,0 +1,265 @@
+//! A credential that expires (an OAuth2 access token, a role's AWS keys),
+//! shared by every request of one deployment. It is fetched on first use
+//! and again shortly before it expires; if that renewal fails, the one held
+//! is used until it does expire. Requests arriving during a fetch wait for
+//! it instead of starting their own, and a failure is theirs too: against
+//! an endpoint that does not answer, N waiting requests would otherwise
+//! take N timeouts.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::error::GatewayError;
+
+/// How long before its expiry a credential is replaced: requests in flight
+/// with the old one still finish, and clocks may disagree a little.
+const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// How long a credential is used before it is fetched again when its
+/// renewal failed, or when it arrived with less than `REFRESH_MARGIN` left.
+const RENEWAL_RETRY: Duration = Duration::from_secs(30);
+
+pub struct Renewing<T> {
+    state: Mutex<State<T>>,
+}
+
+struct State<T> {
+    held: Option<Held<T>>,
+    /// The last fetch that failed with nothing held to fall back on: when
+    /// it ended, and why.
+    failed: Option<(Instant, GatewayError)>,
+}
+
+struct Held<T> {
+    value: T,
+    refresh_at: Instant,
+    expires_at: Instant,
+}
+
+impl<T> Default for Renewing<T> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                held: None,
+                failed: None,
+            }),
+        }
+    }
+}
+
+impl<T: Clone> Renewing<T> {
+    /// The credential, from `fetch` when none is held or the one held is
+    /// due for renewal. `fetch` yields the credential and how long it lasts
+    /// from when it was asked for; it is not polled unless it is needed.
+    /// `what` names the credential in the log.
+    pub async fn get(
+        &self,
+        what: &'static str,
+        provider: &'static str,
+        fetch: impl Future<Output = Result<(T, Duration), GatewayError>>,
+    ) -> Result<T, GatewayError> {
+        let arrived = Instant::now();
+        let mut state = self.state.lock().await;
+        let now = Instant::now();
+        if let Some(held) = state.held.as_ref().filter(|h| now < h.refresh_at) {
+            return Ok(held.value.clone());
+        }
+        if let Some((ended, error)) = &state.failed
+            && *ended > arrived
+        {
+            return Err(error.clone());
+        }
+        let started = Instant::now();
+        match fetch.await {
+            Ok((value, lifetime)) => {
+                let (refresh_at, expires_at) = renewal(started, lifetime, Instant::now());
+                state.held = Some(Held {
+                    value: value.clone(),
+                    refresh_at,
+                    expires_at,
+                });
+                state.failed = None;
+                Ok(value)
+            }
+            Err(error) => {
+                let now = Instant::now();
+                match state.held.as_mut().filter(|h| now < h.expires_at) {
+                    // Tried again later, not by every request in between.
+                    Some(held) => {
+                        tracing::warn!(provider, "{what} not renewed: {error}");
+                        held.refresh_at = (now + RENEWAL_RETRY).min(held.expires_at);
+                        Ok(held.value.clone())
+                    }
+                    None => {
+                        state.failed = Some((now, error.clone()));
+                        Err(error)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops the credential held, which the provider refused (revoked, or
+    /// expired early), so the next request fetches another. A fetch under
+    /// way replaces it anyway, so this never waits for one.
+    pub fn forget(&self) {
+        if let Ok(mut state) = self.state.try_lock() {
+            state.held = None;
+        }
+    }
+}
+
+/// When a credential asked for at `started` and lasting `lifetime` is
+/// renewed, and when it expires. Both count from the request, so a slow
+/// endpoint cannot make us hold it past its expiry. One handed out close to
+/// its expiry (the EC2 metadata service rotates keys only minutes before)
+/// is kept a while rather than fetched again by every request.
+fn renewal(started: Instant, lifetime: Duration, now: Instant) -> (Instant, Instant) {
+    let expires_at = started + lifetime;
+    let refresh_at = (started + lifetime.saturating_sub(REFRESH_MARGIN))
+        .max(now + RENEWAL_RETRY)
+        .min(expires_at);
+    (refresh_at, expires_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn refused() -> GatewayError {
+        GatewayError::UpstreamUnavailable {
+            provider: "test",
+            message: "the endpoint is down".into(),
+        }
+    }
+
+    async fn get(
+        renewing: &Renewing<&'static str>,
+        fetched: Result<(&'static str, Duration), GatewayError>,
+    ) -> Result<&'static str, GatewayError> {
+        renewing.get("token", "test", async { fetched }).await
+    }
+
+    /// A credential is fetched once and then held until it is due; one
+    /// the provider refused is fetched again.
+    #[tokio::test]
+    async fn held_until_due_or_forgotten() {
+        let renewing = Renewing::default();
+        assert_eq!(
+            get(&renewing, Ok(("first", HOUR))).await.ok(),
+            Some("first")
+        );
+        assert_eq!(
+            get(&renewing, Ok(("second", HOUR))).await.ok(),
+            Some("first")
+        );
+        renewing.forget();
+        assert_eq!(
+            get(&renewing, Ok(("third", HOUR))).await.ok(),
+            Some("third")
+        );
+        renewing
+            .state
+            .lock()
+            .await
+            .held
+            .as_mut()
+            .expect("held")
+            .refresh_at = Instant::now();
+        assert_eq!(
+            get(&renewing, Ok(("fourth", HOUR))).await.ok(),
+            Some("fourth")
+        );
+    }
+
+    /// A failed renewal keeps a credential that has not expired, and is
+    /// tried again in 30 s rather than by every request; an expired one is
+    /// not kept.
+    #[tokio::test]
+    async fn failed_renewal_keeps_an_unexpired_credential() {
+        let renewing = Renewing::default();
+        get(&renewing, Ok(("kept", Duration::from_secs(120))))
+            .await
+            .expect("fetched");
+        assert_eq!(get(&renewing, Err(refused())).await.ok(), Some("kept"));
+        let retry_in = renewing
+            .state
+            .lock()
+            .await
+            .held
+            .as_ref()
+            .expect("held")
+            .refresh_at
+            - Instant::now();
+        assert!(retry_in > Duration::from_secs(25), "{retry_in:?}");
+
+        let renewing = Renewing::default();
+        get(&renewing, Ok(("expired", Duration::ZERO)))
+            .await
+            .expect("fetched");
+        let error = get(&renewing, Err(refused())).await;
+        assert!(
+            matches!(error, Err(GatewayError::UpstreamUnavailable { .. })),
+            "{error:?}"
+        );
+    }
+
+    /// Requests that waited while a fetch failed get its error instead of
+    /// each fetching again; a request arriving afterwards tries again.
+    #[tokio::test]
+    async fn waiting_requests_share_a_failed_fetch() {
+        let renewing = Arc::new(Renewing::<&'static str>::default());
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let request = || {
+            let (renewing, fetches) = (renewing.clone(), fetches.clone());
+            async move {
+                let fetch = async {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    Err(refused())
+                };
+                renewing.get("token", "test", fetch).await
+            }
+        };
+
+        let busy = renewing.state.lock().await;
+        let waiting: Vec<_> = (0..3).map(|_| tokio::spawn(request())).collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(busy);
+        for waited in waiting {
+            let result = waited.await.expect("joined");
+            assert!(result.is_err(), "{result:?}");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1, "one fetch for three");
+        assert!(request().await.is_err());
+        assert_eq!(fetches.load(Ordering::SeqCst), 2, "a later request fetches");
+    }
+
+    /// Renewed 5 minutes before expiry; a credential arriving with less
+    /// left than that is kept 30 s (never past its expiry).
+    #[test]
+    fn renewal_times() {
+        let now = Instant::now();
+        let minute = Duration::from_secs(60);
+        assert_eq!(
+            renewal(now, 60 * minute, now),
+            (now + 55 * minute, now + 60 * minute)
+        );
+        assert_eq!(
+            renewal(now, 4 * minute, now),
+            (now + RENEWAL_RETRY, now + 4 * minute)
+        );
+        let nearly_gone = Duration::from_secs(10);
+        assert_eq!(
+            renewal(now, nearly_gone, now),
+            (now + nearly_gone, now + nearly_gone)
+        );
+        assert_eq!(renewal(now, Duration::ZERO, now), (now, now));
+    }
+}
