@@ -315,7 +315,15 @@ async fn replay(State(shared): State<Arc<Shared>>, request: Request) -> Response
         );
     }
     let request = format!("{} /{rest}", parts.method);
-    let answer = match routed_fixture(&shared.fixtures_dir, provider, fixture, &request).await {
+    // This request's turn on its route: the answers before it.
+    let turn = shared
+        .requests()
+        .iter()
+        .filter(|r| r.method == recorded.method && r.path == path)
+        .count()
+        - 1;
+    let routed = routed_fixture(&shared.fixtures_dir, provider, fixture, &request, turn).await;
+    let answer = match routed {
         Ok(routed) => {
             let fixture = routed.as_deref().unwrap_or(fixture);
             fixture_response(&shared.fixtures_dir, provider, fixture, pause).await
@@ -328,24 +336,39 @@ async fn replay(State(shared): State<Arc<Shared>>, request: Request) -> Response
 /// The fixture answering `request` (`"METHOD /path"` below the fixture's
 /// base URL) when `{fixture}.routes.json` exists: a set of exchanges under
 /// one base URL, such as the EC2 instance metadata service's token, role
-/// name and keys. `None` for a plain fixture, which answers every request.
+/// name and keys. A route names one fixture, or a list answered in turn
+/// (the `turn`th request gets the `turn`th, the last repeating), for
+/// recorded retries. `None` for a plain fixture, which answers every
+/// request.
 async fn routed_fixture(
     dir: &Path,
     provider: &str,
     fixture: &str,
     request: &str,
+    turn: usize,
 ) -> ReplayResult<Option<String>> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Route {
+        One(String),
+        InTurn(Vec<String>),
+    }
     let file = dir.join(provider).join(format!("{fixture}.routes.json"));
     let raw = match tokio::fs::read(&file).await {
         Ok(raw) => raw,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(internal(format!("{}: {err}", file.display()))),
     };
-    let routes: std::collections::BTreeMap<String, String> = serde_json::from_slice(&raw)
+    let routes: std::collections::BTreeMap<String, Route> = serde_json::from_slice(&raw)
         .map_err(|err| internal(format!("{}: {err}", file.display())))?;
-    match routes.get(request) {
-        Some(target) if is_plain_name(target) => Ok(Some(target.clone())),
-        Some(target) => Err(internal(format!(
+    let target = routes.get(request).map(|route| match route {
+        Route::One(target) => Some(target),
+        Route::InTurn(targets) => targets.get(turn).or(targets.last()),
+    });
+    match target {
+        Some(None) => Err(internal(format!("{}: an empty route", file.display()))),
+        Some(Some(target)) if is_plain_name(target) => Ok(Some(target.clone())),
+        Some(Some(target)) => Err(internal(format!(
             "{}: bad fixture name {target:?}",
             file.display()
         ))),

@@ -363,20 +363,79 @@ async fn instance_without_a_role_fails_the_request() {
         "AWS credentials refused: no IAM role is attached to this instance",
         "{body}"
     );
-    let requests = gateway.replay.requests();
-    let paths: Vec<_> = requests
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect();
     let base = "/bedrock/imds__instance-without-role/latest";
     assert_eq!(
-        paths,
+        calls(&gateway),
         [
             format!("PUT {base}/api/token"),
             format!("GET {base}/meta-data/iam/security-credentials/"),
         ],
         "no Bedrock call"
     );
+}
+
+/// The metadata service answering 503 for a moment (recorded: each of the
+/// three calls failed once, then succeeded) costs a retry per call, not
+/// the request.
+#[tokio::test]
+async fn metadata_service_blips_are_retried() {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let endpoint = format!(
+        "http://{}/bedrock/imds__instance-profile-retried",
+        replay.addr()
+    );
+    let gateway = bedrock_gateway(
+        replay,
+        vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint)],
+    )
+    .await;
+
+    let (status, body) = chat(&gateway).await;
+    assert_eq!(status, 200, "{body}");
+    let imds = "/bedrock/imds__instance-profile-retried/latest";
+    let token = format!("PUT {imds}/api/token");
+    let roles = format!("GET {imds}/meta-data/iam/security-credentials/");
+    let keys = format!("{roles}imds-assume-role-test");
+    let converse =
+        "POST /bedrock/chat__converse-nova-micro/v1/model/us.amazon.nova-micro-v1%3A0/converse";
+    assert_eq!(
+        calls(&gateway),
+        [&token, &token, &roles, &roles, &keys, &keys, converse]
+    );
+    signed_with(&gateway.replay.requests()[6], "ASIARTEST", "testtoken");
+}
+
+/// A metadata service that keeps failing is tried three times, and the
+/// request fails saying so: the endpoint's failure, not a refusal of the
+/// deployment's credentials.
+#[tokio::test]
+async fn an_unavailable_metadata_service_is_not_a_refusal() {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let endpoint = format!("http://{}/bedrock/imds__unavailable", replay.addr());
+    let gateway = bedrock_gateway(
+        replay,
+        vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint)],
+    )
+    .await;
+
+    let (status, body) = chat(&gateway).await;
+    assert_eq!(status, 503, "{body}");
+    assert_ne!(body["error"]["type"], "authentication_error", "{body}");
+    assert_eq!(
+        body["error"]["message"], "the AWS credentials endpoint answered HTTP 503",
+        "{body}"
+    );
+    let token = "PUT /bedrock/imds__unavailable/latest/api/token";
+    assert_eq!(calls(&gateway), [token; 3], "no Bedrock call");
+}
+
+/// `METHOD path` of each request the replay server saw, in order.
+fn calls(gateway: &support::Gateway) -> Vec<String> {
+    let requests = gateway.replay.requests();
+    requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
 }
 
 async fn bedrock_gateway(replay: ReplayServer, env: Vec<(&str, String)>) -> support::Gateway {

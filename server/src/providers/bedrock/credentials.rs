@@ -56,6 +56,14 @@ impl Answerer {
     }
 }
 
+/// How many times a credentials call is sent when the endpoint fails (5xx)
+/// or the connection does: AWS's SDKs retry the same (standard mode), and
+/// the metadata service answers 503 when it is briefly unavailable.
+const ATTEMPTS: u32 = 3;
+
+/// The wait before the first retry, doubled before each next.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
 /// How long an instance metadata session token lives (the SDKs' value);
 /// one is taken for each fetch of the keys.
 const IMDS_TOKEN_TTL_SECONDS: &str = "21600";
@@ -281,9 +289,11 @@ impl CredentialSource {
     }
 
     /// Sends one credentials request carrying `secret`, waiting the
-    /// answerer's timeout for each half of the answer. An error status keeps
-    /// the endpoint's status and message, `secret` redacted (`fetch` turns a
-    /// 4xx into a refusal); a timeout names the endpoint, not Bedrock.
+    /// answerer's timeout for each half of the answer, and again (up to
+    /// `ATTEMPTS` in all) when the endpoint or the connection fails. An
+    /// error status keeps the endpoint's status and message, `secret`
+    /// redacted (`fetch` says what it means); a timeout names the endpoint,
+    /// not Bedrock, and is not retried: the caller is waiting.
     async fn call(
         &self,
         request: Request,
@@ -292,7 +302,7 @@ impl CredentialSource {
     ) -> Result<Bytes, GatewayError> {
         let timeout = answerer.timeout();
         let host = request.uri().authority().map(ToString::to_string);
-        let answer = async {
+        let send = |request| async {
             let response = http::send(
                 &self.client,
                 request,
@@ -304,7 +314,25 @@ impl CredentialSource {
             .await?;
             http::read_body(response, self.provider, timeout).await
         };
-        answer.await.map_err(|error| match error {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        let answer = loop {
+            let copy = http::request(
+                request.method().clone(),
+                request.uri().clone(),
+                request.headers().clone(),
+                request.body().clone(),
+            );
+            match send(copy).await {
+                Err(error) if attempt < ATTEMPTS && is_transient(&error) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                answer => break answer,
+            }
+        };
+        answer.map_err(|error| match error {
             GatewayError::UpstreamTimeout { timeout, .. } => self.unavailable(format!(
                 "{} did not answer within {} s{}",
                 host.unwrap_or_default(),
@@ -352,20 +380,20 @@ impl CredentialSource {
         unreadable(self.provider, "AWS credentials", what)
     }
 
-    /// A refusal the endpoint states in a successful answer, as the
-    /// gateway's authentication failure ([`as_refusal`] does the same for a
-    /// 4xx answer).
+    /// A refusal the endpoint states in a successful answer, as if it had
+    /// answered 400 (`fetch` makes either the gateway's authentication
+    /// failure).
     fn refusal(&self, code: Option<String>, message: String) -> GatewayError {
-        as_refusal(GatewayError::Upstream(Box::new(UpstreamError {
+        GatewayError::Upstream(Box::new(UpstreamError {
             provider: self.provider,
             status: 400,
-            message: format!("AWS credentials refused: {message}"),
+            message,
             kind: None,
             code,
             param: None,
             retry_after: None,
             extra: Default::default(),
-        })))
+        }))
     }
 
     fn unavailable(&self, message: String) -> GatewayError {
@@ -397,25 +425,29 @@ pub(super) fn static_identity(keys: &AwsCredentials) -> Identity {
     .into()
 }
 
-/// A credentials endpoint's refusal: STS's XML `<Error>` (`Code`,
-/// `Message`), the container endpoint's JSON (`code`, `message`), or text.
+/// A credentials endpoint's error body: STS's XML `<Error>` (`Code`,
+/// `Message`), the metadata service's HTML page (its title), the container
+/// endpoint's JSON (`code`, `message`), or text.
 fn credentials_error(body: &[u8]) -> ErrorBody {
     let text = String::from_utf8_lossy(body);
-    let mut error = match xml_text(&text, "Message") {
-        Some(message) => ErrorBody {
+    match (xml_text(&text, "Message"), xml_text(&text, "title")) {
+        (Some(message), _) => ErrorBody {
             message: message.to_owned(),
             code: xml_text(&text, "Code").map(str::to_owned),
             ..ErrorBody::default()
         },
-        None => crate::openai_wire::errors::parse_error_body(body),
-    };
-    error.message = format!("AWS credentials refused: {}", error.message);
-    error
+        (None, Some(title)) => ErrorBody {
+            message: title.to_owned(),
+            ..ErrorBody::default()
+        },
+        (None, None) => crate::openai_wire::errors::parse_error_body(body),
+    }
 }
 
-/// A 4xx from a credentials endpoint means the deployment's role or token
-/// was refused: a 401, as a refused OAuth2 grant is. The caller's request
-/// was fine; the gateway could not authenticate upstream.
+/// What a credentials endpoint's error status means. A 4xx (but 429) is the
+/// deployment's role or token refused: a 401, as a refused OAuth2 grant is.
+/// The caller's request was fine; the gateway could not authenticate
+/// upstream. Any other status is the endpoint failing, and says so.
 fn as_refusal(error: GatewayError) -> GatewayError {
     match error {
         GatewayError::Upstream(mut error)
@@ -423,9 +455,31 @@ fn as_refusal(error: GatewayError) -> GatewayError {
         {
             error.status = 401;
             error.kind = Some("authentication_error".to_owned());
+            error.message = format!("AWS credentials refused: {}", error.message);
+            GatewayError::Upstream(error)
+        }
+        GatewayError::Upstream(mut error) => {
+            let said = match error.message.as_str() {
+                "" => String::new(),
+                message => format!(": {message}"),
+            };
+            error.message = format!(
+                "the AWS credentials endpoint answered HTTP {}{said}",
+                error.status
+            );
             GatewayError::Upstream(error)
         }
         other => other,
+    }
+}
+
+/// A failure worth one more try: the endpoint's own (5xx), or the
+/// connection's.
+fn is_transient(error: &GatewayError) -> bool {
+    match error {
+        GatewayError::Upstream(error) => error.status >= 500,
+        GatewayError::UpstreamUnavailable { .. } => true,
+        _ => false,
     }
 }
 
@@ -527,7 +581,7 @@ mod tests {
     fn keys_not_ready_are_reported() {
         let source = unreachable_role();
         let body = br#"{"Code":"AssumeRoleUnauthorizedAccess","Message":"EC2 cannot assume the role","LastUpdated":"2024-01-01T00:00:00Z"}"#;
-        let Err(error) = source.parse_json_keys(body) else {
+        let Err(error) = source.parse_json_keys(body).map_err(as_refusal) else {
             panic!("no keys expected");
         };
         let GatewayError::Upstream(refused) = error else {
@@ -577,6 +631,16 @@ mod tests {
         assert_eq!(lifetime(now + hour, now), hour);
         assert_eq!(lifetime(now - hour, now), Duration::ZERO);
         assert_eq!(lifetime(now + 1000 * 24 * hour, now), 24 * hour);
+    }
+
+    /// The metadata service's HTML error pages are read for their title,
+    /// not passed on whole.
+    #[test]
+    fn html_error_pages_give_their_title() {
+        let page = include_str!(
+            "../../../../conformance/fixtures/upstream/bedrock/imds__error-404-no-role.response.txt"
+        );
+        assert_eq!(credentials_error(page.as_bytes()).message, "404 - Not Found");
     }
 
     #[test]
