@@ -334,16 +334,24 @@ fn instance_metadata_endpoint(
 
 /// Whether this process runs on an EC2 instance, told from the machine's
 /// firmware as AWS documents it, without a network probe: the system
-/// vendor on Nitro instances, the hypervisor's UUID on Xen ones. Anywhere
+/// vendor on Nitro instances, the hypervisor's UUID on Xen ones (or, where
+/// the kernel does not show it, their BIOS version, `4.11.amazon`). Anywhere
 /// else the metadata service is not tried (unless its endpoint is set), so
 /// a deployment without credentials fails at start rather than at its
 /// first request.
 fn on_ec2() -> bool {
-    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+    ec2_firmware(|path| std::fs::read_to_string(path).unwrap_or_default())
+}
+
+/// [`on_ec2`], with the files read by `read`.
+fn ec2_firmware(read: impl Fn(&str) -> String) -> bool {
     read("/sys/class/dmi/id/sys_vendor").trim() == "Amazon EC2"
         || read("/sys/hypervisor/uuid")
             .to_ascii_lowercase()
             .starts_with("ec2")
+        || read("/sys/class/dmi/id/bios_version")
+            .trim()
+            .ends_with(".amazon")
 }
 
 /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`, which the SDKs take over plain
@@ -636,7 +644,11 @@ pub(super) fn entra_settings(
 #[cfg(test)]
 mod tests {
     use super::super::Config;
-    use super::{AwsCredentialSource, AwsRole, OAuthGrant, instance_metadata_endpoint};
+    use std::collections::HashMap;
+
+    use super::{
+        AwsCredentialSource, AwsRole, OAuthGrant, ec2_firmware, instance_metadata_endpoint,
+    };
 
     /// Bedrock's region and keys come from the params or the AWS variables.
     #[test]
@@ -778,6 +790,36 @@ mod tests {
         let not_a_url = ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "169.254.169.254");
         let error = source(&[not_a_url]).expect_err("refused");
         assert!(error.message.contains("not an http:// URL"), "{error}");
+    }
+
+    /// EC2 is told from any of the firmware's three marks: Nitro's vendor,
+    /// Xen's hypervisor UUID or its BIOS version. Other clouds and
+    /// machines are not EC2.
+    #[test]
+    fn ec2_is_told_from_the_firmware() {
+        let machine = |files: &[(&str, &str)]| {
+            let files: HashMap<String, String> = files
+                .iter()
+                .map(|(path, text)| (format!("/sys/{path}"), format!("{text}\n")))
+                .collect();
+            ec2_firmware(|path| files.get(path).cloned().unwrap_or_default())
+        };
+        assert!(machine(&[("class/dmi/id/sys_vendor", "Amazon EC2")]));
+        assert!(machine(&[(
+            "hypervisor/uuid",
+            "ec2e1916-9099-7caf-fd21-012345abcdef"
+        )]));
+        assert!(machine(&[("class/dmi/id/bios_version", "4.11.amazon")]));
+        assert!(!machine(&[("class/dmi/id/sys_vendor", "Google")]));
+        assert!(!machine(&[(
+            "hypervisor/uuid",
+            "2d1e4a1c-0000-0000-0000-000000000000"
+        )]));
+        assert!(!machine(&[(
+            "class/dmi/id/bios_version",
+            "1.16.3-debian-1.16.3-2"
+        )]));
+        assert!(!machine(&[]));
     }
 
     /// On EC2 the metadata service's address follows the endpoint mode;

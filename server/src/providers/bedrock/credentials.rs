@@ -640,7 +640,10 @@ mod tests {
         let page = include_str!(
             "../../../../conformance/fixtures/upstream/bedrock/imds__error-404-no-role.response.txt"
         );
-        assert_eq!(credentials_error(page.as_bytes()).message, "404 - Not Found");
+        assert_eq!(
+            credentials_error(page.as_bytes()).message,
+            "404 - Not Found"
+        );
     }
 
     #[test]

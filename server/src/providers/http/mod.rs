@@ -25,7 +25,7 @@ use tokio_util::io::StreamReader;
 pub use client::{Client, Ping, Request, Response, endpoint};
 
 use super::oauth::TokenSource;
-use crate::config::DeploymentConfig;
+use crate::config::{DeploymentConfig, Secret};
 use crate::error::{GatewayError, UpstreamError};
 use crate::openai_wire::errors::ErrorBody;
 
@@ -51,7 +51,7 @@ pub struct Upstream {
     pub timeout: Duration,
     client: Client,
     headers: HeaderMap,
-    api_key: Option<String>,
+    api_key: Option<Secret>,
     parse_error: ErrorParser,
     error_headers: Option<ErrorHeaders>,
     signer: Option<Box<dyn RequestSigner>>,
@@ -132,7 +132,7 @@ impl Upstream {
             timeout: config.timeout,
             client,
             headers,
-            api_key: config.api_key.as_ref().map(|k| k.expose().to_owned()),
+            api_key: config.api_key.clone(),
             parse_error,
             error_headers: None,
             signer: None,
@@ -177,7 +177,7 @@ impl Upstream {
             Some(tokens) => Some(tokens.authorize(&mut request).await?),
             None => None,
         };
-        let secrets = [self.api_key.as_deref(), token.as_deref()];
+        let secrets = [self.api_key.as_ref().map(Secret::expose), token.as_deref()];
         let result = send(
             &self.client,
             request,
