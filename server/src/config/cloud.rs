@@ -643,9 +643,9 @@ pub(super) fn entra_settings(
 
 #[cfg(test)]
 mod tests {
-    use super::super::Config;
     use std::collections::HashMap;
 
+    use super::super::Config;
     use super::{
         AwsCredentialSource, AwsRole, OAuthGrant, ec2_firmware, instance_metadata_endpoint,
     };
