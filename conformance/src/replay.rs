@@ -297,7 +297,14 @@ async fn replay(State(shared): State<Arc<Shared>>, request: Request) -> Response
         body: serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
     };
-    shared.requests().push(recorded.clone());
+    // This request's turn on its route (the answers before it), counted
+    // under the same lock as it is recorded.
+    let turn = {
+        let mut requests = shared.requests();
+        requests.push(recorded.clone());
+        let same = |r: &&RecordedRequest| r.method == recorded.method && r.path == path;
+        requests.iter().filter(same).count() - 1
+    };
     if let Some(case) = path.strip_prefix("/case/") {
         return case_response(&shared, case, &recorded, pause).await;
     }
@@ -315,13 +322,6 @@ async fn replay(State(shared): State<Arc<Shared>>, request: Request) -> Response
         );
     }
     let request = format!("{} /{rest}", parts.method);
-    // This request's turn on its route: the answers before it.
-    let turn = shared
-        .requests()
-        .iter()
-        .filter(|r| r.method == recorded.method && r.path == path)
-        .count()
-        - 1;
     let routed = routed_fixture(&shared.fixtures_dir, provider, fixture, &request, turn).await;
     let answer = match routed {
         Ok(routed) => {

@@ -430,12 +430,10 @@ pub fn redact_secrets(message: &str, secrets: &[&str]) -> String {
     out.split(' ')
         .map(|word| {
             let bare = word.trim_matches(['.', ',', ';', ':', '(', ')', '[', ']', '"', '\'']);
-            // The word after `Bearer` is its token, unless it is a word
-            // of the sentence ("Missing Bearer token").
-            let token = after_bearer && !bare.bytes().all(|b| b.is_ascii_lowercase());
-            let secret = token || looks_like_a_credential(bare);
-            after_bearer = bare.eq_ignore_ascii_case("bearer");
-            if secret || after_bearer {
+            let secret = after_bearer && looks_like_a_token(bare) || looks_like_a_credential(bare);
+            // `Bearer` ending a clause ("…, or Bearer.") precedes no token.
+            after_bearer = bare.eq_ignore_ascii_case("bearer") && word.ends_with(bare);
+            if secret {
                 word.replacen(bare, "[REDACTED]", 1)
             } else {
                 word.to_owned()
@@ -443,6 +441,17 @@ pub fn redact_secrets(message: &str, secrets: &[&str]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Whether the word after `Bearer` is its token rather than a word of the
+/// sentence ("Missing Bearer token"): long, or spelled with digits or
+/// base64 punctuation. One already redacted is left alone.
+fn looks_like_a_token(word: &str) -> bool {
+    word != "REDACTED"
+        && (word.len() >= 16
+            || word
+                .bytes()
+                .any(|b| b.is_ascii_digit() || matches!(b, b'.' | b'+' | b'/' | b'=')))
 }
 
 /// A word shaped like a key or token: masked (`***`), an OpenAI-style key
@@ -508,15 +517,25 @@ mod tests {
             ),
             (
                 "header was \"Bearer abc.def\", and key AKIAIOSFODNN7EXAMPLE".to_owned(),
-                "header was \"[REDACTED] [REDACTED]\", and key [REDACTED]",
+                "header was \"Bearer [REDACTED]\", and key [REDACTED]",
             ),
             (
-                "ASIA region, eyJ-not-a-token, AKIAshort, ya29 quota, Bearer token".to_owned(),
-                "ASIA region, eyJ-not-a-token, AKIAshort, ya29 quota, [REDACTED] token",
+                "ASIA region, eyJ-not-a-token, AKIAshort, ya29 quota, Invalid Bearer Token"
+                    .to_owned(),
+                "ASIA region, eyJ-not-a-token, AKIAshort, ya29 quota, Invalid Bearer Token",
+            ),
+            (
+                "Missing bearer or basic authentication; use Bearer. Then 42 retries".to_owned(),
+                "Missing bearer or basic authentication; use Bearer. Then 42 retries",
             ),
         ] {
             assert_eq!(redact_secrets(&message, &[]), expected);
         }
+        // A key already replaced is not redacted twice.
+        assert_eq!(
+            redact_secrets("sent Bearer gsk-123456", &["gsk-123456"]),
+            "sent Bearer [REDACTED]"
+        );
     }
 
     /// A deployment's key is redacted from everything a provider said in an

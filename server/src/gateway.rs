@@ -127,14 +127,11 @@ impl Gateway {
     }
 }
 
-/// `error` without the deployment's `key`, which a provider may echo in an
-/// error built where the key is not at hand (a stream's events, a parser
-/// quoting the answer).
+/// `error` without the deployment's `key` (which a provider may echo in an
+/// error built where the key is not at hand: a stream's events, a parser
+/// quoting the answer) or anything shaped like a credential.
 fn without_key(error: GatewayError, key: Option<&Secret>) -> GatewayError {
-    match key {
-        Some(key) => error.redacted(&[key.expose()]),
-        None => error,
-    }
+    error.redacted(&[key.map_or("", Secret::expose)])
 }
 
 /// Checks what the proto cannot express; the one check for both doors.

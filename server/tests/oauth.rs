@@ -406,8 +406,8 @@ async fn metadata_service_blips_are_retried() {
 }
 
 /// A metadata service that keeps failing is tried three times, and the
-/// request fails saying so: the endpoint's failure, not a refusal of the
-/// deployment's credentials.
+/// request fails saying so: Bedrock unreachable for want of credentials,
+/// neither a refusal of them nor Bedrock's own 503.
 #[tokio::test]
 async fn an_unavailable_metadata_service_is_not_a_refusal() {
     let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
@@ -419,10 +419,10 @@ async fn an_unavailable_metadata_service_is_not_a_refusal() {
     .await;
 
     let (status, body) = chat(&gateway).await;
-    assert_eq!(status, 503, "{body}");
-    assert_ne!(body["error"]["type"], "authentication_error", "{body}");
+    assert_eq!(status, 502, "{body}");
     assert_eq!(
-        body["error"]["message"], "the AWS credentials endpoint answered HTTP 503",
+        body["error"]["message"],
+        "bedrock is unreachable: no AWS credentials: the credentials endpoint answered HTTP 503",
         "{body}"
     );
     let token = "PUT /bedrock/imds__unavailable/latest/api/token";

@@ -110,7 +110,7 @@ pub enum OAuthGrant {
 const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 /// Google Cloud's metadata server, unless `GCE_METADATA_HOST` names another
 /// host (as Google's client libraries read it).
-const GOOGLE_METADATA_HOST: &str = "metadata.google.internal";
+pub const GOOGLE_METADATA_HOST: &str = "metadata.google.internal";
 /// What Vertex AI calls need.
 const GOOGLE_CLOUD_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// LiteLLM's default location.

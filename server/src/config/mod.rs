@@ -22,8 +22,8 @@ use crate::providers::http::{Ping, endpoint};
 mod cloud;
 
 pub use cloud::{
-    AwsCredentialSource, AwsCredentials, AwsRole, AwsSettings, OAuthGrant, OAuthSettings,
-    VertexSettings,
+    AwsCredentialSource, AwsCredentials, AwsRole, AwsSettings, GOOGLE_METADATA_HOST, OAuthGrant,
+    OAuthSettings, VertexSettings,
 };
 
 /// Default listen address: loopback only, so a fresh `serve` exposes nothing.

@@ -365,7 +365,7 @@ mod tests {
         match chunk_from_event("error", echo, "openai") {
             Err(GatewayError::Upstream(e)) => {
                 assert_eq!(e.message, "Incorrect API key provided: [REDACTED].");
-                assert_eq!(e.extra["failed_generation"], "[REDACTED] [REDACTED]");
+                assert_eq!(e.extra["failed_generation"], "Bearer [REDACTED]");
             }
             other => panic!("expected an upstream error, got {other:?}"),
         }

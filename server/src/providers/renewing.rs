@@ -7,6 +7,7 @@
 //! take N timeouts.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
@@ -23,6 +24,9 @@ const RENEWAL_RETRY: Duration = Duration::from_secs(30);
 
 pub struct Renewing<T> {
     state: Mutex<State<T>>,
+    /// Set by [`Renewing::forget`] while the state was busy: the next
+    /// `get` drops what is held.
+    forgotten: AtomicBool,
 }
 
 struct State<T> {
@@ -45,6 +49,7 @@ impl<T> Default for Renewing<T> {
                 held: None,
                 failed: None,
             }),
+            forgotten: AtomicBool::new(false),
         }
     }
 }
@@ -62,6 +67,9 @@ impl<T: Clone> Renewing<T> {
     ) -> Result<T, GatewayError> {
         let arrived = Instant::now();
         let mut state = self.state.lock().await;
+        if self.forgotten.swap(false, Ordering::Relaxed) {
+            state.held = None;
+        }
         let now = Instant::now();
         if let Some(held) = state.held.as_ref().filter(|h| now < h.refresh_at) {
             return Ok(held.value.clone());
@@ -74,6 +82,8 @@ impl<T: Clone> Renewing<T> {
         let started = Instant::now();
         match fetch.await {
             Ok((value, lifetime)) => {
+                // What a request refused meanwhile is replaced already.
+                self.forgotten.store(false, Ordering::Relaxed);
                 let (refresh_at, expires_at) = renewal(started, lifetime, Instant::now());
                 state.held = Some(Held {
                     value: value.clone(),
@@ -102,11 +112,12 @@ impl<T: Clone> Renewing<T> {
     }
 
     /// Drops the credential held, which the provider refused (revoked, or
-    /// expired early), so the next request fetches another. A fetch under
-    /// way replaces it anyway, so this never waits for one.
+    /// expired early), so the next request fetches another. Never waits
+    /// behind a fetch: when the state is busy, the next `get` drops it.
     pub fn forget(&self) {
-        if let Ok(mut state) = self.state.try_lock() {
-            state.held = None;
+        match self.state.try_lock() {
+            Ok(mut state) => state.held = None,
+            Err(_) => self.forgotten.store(true, Ordering::Relaxed),
         }
     }
 }
@@ -127,7 +138,7 @@ fn renewal(started: Instant, lifetime: Duration, now: Instant) -> (Instant, Inst
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
 
@@ -148,35 +159,22 @@ mod tests {
     }
 
     /// A credential is fetched once and then held until it is due; one
-    /// the provider refused is fetched again.
+    /// the provider refused is fetched again, also when it is refused
+    /// while another request holds the state.
     #[tokio::test]
     async fn held_until_due_or_forgotten() {
         let renewing = Renewing::default();
-        assert_eq!(
-            get(&renewing, Ok(("first", HOUR))).await.ok(),
-            Some("first")
-        );
-        assert_eq!(
-            get(&renewing, Ok(("second", HOUR))).await.ok(),
-            Some("first")
-        );
+        let got = async |fetched| get(&renewing, Ok((fetched, HOUR))).await.ok();
+        assert_eq!(got("first").await, Some("first"));
+        assert_eq!(got("second").await, Some("first"));
         renewing.forget();
-        assert_eq!(
-            get(&renewing, Ok(("third", HOUR))).await.ok(),
-            Some("third")
-        );
-        renewing
-            .state
-            .lock()
-            .await
-            .held
-            .as_mut()
-            .expect("held")
-            .refresh_at = Instant::now();
-        assert_eq!(
-            get(&renewing, Ok(("fourth", HOUR))).await.ok(),
-            Some("fourth")
-        );
+        assert_eq!(got("third").await, Some("third"));
+        let busy = renewing.state.lock().await;
+        renewing.forget();
+        drop(busy);
+        assert_eq!(got("fourth").await, Some("fourth"));
+        due(&renewing).await;
+        assert_eq!(got("fifth").await, Some("fifth"));
     }
 
     /// A failed renewal keeps a credential that has not expired, and is
@@ -188,17 +186,18 @@ mod tests {
         get(&renewing, Ok(("kept", Duration::from_secs(120))))
             .await
             .expect("fetched");
-        assert_eq!(get(&renewing, Err(refused())).await.ok(), Some("kept"));
-        let retry_in = renewing
-            .state
-            .lock()
-            .await
-            .held
-            .as_ref()
-            .expect("held")
-            .refresh_at
-            - Instant::now();
+        due(&renewing).await;
+        let tried = AtomicUsize::new(0);
+        let failing = async {
+            tried.fetch_add(1, Ordering::SeqCst);
+            Err(refused())
+        };
+        let kept = renewing.get("token", "test", failing).await;
+        assert_eq!((kept.ok(), tried.load(Ordering::SeqCst)), (Some("kept"), 1));
+        let state = renewing.state.lock().await;
+        let retry_in = state.held.as_ref().expect("held").refresh_at - Instant::now();
         assert!(retry_in > Duration::from_secs(25), "{retry_in:?}");
+        drop(state);
 
         let renewing = Renewing::default();
         get(&renewing, Ok(("expired", Duration::ZERO)))
@@ -209,6 +208,12 @@ mod tests {
             matches!(error, Err(GatewayError::UpstreamUnavailable { .. })),
             "{error:?}"
         );
+    }
+
+    /// Makes the credential held due for renewal now.
+    async fn due(renewing: &Renewing<&'static str>) {
+        let mut state = renewing.state.lock().await;
+        state.held.as_mut().expect("held").refresh_at = Instant::now();
     }
 
     /// Requests that waited while a fetch failed get its error instead of

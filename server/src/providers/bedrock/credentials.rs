@@ -444,43 +444,56 @@ fn credentials_error(body: &[u8]) -> ErrorBody {
     }
 }
 
-/// What a credentials endpoint's error status means. A 4xx (but 429) is the
+/// What a credentials endpoint's error status means. A 4xx is the
 /// deployment's role or token refused: a 401, as a refused OAuth2 grant is.
 /// The caller's request was fine; the gateway could not authenticate
-/// upstream. Any other status is the endpoint failing, and says so.
+/// upstream. The endpoint failing or throttling is Bedrock unreachable for
+/// now, whatever status the endpoint gave.
 fn as_refusal(error: GatewayError) -> GatewayError {
     match error {
-        GatewayError::Upstream(mut error)
-            if (400..500).contains(&error.status) && error.status != 429 =>
-        {
+        GatewayError::Upstream(mut error) if !is_throttled_or_failing(&error) => {
             error.status = 401;
             error.kind = Some("authentication_error".to_owned());
             error.message = format!("AWS credentials refused: {}", error.message);
             GatewayError::Upstream(error)
         }
-        GatewayError::Upstream(mut error) => {
+        GatewayError::Upstream(error) => {
+            // A message naming the status (an error page's title, a body
+            // that did not arrive) would only repeat it.
+            let status = error.status.to_string();
             let said = match error.message.as_str() {
-                "" => String::new(),
+                message if message.is_empty() || message.contains(&status) => String::new(),
                 message => format!(": {message}"),
             };
-            error.message = format!(
-                "the AWS credentials endpoint answered HTTP {}{said}",
-                error.status
-            );
-            GatewayError::Upstream(error)
+            GatewayError::UpstreamUnavailable {
+                provider: error.provider,
+                message: format!(
+                    "no AWS credentials: the credentials endpoint answered HTTP {status}{said}"
+                ),
+            }
         }
         other => other,
     }
 }
 
-/// A failure worth one more try: the endpoint's own (5xx), or the
-/// connection's.
+/// A failure worth one more try: the connection's, or the endpoint's own.
 fn is_transient(error: &GatewayError) -> bool {
     match error {
-        GatewayError::Upstream(error) => error.status >= 500,
+        GatewayError::Upstream(error) => is_throttled_or_failing(error),
         GatewayError::UpstreamUnavailable { .. } => true,
         _ => false,
     }
+}
+
+/// The endpoint failing (5xx) or asking us to slow down: 429, or STS's
+/// throttling and identity-provider errors, which come as 400s.
+fn is_throttled_or_failing(error: &UpstreamError) -> bool {
+    error.status >= 500
+        || error.status == 429
+        || matches!(
+            error.code.as_deref(),
+            Some("Throttling" | "ThrottlingException" | "IDPCommunicationError")
+        )
 }
 
 /// The text of the first `<name>` element of an XML document. STS answers

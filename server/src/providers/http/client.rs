@@ -443,7 +443,8 @@ impl Proxies {
 /// `fd00:ec2::/64`, or Google's metadata server by name.
 fn is_metadata_service(host: &str) -> bool {
     use std::net::IpAddr;
-    if host.eq_ignore_ascii_case("metadata.google.internal") {
+    let host = host.trim_end_matches('.');
+    if host.eq_ignore_ascii_case(crate::config::GOOGLE_METADATA_HOST) {
         return true;
     }
     match host.trim_start_matches('[').trim_end_matches(']').parse() {
@@ -483,6 +484,7 @@ mod tests {
             "http://[fd00:ec2::23]/v1/credentials",
             "http://[fe80::1]:8080/",
             "http://metadata.google.internal/computeMetadata/v1/",
+            "http://metadata.google.internal./computeMetadata/v1/",
         ] {
             assert!(!proxied(metadata), "{metadata}");
         }
