@@ -300,13 +300,7 @@ async fn refused_role_credentials_fail_the_request() {
 /// keys, each GET carrying the token; the keys sign the Bedrock call.
 #[tokio::test]
 async fn bedrock_signs_with_the_instance_profile() {
-    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
-    let endpoint = format!("http://{}/bedrock/imds__instance-profile/", replay.addr());
-    let gateway = bedrock_gateway(
-        replay,
-        vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint)],
-    )
-    .await;
+    let gateway = on_ec2("imds__instance-profile").await;
 
     let (status, body) = chat(&gateway).await;
     assert_eq!(status, 200, "{body}");
@@ -344,16 +338,7 @@ async fn bedrock_signs_with_the_instance_profile() {
 /// authentication failure, saying so, and Bedrock is not called.
 #[tokio::test]
 async fn instance_without_a_role_fails_the_request() {
-    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
-    let endpoint = format!(
-        "http://{}/bedrock/imds__instance-without-role",
-        replay.addr()
-    );
-    let gateway = bedrock_gateway(
-        replay,
-        vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint)],
-    )
-    .await;
+    let gateway = on_ec2("imds__instance-without-role").await;
 
     let (status, body) = chat(&gateway).await;
     assert_eq!(status, 401, "{body}");
@@ -379,16 +364,7 @@ async fn instance_without_a_role_fails_the_request() {
 /// the request.
 #[tokio::test]
 async fn metadata_service_blips_are_retried() {
-    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
-    let endpoint = format!(
-        "http://{}/bedrock/imds__instance-profile-retried",
-        replay.addr()
-    );
-    let gateway = bedrock_gateway(
-        replay,
-        vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint)],
-    )
-    .await;
+    let gateway = on_ec2("imds__instance-profile-retried").await;
 
     let (status, body) = chat(&gateway).await;
     assert_eq!(status, 200, "{body}");
@@ -410,13 +386,7 @@ async fn metadata_service_blips_are_retried() {
 /// neither a refusal of them nor Bedrock's own 503.
 #[tokio::test]
 async fn an_unavailable_metadata_service_is_not_a_refusal() {
-    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
-    let endpoint = format!("http://{}/bedrock/imds__unavailable", replay.addr());
-    let gateway = bedrock_gateway(
-        replay,
-        vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint)],
-    )
-    .await;
+    let gateway = on_ec2("imds__unavailable").await;
 
     let (status, body) = chat(&gateway).await;
     assert_eq!(status, 502, "{body}");
@@ -427,6 +397,15 @@ async fn an_unavailable_metadata_service_is_not_a_refusal() {
     );
     let token = "PUT /bedrock/imds__unavailable/latest/api/token";
     assert_eq!(calls(&gateway), [token; 3], "no Bedrock call");
+}
+
+/// A Bedrock gateway on an EC2 instance whose metadata service answers
+/// from the replay server's route set `routes`.
+async fn on_ec2(routes: &str) -> support::Gateway {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let endpoint = format!("http://{}/bedrock/{routes}", replay.addr());
+    let metadata = vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint)];
+    bedrock_gateway(replay, metadata).await
 }
 
 /// `METHOD path` of each request the replay server saw, in order.
