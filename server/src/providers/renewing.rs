@@ -2,9 +2,10 @@
 //! shared by every request of one deployment. It is fetched on first use
 //! and again shortly before it expires; if that renewal fails, the one held
 //! is used until it does expire. Requests arriving during a fetch wait for
-//! it instead of starting their own, and a failure is theirs too: against
-//! an endpoint that does not answer, N waiting requests would otherwise
-//! take N timeouts.
+//! it instead of starting their own, and take its answer, whatever it is:
+//! against an endpoint that does not answer, or one handing out credentials
+//! already expired (a clock running ahead), N waiting requests would
+//! otherwise make N fetches in turn.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +39,8 @@ struct State<T> {
 
 struct Held<T> {
     value: T,
+    /// When the fetch that brought it ended.
+    fetched_at: Instant,
     refresh_at: Instant,
     expires_at: Instant,
 }
@@ -71,7 +74,9 @@ impl<T: Clone> Renewing<T> {
             state.held = None;
         }
         let now = Instant::now();
-        if let Some(held) = state.held.as_ref().filter(|h| now < h.refresh_at) {
+        if let Some(held) =
+            (state.held.as_ref()).filter(|h| now < h.refresh_at || h.fetched_at > arrived)
+        {
             return Ok(held.value.clone());
         }
         if let Some((ended, error)) = &state.failed
@@ -84,9 +89,11 @@ impl<T: Clone> Renewing<T> {
             Ok((value, lifetime)) => {
                 // What a request refused meanwhile is replaced already.
                 self.forgotten.store(false, Ordering::Relaxed);
-                let (refresh_at, expires_at) = renewal(started, lifetime, Instant::now());
+                let fetched_at = Instant::now();
+                let (refresh_at, expires_at) = renewal(started, lifetime, fetched_at);
                 state.held = Some(Held {
                     value: value.clone(),
+                    fetched_at,
                     refresh_at,
                     expires_at,
                 });
@@ -216,34 +223,38 @@ mod tests {
         state.held.as_mut().expect("held").refresh_at = Instant::now();
     }
 
-    /// Requests that waited while a fetch failed get its error instead of
-    /// each fetching again; a request arriving afterwards tries again.
+    /// Requests that waited for a fetch take its answer instead of each
+    /// fetching again, even when it failed or brought a credential already
+    /// expired; a request arriving afterwards fetches again.
     #[tokio::test]
-    async fn waiting_requests_share_a_failed_fetch() {
-        let renewing = Arc::new(Renewing::<&'static str>::default());
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let request = || {
-            let (renewing, fetches) = (renewing.clone(), fetches.clone());
-            async move {
-                let fetch = async {
-                    fetches.fetch_add(1, Ordering::SeqCst);
-                    Err(refused())
-                };
-                renewing.get("token", "test", fetch).await
-            }
-        };
+    async fn waiting_requests_share_a_fetch() {
+        for answer in [Err(refused()), Ok(("expired", Duration::ZERO))] {
+            let renewing = Arc::new(Renewing::<&'static str>::default());
+            let fetches = Arc::new(AtomicUsize::new(0));
+            let request = || {
+                let (renewing, fetches) = (renewing.clone(), fetches.clone());
+                let answer = answer.clone();
+                async move {
+                    let fetch = async {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        answer
+                    };
+                    renewing.get("token", "test", fetch).await
+                }
+            };
 
-        let busy = renewing.state.lock().await;
-        let waiting: Vec<_> = (0..3).map(|_| tokio::spawn(request())).collect();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        drop(busy);
-        for waited in waiting {
-            let result = waited.await.expect("joined");
-            assert!(result.is_err(), "{result:?}");
+            let busy = renewing.state.lock().await;
+            let waiting: Vec<_> = (0..3).map(|_| tokio::spawn(request())).collect();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(busy);
+            for waited in waiting {
+                let result = waited.await.expect("joined");
+                assert_eq!(result.is_ok(), answer.is_ok(), "{result:?}");
+            }
+            assert_eq!(fetches.load(Ordering::SeqCst), 1, "one fetch for three");
+            request().await.ok();
+            assert_eq!(fetches.load(Ordering::SeqCst), 2, "a later request fetches");
         }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1, "one fetch for three");
-        assert!(request().await.is_err());
-        assert_eq!(fetches.load(Ordering::SeqCst), 2, "a later request fetches");
     }
 
     /// Renewed 5 minutes before expiry; a credential arriving with less
