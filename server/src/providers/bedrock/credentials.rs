@@ -153,7 +153,7 @@ impl CredentialSource {
 
     /// The role's keys and how long they last.
     async fn fetch(&self, role: &AwsRole) -> Result<(Identity, Duration), GatewayError> {
-        let keys = self.fetch_keys(role).await.map_err(as_refusal)?;
+        let keys = self.fetch_keys(role).await.map_err(credentials_failure)?;
         let expires_at = DateTime::from_str(&keys.expiration, Format::DateTime)
             .ok()
             .and_then(|at| SystemTime::try_from(at).ok())
@@ -449,7 +449,7 @@ fn credentials_error(body: &[u8]) -> ErrorBody {
 /// The caller's request was fine; the gateway could not authenticate
 /// upstream. The endpoint failing or throttling is Bedrock unreachable for
 /// now, whatever status the endpoint gave.
-fn as_refusal(error: GatewayError) -> GatewayError {
+fn credentials_failure(error: GatewayError) -> GatewayError {
     match error {
         GatewayError::Upstream(mut error) if !is_throttled_or_failing(&error) => {
             error.status = 401;
@@ -594,7 +594,7 @@ mod tests {
     fn keys_not_ready_are_reported() {
         let source = unreachable_role();
         let body = br#"{"Code":"AssumeRoleUnauthorizedAccess","Message":"EC2 cannot assume the role","LastUpdated":"2024-01-01T00:00:00Z"}"#;
-        let Err(error) = source.parse_json_keys(body).map_err(as_refusal) else {
+        let Err(error) = source.parse_json_keys(body).map_err(credentials_failure) else {
             panic!("no keys expected");
         };
         let GatewayError::Upstream(refused) = error else {
