@@ -1,5 +1,6 @@
 //! The replay upstream: an HTTP server that answers as a provider would, from recorded fixtures.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -102,6 +103,8 @@ pub struct CaseLog {
 struct Shared {
     fixtures_dir: PathBuf,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// Requests so far per `"METHOD /path"`, for routes answered in turn.
+    turns: Mutex<HashMap<String, usize>>,
     expectations: Vec<CaseExpectation>,
     case_logs: Mutex<Vec<CaseLog>>,
 }
@@ -110,6 +113,29 @@ impl Shared {
     fn requests(&self) -> std::sync::MutexGuard<'_, Vec<RecordedRequest>> {
         // A panic elsewhere while holding the lock must not hide what was recorded.
         self.requests.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records `request` and returns its turn on its method and path: how
+    /// many such requests came before it.
+    fn record(&self, request: &RecordedRequest) -> usize {
+        let mut requests = self.requests();
+        requests.push(request.clone());
+        let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+        let seen = turns
+            .entry(format!("{} {}", request.method, request.path))
+            .or_default();
+        *seen += 1;
+        *seen - 1
+    }
+
+    /// Forgets every request, and so every route's turn.
+    fn clear(&self) {
+        let mut requests = self.requests();
+        requests.clear();
+        self.turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     fn case_logs(&self) -> std::sync::MutexGuard<'_, Vec<CaseLog>> {
@@ -184,6 +210,7 @@ impl ReplayServer {
         let shared = Arc::new(Shared {
             fixtures_dir,
             requests: Mutex::new(Vec::new()),
+            turns: Mutex::default(),
             case_logs: Mutex::new(vec![CaseLog::default(); expectations.len()]),
             expectations,
         });
@@ -216,7 +243,7 @@ impl ReplayServer {
     }
 
     pub fn clear(&self) {
-        self.shared.requests().clear();
+        self.shared.clear();
     }
 
     /// Base URL of conformance case `n`: what `{{replay}}` stands for in its deployment.
@@ -272,7 +299,7 @@ async fn list_requests(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {
-    shared.requests().clear();
+    shared.clear();
     StatusCode::NO_CONTENT
 }
 
@@ -297,14 +324,7 @@ async fn replay(State(shared): State<Arc<Shared>>, request: Request) -> Response
         body: serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
     };
-    // This request's turn on its route (the answers before it), counted
-    // under the same lock as it is recorded.
-    let turn = {
-        let mut requests = shared.requests();
-        requests.push(recorded.clone());
-        let same = |r: &&RecordedRequest| r.method == recorded.method && r.path == path;
-        requests.iter().filter(same).count() - 1
-    };
+    let turn = shared.record(&recorded);
     if let Some(case) = path.strip_prefix("/case/") {
         return case_response(&shared, case, &recorded, pause).await;
     }

@@ -134,11 +134,11 @@ fn without_key(error: GatewayError, key: Option<&Secret>) -> GatewayError {
     error.redacted(&[key.map_or("", Secret::expose)])
 }
 
-/// Checks what the proto cannot express; the one check for both doors.
 /// OpenAI's limit on texts per embeddings request, kept for every provider:
 /// those that embed one text per call would otherwise make as many calls.
 const MAX_EMBED_INPUTS: usize = 2048;
 
+/// Checks what the proto cannot express; the one check for both doors.
 fn validate_chat(request: &ChatRequest) -> Result<(), GatewayError> {
     if request.messages.is_empty() {
         return Err(GatewayError::invalid(

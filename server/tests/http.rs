@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use support::{
-    Gateway, MASTER_KEY, Model, ReplayServer, Setup, UPSTREAM_KEY, fixtures_dir, tcp_timers,
+    Gateway, MASTER_KEY, Model, ReplayServer, Setup, UPSTREAM_KEY, fixtures_dir, keepalive_timers,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -244,14 +244,7 @@ async fn front_door_limits() {
     let port = |addr: &str| addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
     let gateway_port = port(&gateway.addr).expect("gateway port");
     let client_port = served[0].local_addr().expect("client address").port();
-    let mut timers = tcp_timers(Some(gateway_port), client_port);
-    for _ in 0..40 {
-        if timers.iter().all(|(timer, _)| *timer == 2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-        timers = tcp_timers(Some(gateway_port), client_port);
-    }
+    let timers = keepalive_timers(Some(gateway_port), client_port, 40).await;
     let [(timer, ticks)] = timers[..] else {
         panic!("one connection from the gateway expected: {timers:?}");
     };

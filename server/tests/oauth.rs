@@ -55,12 +55,8 @@ async fn one_fetch_serves_concurrent_and_later_requests() {
     tokens.token().await.expect("cached token");
     let requests = replay.requests();
     assert_eq!(requests.len(), 1, "one token request for 17 callers");
-    let form: Vec<(String, String)> =
-        form_urlencoded::parse(requests[0].body.as_str().expect("form body").as_bytes())
-            .into_owned()
-            .collect();
     assert_eq!(
-        form,
+        form(&requests[0]),
         [
             ("grant_type", "client_credentials"),
             ("client_id", "client"),
@@ -166,7 +162,7 @@ async fn bedrock_signs_with_a_web_identity_role() {
                 token_file.display().to_string(),
             ),
             ("AWS_ROLE_SESSION_NAME", "switchboard-test".into()),
-            ("AWS_ENDPOINT_URL_STS", sts.clone()),
+            ("AWS_ENDPOINT_URL_STS", sts),
         ],
     )
     .await;

@@ -22,7 +22,7 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
-use support::{Gateway, Model, ReplayServer, Setup, TempDir, fixtures_dir, tcp_timers};
+use support::{Gateway, Model, ReplayServer, Setup, TempDir, fixtures_dir, keepalive_timers};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
@@ -478,14 +478,7 @@ async fn silent_connection_is_closed() {
     // Timer 2 is keepalive's (1, retransmission's, may show while a last
     // frame is unacknowledged); it fires within the interval (1 s is 100
     // ticks of USER_HZ) instead of Linux's default two hours.
-    let mut timers = tcp_timers(None, front.port);
-    for _ in 0..20 {
-        if timers.iter().all(|(timer, _)| *timer == 2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-        timers = tcp_timers(None, front.port);
-    }
+    let timers = keepalive_timers(None, front.port, 20).await;
     let [(timer, ticks)] = timers[..] else {
         panic!("one connection to the provider expected: {timers:?}");
     };

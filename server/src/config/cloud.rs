@@ -5,6 +5,7 @@
 //! tokens). Parameter and environment-variable names are LiteLLM's and the
 //! clouds' own SDKs', so existing configs and machines work unchanged.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -12,7 +13,7 @@ use serde_json::Value;
 
 use super::{ConfigError, RawDeploymentParams, Secret, resolve_plain, resolve_secret};
 use crate::providers::ProviderKind;
-use crate::providers::http::endpoint;
+use crate::providers::http::{endpoint, host_ip};
 use crate::providers::oauth::SigningKey;
 
 /// A Bedrock deployment's region and, for SigV4 signing, where its
@@ -247,8 +248,11 @@ pub(super) fn aws_settings(
     }))
 }
 
-/// The ECS container credentials endpoint's host, for a relative URI.
-const ECS_CREDENTIALS_HOST: &str = "169.254.170.2";
+/// The ECS container credentials endpoint's host, for a relative URI, and
+/// EKS Pod Identity's agent (IPv4 and IPv6).
+const ECS_AGENT: Ipv4Addr = Ipv4Addr::new(169, 254, 170, 2);
+const EKS_POD_IDENTITY_AGENT: Ipv4Addr = Ipv4Addr::new(169, 254, 170, 23);
+const EKS_POD_IDENTITY_AGENT_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23);
 
 /// The EC2 instance metadata service over IPv4, and over IPv6 (Nitro
 /// instances, when `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`).
@@ -283,7 +287,7 @@ fn aws_role_credentials(
         env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
         env("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
     ) {
-        (Some(relative), _) => Some(format!("http://{ECS_CREDENTIALS_HOST}{relative}")),
+        (Some(relative), _) => Some(format!("http://{ECS_AGENT}{relative}")),
         (None, Some(full)) => Some(container_full_uri(full, at)?),
         (None, None) => None,
     };
@@ -307,7 +311,7 @@ fn instance_metadata_endpoint(
     env: &impl Fn(&str) -> Option<String>,
     on_ec2: impl FnOnce() -> bool,
 ) -> Result<Option<String>, ConfigError> {
-    if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+    if is_true(env, "AWS_EC2_METADATA_DISABLED") {
         return Ok(None);
     }
     let error = |message: &str| ConfigError::new(format!("{at}.params"), message);
@@ -364,17 +368,11 @@ fn container_full_uri(full: String, at: &str) -> Result<String, ConfigError> {
             "AWS_CONTAINER_CREDENTIALS_FULL_URI is not an http:// or https:// URL",
         )
     })?;
-    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
-    let local = match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => {
-            ip.is_loopback()
-                || ip.octets() == [169, 254, 170, 2]
-                || ip.octets() == [169, 254, 170, 23]
-        }
-        Ok(std::net::IpAddr::V6(ip)) => {
-            ip.is_loopback() || ip == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23)
-        }
-        Err(_) => host == "localhost",
+    let host = uri.host().unwrap_or_default();
+    let local = match host_ip(host) {
+        Some(IpAddr::V4(ip)) => ip.is_loopback() || ip == ECS_AGENT || ip == EKS_POD_IDENTITY_AGENT,
+        Some(IpAddr::V6(ip)) => ip.is_loopback() || ip == EKS_POD_IDENTITY_AGENT_V6,
+        None => host == "localhost",
     };
     if uri.scheme_str() == Some("https") || local {
         Ok(full)
@@ -540,7 +538,7 @@ fn google_credentials(
 /// whose firmware names Google (GCE, and GKE's nodes). `NO_GCE_CHECK=true`
 /// says no, as it does to Google's libraries.
 fn on_google_cloud(env: &impl Fn(&str) -> Option<String>) -> bool {
-    if env("NO_GCE_CHECK").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+    if is_true(env, "NO_GCE_CHECK") {
         return false;
     }
     ["GCE_METADATA_HOST", "K_SERVICE", "CLOUD_RUN_JOB"]
@@ -548,6 +546,12 @@ fn on_google_cloud(env: &impl Fn(&str) -> Option<String>) -> bool {
         .any(|var| env(var).is_some())
         || std::fs::read_to_string("/sys/class/dmi/id/product_name")
             .is_ok_and(|name| name.starts_with("Google"))
+}
+
+/// Whether the environment variable `name` says `true` (in any case), as
+/// the clouds' SDKs read their switches.
+fn is_true(env: &impl Fn(&str) -> Option<String>, name: &str) -> bool {
+    env(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// The metadata server's token URL for the default service account, with

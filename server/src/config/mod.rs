@@ -508,7 +508,7 @@ fn seconds(secs: f64, path: &str) -> Result<Duration, ConfigError> {
     if secs > MAX_SECONDS {
         return Err(ConfigError::new(
             path,
-            "must be at most a year (31622400 seconds)",
+            format!("must be at most a year ({MAX_SECONDS} seconds)"),
         ));
     }
     match Duration::try_from_secs_f64(secs) {

@@ -80,13 +80,7 @@ pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value
     if !request.user.is_empty() {
         body.insert("user".into(), request.user.clone().into());
     }
-    if let Some(extensions) = &request.extensions {
-        body.extend(
-            super::json_struct::map_from_struct(extensions)
-                .into_iter()
-                .filter(|(key, _)| !super::GATEWAY_FIELDS.contains(&key.as_str())),
-        );
-    }
+    super::merge_native_fields(&mut body, request.extensions.as_ref());
     body
 }
 

@@ -22,13 +22,31 @@ use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::{FieldPath, GatewayError};
-use json_struct::ProtoValue;
+use json_struct::{ProtoValue, map_from_struct};
 
 /// Request fields the gateway decides, whatever a request's extensions say:
 /// the deployment names the model (so no caller picks one `model_list` does
 /// not offer), and the transport decides streaming (so a client's explicit
 /// `stream: false` never reaches an API that has no such field).
 pub const GATEWAY_FIELDS: &[&str] = &["model", "stream"];
+
+/// Merges a request's extensions into a native request body as native
+/// fields. Objects the translation already filled (e.g. `output_config` from
+/// `response_format` plus the caller's `effort`) are merged one level deep;
+/// anything else is replaced, but for the fields the gateway decides.
+pub fn merge_native_fields(body: &mut Map<String, Value>, extensions: Option<&Struct>) {
+    for (key, value) in extensions.map(map_from_struct).unwrap_or_default() {
+        if GATEWAY_FIELDS.contains(&key.as_str()) {
+            continue;
+        }
+        match (body.get_mut(&key), value) {
+            (Some(Value::Object(existing)), Value::Object(fields)) => existing.extend(fields),
+            (_, value) => {
+                body.insert(key, value);
+            }
+        }
+    }
+}
 
 /// Takes typed fields out of a JSON object, naming the full field path in
 /// every error; what is left over afterwards is the unmodelled rest.

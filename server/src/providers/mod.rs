@@ -35,8 +35,8 @@ use sse_stream::Sse;
 
 use crate::config::DeploymentConfig;
 use crate::error::{FieldPath, GatewayError};
-use crate::openai_wire::GATEWAY_FIELDS;
-use crate::openai_wire::json_struct::{map_from_struct, struct_from_map};
+use crate::openai_wire::json_struct::struct_from_map;
+pub use crate::openai_wire::merge_native_fields;
 use crate::pb::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Embedding, Message,
     ReasoningEffort, ToolCall, Usage, content_part, message,
@@ -108,24 +108,6 @@ pub fn include_usage(request: &ChatRequest) -> bool {
         .stream_options
         .as_ref()
         .is_some_and(|o| o.include_usage)
-}
-
-/// Merges a request's extensions into a native request body as native
-/// fields. Objects the translation already filled (e.g. `output_config` from
-/// `response_format` plus the caller's `effort`) are merged one level deep;
-/// anything else is replaced, but for the fields the gateway decides.
-pub fn merge_native_fields(body: &mut Map<String, Value>, extensions: Option<&Struct>) {
-    for (key, value) in extensions.map(map_from_struct).unwrap_or_default() {
-        if GATEWAY_FIELDS.contains(&key.as_str()) {
-            continue;
-        }
-        match (body.get_mut(&key), value) {
-            (Some(Value::Object(existing)), Value::Object(fields)) => existing.extend(fields),
-            (_, value) => {
-                body.insert(key, value);
-            }
-        }
-    }
 }
 
 /// A tool call's arguments as the JSON object native APIs take (`""` is

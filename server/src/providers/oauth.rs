@@ -23,13 +23,13 @@ use serde_json::{Map, Value, json};
 use crate::config::{OAuthGrant, OAuthSettings};
 use crate::error::GatewayError;
 use crate::openai_wire::errors::ErrorBody;
-use crate::providers::http::{Client, Request, endpoint, form_post, request, unreadable};
-use crate::providers::renewing::Renewing;
+use crate::providers::http::{
+    Client, Request, endpoint, form_post, request, sensitive_header, unreadable,
+};
+use crate::providers::renewing::{MAX_LIFETIME, Renewing};
 
 /// Lifetime assumed when the token endpoint does not state one.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
-/// The longest lifetime a token's `expires_in` is taken at.
-const MAX_LIFETIME_SECS: u64 = 24 * 3600;
 /// The `aud` of every service-account assertion.
 const GOOGLE_TOKEN_AUDIENCE: &str = "https://oauth2.googleapis.com/token";
 /// Lifetime of a service-account assertion; Google accepts at most an hour.
@@ -157,7 +157,7 @@ impl TokenSource {
             .request(url)
             .map_err(|message| self.unavailable(message))?;
         let secrets = self.grant.secrets();
-        let response = super::http::send(
+        let body = super::http::send_and_read(
             &self.client,
             request,
             self.provider,
@@ -166,16 +166,14 @@ impl TokenSource {
             |_, body| parse_token_error(body),
         )
         .await?;
-        let body = super::http::read_body(response, self.provider, self.timeout).await?;
         let answer: TokenResponse = crate::openai_wire::from_bytes(&body)
             .map_err(|e| unreadable(self.provider, "token response", e))?;
         let lifetime = lifetime(answer.expires_in);
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", answer.access_token))
-            .map_err(|_| GatewayError::UpstreamProtocol {
-            provider: self.provider,
-            message: "the token endpoint sent a token that is not a header value".into(),
-        })?;
-        authorization.set_sensitive(true);
+        let authorization = sensitive_header(&format!("Bearer {}", answer.access_token))
+            .ok_or_else(|| GatewayError::UpstreamProtocol {
+                provider: self.provider,
+                message: "the token endpoint sent a token that is not a header value".into(),
+            })?;
         let token = Token {
             authorization,
             secret: answer.access_token.into(),
@@ -250,8 +248,7 @@ impl TokenSource {
 }
 
 /// How long a token lives, from the endpoint's `expires_in` (a number, or
-/// Entra v1's string). A day at most: no token lives longer, and adding it
-/// to a clock must not overflow whatever an endpoint sends.
+/// Entra v1's string), at most `MAX_LIFETIME`.
 fn lifetime(expires_in: Option<Value>) -> Duration {
     match expires_in {
         Some(Value::Number(n)) => n.as_u64(),
@@ -259,7 +256,7 @@ fn lifetime(expires_in: Option<Value>) -> Duration {
         _ => None,
     }
     .map_or(DEFAULT_LIFETIME, |secs| {
-        Duration::from_secs(secs.min(MAX_LIFETIME_SECS))
+        Duration::from_secs(secs).min(MAX_LIFETIME)
     })
 }
 
@@ -404,10 +401,7 @@ pub(crate) mod tests {
         assert_eq!(lifetime(Some(json!("3599"))), Duration::from_secs(3599));
         assert_eq!(lifetime(None), DEFAULT_LIFETIME);
         assert_eq!(lifetime(Some(json!(-1))), DEFAULT_LIFETIME);
-        assert_eq!(
-            lifetime(Some(json!(u64::MAX))),
-            Duration::from_secs(MAX_LIFETIME_SECS)
-        );
+        assert_eq!(lifetime(Some(json!(u64::MAX))), MAX_LIFETIME);
     }
 
     /// Refused credentials become 401 authentication errors naming the

@@ -19,6 +19,11 @@ use crate::error::GatewayError;
 /// with the old one still finish, and clocks may disagree a little.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
+/// The longest a credential is taken to last, whatever its issuer says:
+/// none lives longer than a day, and adding it to a clock must not
+/// overflow.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// How long a credential is used before it is fetched again when its
 /// renewal failed, or when it arrived with less than `REFRESH_MARGIN` left.
 const RENEWAL_RETRY: Duration = Duration::from_secs(30);
@@ -84,13 +89,12 @@ impl<T: Clone> Renewing<T> {
         {
             return Err(error.clone());
         }
-        let started = Instant::now();
         match fetch.await {
             Ok((value, lifetime)) => {
                 // What a request refused meanwhile is replaced already.
                 self.forgotten.store(false, Ordering::Relaxed);
                 let fetched_at = Instant::now();
-                let (refresh_at, expires_at) = renewal(started, lifetime, fetched_at);
+                let (refresh_at, expires_at) = renewal(now, lifetime, fetched_at);
                 state.held = Some(Held {
                     value: value.clone(),
                     fetched_at,

@@ -302,7 +302,7 @@ pub fn sigterm(pid: u32) {
 /// The kernel's timer (`tr`) and its ticks to expiry (`tm->when`) for each
 /// established IPv4 connection from 127.0.0.1:`local` (any port if `None`)
 /// to 127.0.0.1:`remote`, from `/proc/net/tcp`. Timer 2 is keepalive's.
-pub fn tcp_timers(local: Option<u16>, remote: u16) -> Vec<(u8, u64)> {
+fn tcp_timers(local: Option<u16>, remote: u16) -> Vec<(u8, u64)> {
     let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
     let address = |port: u16| format!("0100007F:{port:04X}");
     let remote = address(remote);
@@ -324,6 +324,21 @@ pub fn tcp_timers(local: Option<u16>, remote: u16) -> Vec<(u8, u64)> {
             })
         })
         .collect()
+}
+
+/// [`tcp_timers`] once every connection shows keepalive's timer (2), or as
+/// they are after `tries` looks 25 ms apart (timer 1, retransmission's, may
+/// show while a last frame is unacknowledged).
+pub async fn keepalive_timers(local: Option<u16>, remote: u16, tries: usize) -> Vec<(u8, u64)> {
+    let mut timers = tcp_timers(local, remote);
+    for _ in 0..tries {
+        if timers.iter().all(|(timer, _)| *timer == 2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        timers = tcp_timers(local, remote);
+    }
+    timers
 }
 
 /// A port free a moment ago, for a program that cannot bind port 0 and say

@@ -11,11 +11,9 @@ use http::Request;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::Sleep;
 use tonic::server::NamedService;
-use tower::Service;
+use tower::{BoxError, Service};
 
 use crate::error::GatewayError;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Wraps a gRPC service: the request body of each call must arrive within
 /// `timeout` of the first wait for it, or the call fails with

@@ -23,7 +23,7 @@ use crate::config::{AwsCredentialSource, AwsCredentials, AwsRole};
 use crate::error::{GatewayError, UpstreamError};
 use crate::openai_wire::errors::ErrorBody;
 use crate::providers::http::{self, Client, Request, endpoint, unreadable};
-use crate::providers::renewing::Renewing;
+use crate::providers::renewing::{MAX_LIFETIME, Renewing};
 
 /// Who answers a credentials request: how long it may take, and what its
 /// silence likely means.
@@ -302,18 +302,7 @@ impl CredentialSource {
     ) -> Result<Bytes, GatewayError> {
         let timeout = answerer.timeout();
         let host = request.uri().authority().map(ToString::to_string);
-        let send = |request| async {
-            let response = http::send(
-                &self.client,
-                request,
-                self.provider,
-                timeout,
-                &[secret],
-                |_, body| credentials_error(body),
-            )
-            .await?;
-            http::read_body(response, self.provider, timeout).await
-        };
+        let secrets = [secret];
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         let answer = loop {
@@ -323,7 +312,15 @@ impl CredentialSource {
                 request.headers().clone(),
                 request.body().clone(),
             );
-            match send(copy).await {
+            let sent = http::send_and_read(
+                &self.client,
+                copy,
+                self.provider,
+                timeout,
+                &secrets,
+                |_, body| credentials_error(body),
+            );
+            match sent.await {
                 Err(error) if attempt < ATTEMPTS && is_transient(&error) => {
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
@@ -370,10 +367,8 @@ impl CredentialSource {
     }
 
     fn header_value(&self, value: &str) -> Result<HeaderValue, GatewayError> {
-        let mut value = HeaderValue::from_str(value)
-            .map_err(|_| self.unavailable("a token that is not a header value".to_owned()))?;
-        value.set_sensitive(true);
-        Ok(value)
+        http::sensitive_header(value)
+            .ok_or_else(|| self.unavailable("a token that is not a header value".to_owned()))
     }
 
     fn unreadable(&self, what: String) -> GatewayError {
@@ -384,16 +379,12 @@ impl CredentialSource {
     /// answered 400 (`fetch` makes either the gateway's authentication
     /// failure).
     fn refusal(&self, code: Option<String>, message: String) -> GatewayError {
-        GatewayError::Upstream(Box::new(UpstreamError {
-            provider: self.provider,
-            status: 400,
+        let said = ErrorBody {
             message,
-            kind: None,
             code,
-            param: None,
-            retry_after: None,
-            extra: Default::default(),
-        }))
+            ..ErrorBody::default()
+        };
+        said.into_error(self.provider, 400)
     }
 
     fn unavailable(&self, message: String) -> GatewayError {
@@ -405,13 +396,13 @@ impl CredentialSource {
 }
 
 /// How long keys expiring at `expires_at` last from `now`: nothing if they
-/// have expired already, and at most a day whatever the endpoint says
-/// (adding it to a clock must not overflow).
+/// have expired already, and at most `MAX_LIFETIME` whatever the endpoint
+/// says.
 fn lifetime(expires_at: SystemTime, now: SystemTime) -> Duration {
     expires_at
         .duration_since(now)
         .unwrap_or_default()
-        .min(Duration::from_secs(24 * 3600))
+        .min(MAX_LIFETIME)
 }
 
 pub(super) fn static_identity(keys: &AwsCredentials) -> Identity {

@@ -65,7 +65,7 @@ impl BedrockAdapter {
         let credentials = config.aws.as_ref().and_then(|aws| aws.credentials.clone());
         if let (None, Some(source)) = (&config.api_key, credentials) {
             upstream = upstream.with_signer(Box::new(SigV4 {
-                credentials: CredentialSource::new(config.provider.name(), source, client.clone()),
+                credentials: CredentialSource::new(config.provider.name(), source, client),
                 signer: sigv4::Signer::new(region, sigv4::SERVICE),
             }));
         }

@@ -28,7 +28,7 @@ use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
-use tower::{Service, ServiceExt};
+use tower::{BoxError, Service, ServiceExt};
 
 pub use super::pool::Body;
 use super::pool::{Checkout, ForwardProxy, Origin, Streams, Taken};
@@ -39,8 +39,6 @@ pub type Request = http::Request<Bytes>;
 
 /// A provider's answer, its body still arriving.
 pub type Response = http::Response<Body>;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long opening a connection may take: TCP, a proxy's CONNECT, TLS.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -447,13 +445,21 @@ fn is_metadata_service(host: &str) -> bool {
     if host.eq_ignore_ascii_case(crate::config::GOOGLE_METADATA_HOST) {
         return true;
     }
-    match host.trim_start_matches('[').trim_end_matches(']').parse() {
-        Ok(IpAddr::V4(ip)) => ip.is_link_local(),
-        Ok(IpAddr::V6(ip)) => {
+    match host_ip(host) {
+        Some(IpAddr::V4(ip)) => ip.is_link_local(),
+        Some(IpAddr::V6(ip)) => {
             ip.is_unicast_link_local() || ip.segments()[..4] == [0xfd00, 0x0ec2, 0, 0]
         }
-        Err(_) => false,
+        None => false,
     }
+}
+
+/// The address a URI's host spells (`[…]` around IPv6), if it is one.
+pub fn host_ip(host: &str) -> Option<std::net::IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
 }
 
 /// The URI a provider is reached at, from a configured URL. Parsed by the

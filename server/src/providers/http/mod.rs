@@ -22,7 +22,7 @@ use sse_stream::{Sse, SseByteStream};
 use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::io::StreamReader;
 
-pub use client::{Client, Ping, Request, Response, endpoint};
+pub use client::{Client, Ping, Request, Response, endpoint, host_ip};
 
 use super::oauth::TokenSource;
 use crate::config::{DeploymentConfig, Secret};
@@ -104,8 +104,7 @@ impl Upstream {
         }
         if let Some(key) = &config.api_key {
             let (name, value) = auth(key.expose());
-            if let Ok(mut value) = HeaderValue::from_str(&value) {
-                value.set_sensitive(true);
+            if let Some(value) = sensitive_header(&value) {
                 headers.insert(name, value);
             }
         }
@@ -247,6 +246,14 @@ impl Upstream {
     }
 }
 
+/// `value` as a header value marked sensitive (kept out of HPACK's table
+/// and debug output), if it can be one.
+pub fn sensitive_header(value: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(value).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 /// A `method` request of `body` to `url` with `headers`.
 pub fn request(method: Method, url: Uri, headers: HeaderMap, body: Bytes) -> Request {
     let mut request = Request::new(body);
@@ -328,8 +335,22 @@ fn redirected(provider: &'static str, status: StatusCode, headers: &HeaderMap) -
     }
 }
 
+/// [`send`], then the whole body of the successful answer, each within
+/// `timeout`: a credentials endpoint's small answer.
+pub(super) async fn send_and_read(
+    client: &Client,
+    request: Request,
+    provider: &'static str,
+    timeout: Duration,
+    secrets: &[Option<&str>],
+    parse_error: impl FnOnce(&HeaderMap, &[u8]) -> ErrorBody,
+) -> Result<Bytes, GatewayError> {
+    let response = send(client, request, provider, timeout, secrets, parse_error).await?;
+    read_body(response, provider, timeout).await
+}
+
 /// Reads the whole body of a successful response, within `timeout`.
-pub(super) async fn read_body(
+async fn read_body(
     response: Response,
     provider: &'static str,
     timeout: Duration,
@@ -347,7 +368,7 @@ async fn read_whole<B>(
 ) -> Result<Bytes, GatewayError>
 where
     B: hyper::body::Body,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<tower::BoxError>,
 {
     let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
         .await
@@ -552,28 +573,22 @@ mod tests {
     #[tokio::test]
     async fn oversized_events_end_the_stream() {
         let chunk = |text: String| Ok::<_, io::Error>(Bytes::from(text));
+        let read = |chunks: Vec<_>| {
+            let read = events(
+                futures::stream::iter(chunks),
+                "openai",
+                Duration::from_secs(5),
+            );
+            read.collect::<Vec<_>>()
+        };
         let event = format!("data: {}\n\n", "x".repeat(1 << 20));
-        let many: Vec<_> = (0..20).map(|_| chunk(event.clone())).collect();
-        let whole: Vec<_> = events(
-            futures::stream::iter(many),
-            "openai",
-            Duration::from_secs(5),
-        )
-        .collect()
-        .await;
+        let whole = read((0..20).map(|_| chunk(event.clone())).collect()).await;
         assert_eq!(whole.len(), 20, "20 MiB in 1 MiB events");
         assert!(whole.iter().all(Result::is_ok));
 
-        let endless: Vec<_> = std::iter::once(chunk("data: ".to_owned()))
-            .chain((0..20).map(|_| chunk("x".repeat(1 << 20))))
-            .collect();
-        let cut: Vec<_> = events(
-            futures::stream::iter(endless),
-            "openai",
-            Duration::from_secs(5),
-        )
-        .collect()
-        .await;
+        let endless = std::iter::once(chunk("data: ".to_owned()))
+            .chain((0..20).map(|_| chunk("x".repeat(1 << 20))));
+        let cut = read(endless.collect()).await;
         match &cut[..] {
             [Err(error)] => assert!(error.to_string().contains("exceeds 16 MiB"), "{error}"),
             other => panic!("expected one error, got {other:?}"),
