@@ -27,13 +27,16 @@ async fn token_source() -> (ReplayServer, Arc<TokenSource>) {
             scope: "https://cognitiveservices.azure.com/.default".into(),
         },
     };
-    let tokens = TokenSource::new(
-        "azure",
+    (replay, Arc::new(tokens_from("azure", settings)))
+}
+
+fn tokens_from(provider: &'static str, settings: OAuthSettings) -> TokenSource {
+    TokenSource::new(
+        provider,
         settings,
         http::Client::default(),
         Duration::from_secs(5),
-    );
-    (replay, Arc::new(tokens))
+    )
 }
 
 /// Concurrent first requests wait for one token request, and later ones
@@ -78,6 +81,40 @@ async fn an_invalidated_token_is_fetched_again() {
     assert_eq!(replay.requests().len(), 2);
 }
 
+/// Google's token endpoint failing for a moment (its recorded 500
+/// `internal_failure`, then a token) costs a retry, not the request. (The
+/// endpoint failing throughout: conformance case
+/// `vertex_ai/error-auth/token-endpoint-failing`.)
+#[tokio::test]
+async fn token_endpoint_blips_are_retried() {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let settings = OAuthSettings {
+        token_url: format!(
+            "http://{}/vertex_ai/oauth__token-retried/token",
+            replay.addr()
+        ),
+        grant: OAuthGrant::RefreshToken {
+            client_id: "client".into(),
+            client_secret: Secret::new("secret"),
+            refresh_token: Secret::new("refresh"),
+        },
+    };
+    let tokens = tokens_from("vertex_ai", settings);
+
+    let token = tokens.token().await.expect("a token at the second try");
+    assert_eq!(
+        &*token.secret,
+        "ya29.a0AeXRPp5CZ6Axm7gWPuKvhij99-conformance-redacted"
+    );
+    let requests = replay.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(
+        form(&requests[0]),
+        form(&requests[1]),
+        "the same grant again"
+    );
+}
+
 /// On Google Cloud, the metadata server's token: a GET that says it expects
 /// the metadata server (`Metadata-Flavor: Google`), scoped for Vertex AI,
 /// with no body and no credentials of ours; its answer read as a bearer
@@ -97,12 +134,7 @@ async fn metadata_server_token() {
     let yaml = "model_list: [{model_name: a, params: {model: vertex_ai/gemini-2.5-flash}}]";
     let config = Config::from_yaml(yaml, env).expect("config");
     let settings = config.deployments[0].oauth.clone().expect("oauth");
-    let tokens = TokenSource::new(
-        "vertex_ai",
-        settings,
-        http::Client::default(),
-        Duration::from_secs(5),
-    );
+    let tokens = tokens_from("vertex_ai", settings);
 
     let token = tokens.token().await.expect("token");
     assert_eq!(

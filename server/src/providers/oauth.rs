@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::config::{OAuthGrant, OAuthSettings};
-use crate::error::GatewayError;
+use crate::error::{GatewayError, UpstreamError};
 use crate::openai_wire::errors::ErrorBody;
 use crate::providers::http::{
     Client, Request, endpoint, form_post, request, sensitive_header, unreadable,
@@ -157,15 +157,16 @@ impl TokenSource {
             .request(url)
             .map_err(|message| self.unavailable(message))?;
         let secrets = self.grant.secrets();
-        let body = super::http::send_and_read(
+        let answer = super::http::fetch_credential(
             &self.client,
-            request,
+            &request,
             self.provider,
             self.timeout,
             &secrets,
             |_, body| parse_token_error(body),
-        )
-        .await?;
+            token_endpoint_failing,
+        );
+        let body = answer.await.map_err(token_failure)?;
         let answer: TokenResponse = crate::openai_wire::from_bytes(&body)
             .map_err(|e| unreadable(self.provider, "token response", e))?;
         let lifetime = lifetime(answer.expires_in);
@@ -286,11 +287,42 @@ fn service_account_assertion(
     key.sign_jwt(&header, &claims)
 }
 
+/// What a token endpoint's error means once retried: failing still, the
+/// provider is unreachable for now; otherwise the deployment's credentials
+/// were refused.
+fn token_failure(error: GatewayError) -> GatewayError {
+    match error {
+        GatewayError::Upstream(error) if token_endpoint_failing(&error) => {
+            super::http::credentials_unavailable(&error, "no access token", "token endpoint")
+        }
+        GatewayError::Upstream(mut error) => {
+            error.message = format!(
+                "the token endpoint refused the deployment's credentials: {}",
+                error.message
+            );
+            GatewayError::Upstream(error)
+        }
+        other => other,
+    }
+}
+
+/// A token endpoint failing by its status, or by the RFC 6749 error codes
+/// (and Google's `internal_failure`) that say so whatever the status, as
+/// Google's auth libraries read them.
+fn token_endpoint_failing(error: &UpstreamError) -> bool {
+    super::http::endpoint_failing(error)
+        || matches!(
+            error.code.as_deref(),
+            Some("internal_failure" | "server_error" | "temporarily_unavailable")
+        )
+}
+
 /// RFC 6749 §5.2 errors: the ones that mean the deployment's credentials
 /// were refused become 401s (the caller's request was fine; the gateway
 /// could not authenticate upstream), with the endpoint's other fields
 /// (Entra's `error_codes`, `trace_id`, `correlation_id`) kept for whoever
-/// debugs it.
+/// debugs it. The message is the endpoint's reason (`token_failure` says
+/// what it means).
 pub(crate) fn parse_token_error(body: &[u8]) -> ErrorBody {
     let Ok(Value::Object(mut fields)) = crate::openai_wire::from_bytes::<Value>(body) else {
         return crate::openai_wire::errors::parse_error_body(body);
@@ -314,7 +346,7 @@ pub(crate) fn parse_token_error(body: &[u8]) -> ErrorBody {
     );
     let reason = description.or_else(|| code.clone()).unwrap_or_default();
     ErrorBody {
-        message: format!("the token endpoint refused the deployment's credentials: {reason}"),
+        message: reason,
         kind: refused.then(|| "authentication_error".to_owned()),
         code,
         extra: Map::from_iter(fields),
@@ -405,16 +437,40 @@ pub(crate) mod tests {
     }
 
     /// Refused credentials become 401 authentication errors naming the
-    /// OAuth error; a server-side failure keeps its status.
+    /// OAuth error; an endpoint failing, by its status or by an RFC 6749
+    /// code that says so in a 400, leaves the provider unreachable.
     #[test]
     fn token_errors() {
+        let failure = |body: &[u8], status| {
+            token_failure(parse_token_error(body).into_error("vertex_ai", status))
+        };
         let refused = parse_token_error(
             br#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#,
         );
         assert_eq!(refused.status, Some(401));
         assert_eq!(refused.code.as_deref(), Some("invalid_grant"));
         assert_eq!(refused.kind.as_deref(), Some("authentication_error"));
-        assert!(refused.message.ends_with("Invalid JWT Signature."));
+        assert_eq!(refused.message, "Invalid JWT Signature.");
+        let GatewayError::Upstream(refused) = failure(br#"{"error":"invalid_grant"}"#, 400) else {
+            panic!("a refusal is the provider's answer");
+        };
+        assert_eq!(refused.status, 401);
+        assert_eq!(
+            refused.message,
+            "the token endpoint refused the deployment's credentials: invalid_grant"
+        );
+        for (body, status) in [
+            (&br#"{"error":"temporarily_unavailable"}"#[..], 400),
+            (br#"{"error":"server_error"}"#, 400),
+            (b"Service Unavailable", 503),
+            (b"Too Many Requests", 429),
+        ] {
+            let error = failure(body, status);
+            assert!(
+                matches!(error, GatewayError::UpstreamUnavailable { .. }),
+                "{error:?}"
+            );
+        }
         let busy = parse_token_error(br#"{"error":"temporarily_unavailable"}"#);
         assert_eq!(busy.status, None);
         assert_eq!(busy.kind, None);

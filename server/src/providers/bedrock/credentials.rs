@@ -56,14 +56,6 @@ impl Answerer {
     }
 }
 
-/// How many times a credentials call is sent when the endpoint fails (5xx)
-/// or the connection does: AWS's SDKs retry the same (standard mode), and
-/// the metadata service answers 503 when it is briefly unavailable.
-const ATTEMPTS: u32 = 3;
-
-/// The wait before the first retry, doubled before each next.
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-
 /// How long an instance metadata session token lives (the SDKs' value);
 /// one is taken for each fetch of the keys.
 const IMDS_TOKEN_TTL_SECONDS: &str = "21600";
@@ -288,12 +280,12 @@ impl CredentialSource {
         }
     }
 
-    /// Sends one credentials request carrying `secret`, waiting the
-    /// answerer's timeout for each half of the answer, and again (up to
-    /// `ATTEMPTS` in all) when the endpoint or the connection fails. An
+    /// Sends a credentials request carrying `secret`, waiting the
+    /// answerer's timeout for each half of the answer, again if the
+    /// endpoint or the connection fails (`http::fetch_credential`). An
     /// error status keeps the endpoint's status and message, `secret`
     /// redacted (`fetch` says what it means); a timeout names the endpoint,
-    /// not Bedrock, and is not retried: the caller is waiting.
+    /// not Bedrock.
     async fn call(
         &self,
         request: Request,
@@ -301,38 +293,20 @@ impl CredentialSource {
         answerer: Answerer,
     ) -> Result<Bytes, GatewayError> {
         let timeout = answerer.timeout();
-        let host = request.uri().authority().map(ToString::to_string);
         let secrets = [secret];
-        let mut backoff = FIRST_BACKOFF;
-        let mut attempt = 1;
-        let answer = loop {
-            let copy = http::request(
-                request.method().clone(),
-                request.uri().clone(),
-                request.headers().clone(),
-                request.body().clone(),
-            );
-            let sent = http::send_and_read(
-                &self.client,
-                copy,
-                self.provider,
-                timeout,
-                &secrets,
-                |_, body| credentials_error(body),
-            );
-            match sent.await {
-                Err(error) if attempt < ATTEMPTS && is_transient(&error) => {
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                answer => break answer,
-            }
-        };
-        answer.map_err(|error| match error {
+        let answer = http::fetch_credential(
+            &self.client,
+            &request,
+            self.provider,
+            timeout,
+            &secrets,
+            |_, body| credentials_error(body),
+            is_throttled_or_failing,
+        );
+        answer.await.map_err(|error| match error {
             GatewayError::UpstreamTimeout { timeout, .. } => self.unavailable(format!(
                 "{} did not answer within {} s{}",
-                host.unwrap_or_default(),
+                request.uri().authority().map_or("", |a| a.as_str()),
                 timeout.as_secs(),
                 answerer.silence_hint()
             )),
@@ -449,38 +423,16 @@ fn credentials_failure(error: GatewayError) -> GatewayError {
             GatewayError::Upstream(error)
         }
         GatewayError::Upstream(error) => {
-            // A message naming the status (an error page's title, a body
-            // that did not arrive) would only repeat it.
-            let status = error.status.to_string();
-            let said = match error.message.as_str() {
-                message if message.is_empty() || message.contains(&status) => String::new(),
-                message => format!(": {message}"),
-            };
-            GatewayError::UpstreamUnavailable {
-                provider: error.provider,
-                message: format!(
-                    "no AWS credentials: the credentials endpoint answered HTTP {status}{said}"
-                ),
-            }
+            http::credentials_unavailable(&error, "no AWS credentials", "credentials endpoint")
         }
         other => other,
     }
 }
 
-/// A failure worth one more try: the connection's, or the endpoint's own.
-fn is_transient(error: &GatewayError) -> bool {
-    match error {
-        GatewayError::Upstream(error) => is_throttled_or_failing(error),
-        GatewayError::UpstreamUnavailable { .. } => true,
-        _ => false,
-    }
-}
-
-/// The endpoint failing (5xx) or asking us to slow down: 429, or STS's
+/// The endpoint failing (5xx) or asking us to slow down (429), or STS's
 /// throttling and identity-provider errors, which come as 400s.
 fn is_throttled_or_failing(error: &UpstreamError) -> bool {
-    error.status >= 500
-        || error.status == 429
+    http::endpoint_failing(error)
         || matches!(
             error.code.as_deref(),
             Some("Throttling" | "ThrottlingException" | "IDPCommunicationError")

@@ -335,18 +335,82 @@ fn redirected(provider: &'static str, status: StatusCode, headers: &HeaderMap) -
     }
 }
 
-/// [`send`], then the whole body of the successful answer, each within
-/// `timeout`: a credentials endpoint's small answer.
-pub(super) async fn send_and_read(
+/// How many times a credentials request is sent when the endpoint or the
+/// connection fails: as AWS's SDKs (standard mode) and Google's auth
+/// libraries do. Metadata services answer 503 while briefly unavailable,
+/// and token endpoints have passing `internal_failure`s.
+const CREDENTIALS_ATTEMPTS: u32 = 3;
+
+/// The wait before a credentials request's first retry, doubled before each
+/// next.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A credentials endpoint's small answer (an access token, a role's keys):
+/// [`send`], then the whole body, each within `timeout`. Sent again, up to
+/// `CREDENTIALS_ATTEMPTS` times in all, when the connection fails or the
+/// endpoint answers an error that `passing` says will pass. A timeout is
+/// not retried: the caller is waiting.
+pub(super) async fn fetch_credential(
     client: &Client,
-    request: Request,
+    request: &Request,
     provider: &'static str,
     timeout: Duration,
     secrets: &[Option<&str>],
-    parse_error: impl FnOnce(&HeaderMap, &[u8]) -> ErrorBody,
+    parse_error: impl Fn(&HeaderMap, &[u8]) -> ErrorBody,
+    passing: impl Fn(&UpstreamError) -> bool,
 ) -> Result<Bytes, GatewayError> {
-    let response = send(client, request, provider, timeout, secrets, parse_error).await?;
-    read_body(response, provider, timeout).await
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        let copy = self::request(
+            request.method().clone(),
+            request.uri().clone(),
+            request.headers().clone(),
+            request.body().clone(),
+        );
+        let answer = match send(client, copy, provider, timeout, secrets, &parse_error).await {
+            Ok(response) => read_body(response, provider, timeout).await,
+            Err(error) => Err(error),
+        };
+        let retry = match &answer {
+            Err(GatewayError::UpstreamUnavailable { .. }) => true,
+            Err(GatewayError::Upstream(error)) => passing(error),
+            _ => false,
+        };
+        if !retry || attempt == CREDENTIALS_ATTEMPTS {
+            return answer;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff *= 2;
+        attempt += 1;
+    }
+}
+
+/// An endpoint failing or asking us to slow down, by its status alone.
+pub(super) fn endpoint_failing(error: &UpstreamError) -> bool {
+    error.status >= 500 || matches!(error.status, 408 | 429)
+}
+
+/// A credentials endpoint that kept failing: the provider is unreachable
+/// for want of credentials, which is neither a refusal of them nor the
+/// provider's own failure. `missing` says what is missing, `endpoint` who
+/// failed.
+pub(super) fn credentials_unavailable(
+    error: &UpstreamError,
+    missing: &str,
+    endpoint: &str,
+) -> GatewayError {
+    // A message naming the status (an error page's title, a body that did
+    // not arrive) would only repeat it.
+    let status = error.status.to_string();
+    let said = match error.message.as_str() {
+        message if message.is_empty() || message.contains(&status) => String::new(),
+        message => format!(": {message}"),
+    };
+    GatewayError::UpstreamUnavailable {
+        provider: error.provider,
+        message: format!("{missing}: the {endpoint} answered HTTP {status}{said}"),
+    }
 }
 
 /// Reads the whole body of a successful response, within `timeout`.
