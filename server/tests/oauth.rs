@@ -325,7 +325,10 @@ async fn refused_role_credentials_fail_the_request() {
 
 /// A Bedrock deployment on EC2 with an instance profile: an IMDSv2
 /// session token (PUT, asking for six hours), the role's name, then its
-/// keys, each GET carrying the token; the keys sign the Bedrock call.
+/// keys, each GET carrying the token; the keys sign the Bedrock call. The
+/// recorded keys expired in 2021: arriving expired, they are used 10 to 15
+/// minutes more (AWS's "static stability"), so the next request asks the
+/// metadata service nothing.
 #[tokio::test]
 async fn bedrock_signs_with_the_instance_profile() {
     let gateway = on_ec2("imds__instance-profile").await;
@@ -359,6 +362,15 @@ async fn bedrock_signs_with_the_instance_profile() {
         );
     }
     signed_with(call, "ASIARTEST", "testtoken");
+
+    let (status, body) = chat(&gateway).await;
+    assert_eq!(status, 200, "{body}");
+    let requests = gateway.replay.requests();
+    let [.., again] = &requests[..] else {
+        unreachable!()
+    };
+    assert_eq!(requests.len(), 5, "only Bedrock called: {requests:?}");
+    signed_with(again, "ASIARTEST", "testtoken");
 }
 
 /// On an instance without an instance profile the metadata service answers

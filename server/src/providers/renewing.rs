@@ -6,11 +6,18 @@
 //! against an endpoint that does not answer, or one handing out credentials
 //! already expired (a clock running ahead), N waiting requests would
 //! otherwise make N fetches in turn.
+//!
+//! EC2 instance profile keys are "statically stable", as AWS's SDKs treat
+//! them: keys the metadata service hands out already expired, or fails to
+//! renew, are used 10 to 15 minutes more. AWS accepts recently expired
+//! instance keys, so an outage of the metadata service or of its keys'
+//! renewal does not stop Bedrock requests.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::Mutex;
 
 use crate::error::GatewayError;
@@ -28,11 +35,19 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// renewal failed, or when it arrived with less than `REFRESH_MARGIN` left.
 const RENEWAL_RETRY: Duration = Duration::from_secs(30);
 
+/// How long statically stable keys are used past their expiry at least;
+/// up to `STALE_USE_JITTER_SECS` more, so that a fleet does not ask again in
+/// step. (AWS's Rust SDK: 10 minutes and up to 5 more.)
+const STALE_USE: Duration = Duration::from_secs(600);
+const STALE_USE_JITTER_SECS: u16 = 300;
+
 pub struct Renewing<T> {
     state: Mutex<State<T>>,
     /// Set by [`Renewing::forget`] while the state was busy: the next
     /// `get` drops what is held.
     forgotten: AtomicBool,
+    /// Expired credentials are used a while more (`statically_stable`).
+    statically_stable: bool,
 }
 
 struct State<T> {
@@ -58,6 +73,18 @@ impl<T> Default for Renewing<T> {
                 failed: None,
             }),
             forgotten: AtomicBool::new(false),
+            statically_stable: false,
+        }
+    }
+}
+
+impl<T> Renewing<T> {
+    /// For EC2 instance profile keys: used 10 to 15 minutes past their
+    /// expiry when they arrive expired or their renewal fails (see above).
+    pub fn statically_stable() -> Self {
+        Self {
+            statically_stable: true,
+            ..Self::default()
         }
     }
 }
@@ -90,9 +117,17 @@ impl<T: Clone> Renewing<T> {
             return Err(error.clone());
         }
         match fetch.await {
-            Ok((value, lifetime)) => {
+            Ok((value, mut lifetime)) => {
                 // What a request refused meanwhile is replaced already.
                 self.forgotten.store(false, Ordering::Relaxed);
+                if lifetime.is_zero() && self.statically_stable {
+                    lifetime = stale_use();
+                    tracing::warn!(
+                        provider,
+                        "{what} arrived expired; used for {} s more",
+                        lifetime.as_secs()
+                    );
+                }
                 let fetched_at = Instant::now();
                 let (refresh_at, expires_at) = renewal(now, lifetime, fetched_at);
                 state.held = Some(Held {
@@ -106,18 +141,19 @@ impl<T: Clone> Renewing<T> {
             }
             Err(error) => {
                 let now = Instant::now();
-                match state.held.as_mut().filter(|h| now < h.expires_at) {
+                let usable = |h: &&mut Held<T>| now < h.expires_at || self.statically_stable;
+                let Some(held) = state.held.as_mut().filter(usable) else {
+                    state.failed = Some((now, error.clone()));
+                    return Err(error);
+                };
+                tracing::warn!(provider, "{what} not renewed: {error}");
+                if now < held.expires_at {
                     // Tried again later, not by every request in between.
-                    Some(held) => {
-                        tracing::warn!(provider, "{what} not renewed: {error}");
-                        held.refresh_at = (now + RENEWAL_RETRY).min(held.expires_at);
-                        Ok(held.value.clone())
-                    }
-                    None => {
-                        state.failed = Some((now, error.clone()));
-                        Err(error)
-                    }
+                    held.refresh_at = (now + RENEWAL_RETRY).min(held.expires_at);
+                } else {
+                    (held.refresh_at, held.expires_at) = renewal(now, stale_use(), now);
                 }
+                Ok(held.value.clone())
             }
         }
     }
@@ -131,6 +167,15 @@ impl<T: Clone> Renewing<T> {
             Err(_) => self.forgotten.store(true, Ordering::Relaxed),
         }
     }
+}
+
+/// How long statically stable keys are used past their expiry this time.
+fn stale_use() -> Duration {
+    let mut random = [0; 2];
+    // The system's randomness failing leaves the jitter at zero.
+    let _ = SystemRandom::new().fill(&mut random);
+    let jitter = u16::from_le_bytes(random) % (STALE_USE_JITTER_SECS + 1);
+    STALE_USE + Duration::from_secs(jitter.into())
 }
 
 /// When a credential asked for at `started` and lasting `lifetime` is
@@ -219,6 +264,50 @@ mod tests {
             matches!(error, Err(GatewayError::UpstreamUnavailable { .. })),
             "{error:?}"
         );
+    }
+
+    /// Statically stable keys (EC2's): arriving expired, they are held 10
+    /// to 15 minutes, not fetched by every request; when their renewal
+    /// fails after expiry they are used again that long. A refusal still
+    /// drops them.
+    #[tokio::test]
+    async fn statically_stable_keys_outlive_their_expiry() {
+        let renewing = Renewing::statically_stable();
+        let minute = Duration::from_secs(60);
+        let held_for = async |renewing: &Renewing<_>| {
+            let state = renewing.state.lock().await;
+            let held = state.held.as_ref().expect("held");
+            (
+                held.refresh_at - Instant::now(),
+                held.expires_at - Instant::now(),
+            )
+        };
+        let got = get(&renewing, Ok(("expired", Duration::ZERO))).await;
+        assert_eq!(got.ok(), Some("expired"));
+        let got = get(&renewing, Ok(("another", Duration::ZERO))).await;
+        assert_eq!(got.ok(), Some("expired"), "held, not fetched again");
+        let (refresh_in, expires_in) = held_for(&renewing).await;
+        assert!(
+            refresh_in > 4 * minute && refresh_in <= 10 * minute,
+            "{refresh_in:?}"
+        );
+        assert!(
+            expires_in > 9 * minute && expires_in <= 15 * minute,
+            "{expires_in:?}"
+        );
+
+        let mut state = renewing.state.lock().await;
+        let held = state.held.as_mut().expect("held");
+        (held.refresh_at, held.expires_at) = (Instant::now(), Instant::now());
+        drop(state);
+        let got = get(&renewing, Err(refused())).await;
+        assert_eq!(got.ok(), Some("expired"), "kept through a failed renewal");
+        let (refresh_in, _) = held_for(&renewing).await;
+        assert!(refresh_in > 4 * minute, "{refresh_in:?}");
+
+        renewing.forget();
+        let got = get(&renewing, Err(refused())).await;
+        assert!(got.is_err(), "{got:?}");
     }
 
     /// Makes the credential held due for renewal now.

@@ -101,10 +101,16 @@ impl CredentialSource {
     pub fn new(provider: &'static str, source: AwsCredentialSource, client: Client) -> Self {
         let keys = match source {
             AwsCredentialSource::Keys(keys) => Keys::Fixed(static_identity(&keys)),
-            AwsCredentialSource::Role(role) => Keys::Role {
-                role,
-                keys: Box::new(Renewing::default()),
-            },
+            AwsCredentialSource::Role(role) => {
+                let renewing = match role {
+                    AwsRole::InstanceProfile { .. } => Renewing::statically_stable(),
+                    _ => Renewing::default(),
+                };
+                Keys::Role {
+                    role,
+                    keys: Box::new(renewing),
+                }
+            }
         };
         Self {
             provider,
