@@ -24,7 +24,8 @@ pub enum EncodingFormat {
 }
 
 /// Parses a facade embeddings body. `encoding_format` also stays in the
-/// request's extensions, so the upstream gets exactly what the client asked.
+/// request's extensions, so an OpenAI-family upstream gets exactly what the
+/// client asked (native adapters leave it out: `native_embed_extensions`).
 pub fn request_from_json(
     body: Map<String, Value>,
 ) -> Result<(EmbedRequest, EncodingFormat), GatewayError> {

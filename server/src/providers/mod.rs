@@ -146,6 +146,16 @@ pub fn message_extensions(thinking_blocks: Vec<Value>, other_blocks: Vec<Value>)
     non_empty(fields)
 }
 
+/// An embeddings request's extensions as native fields: all but
+/// `encoding_format`, the facade's output format, which the gateway applies
+/// itself (the OpenAI SDKs send it on every call; only the OpenAI family
+/// knows the field, and gets it as sent).
+pub fn native_embed_extensions(request: &EmbedRequest) -> Option<Struct> {
+    let mut extensions = request.extensions.clone()?;
+    extensions.fields.remove("encoding_format");
+    Some(extensions)
+}
+
 /// Vectors in input order, numbered as OpenAI numbers them.
 pub fn numbered_embeddings(vectors: impl IntoIterator<Item = Vec<f32>>) -> Vec<Embedding> {
     vectors

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
 use crate::pb::EmbedRequest;
-use crate::providers::{merge_native_fields, token_count};
+use crate::providers::{merge_native_fields, native_embed_extensions, token_count};
 
 pub enum Family {
     Titan,
@@ -40,7 +40,7 @@ pub fn family(model: &str) -> Result<Family, GatewayError> {
 /// The InvokeModel bodies for a request: one per input for Titan, one for Cohere.
 pub fn request_bodies(request: &EmbedRequest, family: &Family) -> Vec<Map<String, Value>> {
     let finish = |mut body: Map<String, Value>| {
-        merge_native_fields(&mut body, request.extensions.as_ref());
+        merge_native_fields(&mut body, native_embed_extensions(request).as_ref());
         body
     };
     match family {

@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::pb::{EmbedRequest, EmbedResponse};
 use crate::providers::{
-    embed_usage, merge_native_fields, non_empty, numbered_embeddings, token_count,
+    embed_usage, merge_native_fields, native_embed_extensions, non_empty, numbered_embeddings,
+    token_count,
 };
 
 pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
@@ -22,7 +23,7 @@ pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value
     if let Some(dimensions) = request.dimensions {
         body.insert("output_dimension".into(), dimensions.into());
     }
-    merge_native_fields(&mut body, request.extensions.as_ref());
+    merge_native_fields(&mut body, native_embed_extensions(request).as_ref());
     body
 }
 

@@ -10,11 +10,10 @@ use serde_json::{Map, Value, json};
 
 use crate::openai_wire::json_struct::map_from_struct;
 use crate::pb::{EmbedRequest, EmbedResponse};
-use crate::providers::numbered_embeddings;
+use crate::providers::{native_embed_extensions, numbered_embeddings};
 
 pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
-    let extensions = request
-        .extensions
+    let extensions = native_embed_extensions(request)
         .as_ref()
         .map(map_from_struct)
         .unwrap_or_default();
