@@ -256,12 +256,33 @@ impl Doors {
             Endpoint::Embeddings => self.grpc_embed(case).await,
         };
         let diffs = match (&case.expected, got) {
-            (Expected::Response(want), Ok(got)) => body_diff(case, "response", want, &got),
-            (Expected::Stream(want), Ok(got)) => {
-                json_diff("chunks", &Value::from(want.clone()), &got)
+            (Expected::Response(want), Ok((got, None))) => body_diff(case, "response", want, &got),
+            (Expected::Stream(want), Ok((got, ended))) => {
+                // A stream that fails mid-way ends with a status, which the HTTP door writes
+                // as an error event: the last expected line.
+                let (want, error) = match want.split_last() {
+                    Some((last, chunks)) if last.get("error").is_some() => (chunks, Some(last)),
+                    _ => (&want[..], None),
+                };
+                let mut diffs = json_diff("chunks", &Value::from(want.to_vec()), &got);
+                match (error, ended) {
+                    (Some(error), Some(status)) => {
+                        diffs.extend(grpc_error_diff(case, error, &status))
+                    }
+                    (Some(_), None) => {
+                        diffs.push("expected the stream to end with an error".into())
+                    }
+                    (None, Some(status)) => diffs.push(format!(
+                        "the stream ended with status {:?}: {}",
+                        status.code(),
+                        status.message()
+                    )),
+                    (None, None) => {}
+                }
+                diffs
             }
             (Expected::Error(want), Err(status)) => grpc_error_diff(case, want, &status),
-            (Expected::Error(_), Ok(got)) => vec![format!("expected an error, got {got}")],
+            (_, Ok((got, _))) => vec![format!("expected another reply, got {got}")],
             (_, Err(status)) => vec![format!(
                 "unexpected status {:?}: {}",
                 status.code(),
@@ -271,7 +292,11 @@ impl Doors {
         if diffs.is_empty() { Ok(()) } else { Err(diffs) }
     }
 
-    async fn grpc_chat(&self, case: &Case) -> Result<Value, tonic::Status> {
+    /// The reply, and the status that ended a stream after its first chunk.
+    async fn grpc_chat(
+        &self,
+        case: &Case,
+    ) -> Result<(Value, Option<tonic::Status>), tonic::Status> {
         let parsed = request::from_json(Self::client_body(case)).map_err(|e| {
             tonic::Status::internal(format!("client request has no proto form: {e}"))
         })?;
@@ -283,20 +308,28 @@ impl Doors {
                 .into_inner();
             let mut got = Vec::new();
             while let Some(chunk) = chunks.next().await {
-                let chunk = chunk?;
-                got.push(serde_json::to_value(stream::ChunkJson(&chunk)).unwrap_or_default());
+                match chunk {
+                    Ok(chunk) => got
+                        .push(serde_json::to_value(stream::ChunkJson(&chunk)).unwrap_or_default()),
+                    Err(status) if got.is_empty() => return Err(status),
+                    Err(status) => return Ok((Value::from(got), Some(status))),
+                }
             }
-            Ok(Value::from(got))
+            Ok((Value::from(got), None))
         } else {
             let reply = client
                 .complete(authorized(parsed.request))
                 .await?
                 .into_inner();
-            Ok(serde_json::to_value(response::ResponseJson(&reply)).unwrap_or_default())
+            let reply = serde_json::to_value(response::ResponseJson(&reply)).unwrap_or_default();
+            Ok((reply, None))
         }
     }
 
-    async fn grpc_embed(&self, case: &Case) -> Result<Value, tonic::Status> {
+    async fn grpc_embed(
+        &self,
+        case: &Case,
+    ) -> Result<(Value, Option<tonic::Status>), tonic::Status> {
         let (request, format) =
             embeddings::request_from_json(Self::client_body(case)).map_err(|e| {
                 tonic::Status::internal(format!("client request has no proto form: {e}"))
@@ -308,7 +341,7 @@ impl Doors {
             .await?
             .into_inner();
         let json = embeddings::response_to_json(&reply, format);
-        Ok(serde_json::from_slice(&json).unwrap_or_default())
+        Ok((serde_json::from_slice(&json).unwrap_or_default(), None))
     }
 }
 
@@ -367,14 +400,15 @@ fn grpc_error_diff(case: &Case, want: &Value, status: &tonic::Status) -> Vec<Str
     diffs
 }
 
-/// The chunks of an OpenAI SSE body, which must end with `data: [DONE]`.
+/// The chunks of an OpenAI SSE body, which must end with `data: [DONE]`, or with an error
+/// event (a provider failing mid-stream), listed as the last chunk.
 pub fn sse_chunks(body: &[u8]) -> Result<Value, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("stream is not UTF-8: {e}"))?;
-    let mut chunks = Vec::new();
+    let mut chunks: Vec<Value> = Vec::new();
     let mut done = false;
     for event in text.split("\n\n").filter(|e| !e.trim().is_empty()) {
-        if done {
-            return Err(format!("event after [DONE]: {event:?}"));
+        if done || chunks.last().is_some_and(|c| c.get("error").is_some()) {
+            return Err(format!("event after the stream's end: {event:?}"));
         }
         let data = event
             .strip_prefix("data: ")
@@ -388,7 +422,8 @@ pub fn sse_chunks(body: &[u8]) -> Result<Value, String> {
                 .map_err(|e| format!("chunk is not JSON ({e}): {data}"))?,
         );
     }
-    if !done {
+    let failed = chunks.last().is_some_and(|c| c.get("error").is_some());
+    if !done && !failed {
         return Err("stream did not end with data: [DONE]".into());
     }
     Ok(Value::from(chunks))

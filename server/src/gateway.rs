@@ -1,16 +1,19 @@
 //! The core both front doors call: authenticate, validate, route, and hand
 //! the canonical request to the provider adapter.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 
 use crate::auth::{Authenticator, Principal};
 use crate::config::{Config, Secret};
 use crate::error::GatewayError;
 use crate::pb::{
-    ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ListModelsResponse, Model, Role,
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ListModelsResponse, Model,
+    Role, ServedBy,
 };
 use crate::providers::{ChunkStream, http};
 use crate::routing::Router;
@@ -67,17 +70,16 @@ impl Gateway {
         let deployment = self.router.pick(&request.model)?;
         let chunks = (deployment.provider.stream(&request).await)
             .map_err(|e| without_key(e, deployment.config.api_key.as_ref()))?;
-        let mut served_by = Some(deployment.served_by());
-        let key = deployment.config.api_key.clone();
-        Ok(chunks
-            .map(move |chunk| match chunk {
-                Ok(mut chunk) => {
-                    chunk.served_by = served_by.take();
-                    Ok(chunk)
-                }
-                Err(e) => Err(without_key(e, key.as_ref())),
-            })
-            .boxed())
+        let answer = Answer {
+            chunks,
+            provider: deployment.config.provider.name(),
+            served_by: Some(deployment.served_by()),
+            key: deployment.config.api_key.clone(),
+            unfinished: Vec::new(),
+            began: false,
+            ended: false,
+        };
+        Ok(answer.boxed())
     }
 
     pub async fn embed(
@@ -127,6 +129,71 @@ impl Gateway {
     }
 }
 
+/// A provider's stream as both doors pass it on: the first chunk names the
+/// deployment, errors lose the deployment's key, and the end is honest. A
+/// stream that stops before every choice it began has its finish reason
+/// (a connection closed cleanly mid-answer, an error the provider wrote
+/// outside its event format, a body with no events at all) ends with an
+/// error, not with the `[DONE]` that would pass a truncated answer off as
+/// whole. Nothing is polled once the stream has ended.
+struct Answer {
+    chunks: ChunkStream,
+    provider: &'static str,
+    served_by: Option<ServedBy>,
+    key: Option<Secret>,
+    /// Choices begun whose finish reason has not come yet.
+    unfinished: Vec<u32>,
+    began: bool,
+    ended: bool,
+}
+
+impl Answer {
+    fn track(&mut self, chunk: &ChatChunk) {
+        for choice in &chunk.choices {
+            self.began = true;
+            let index = choice.index;
+            if choice.finish_reason != 0 || !choice.native_finish_reason.is_empty() {
+                self.unfinished.retain(|&open| open != index);
+            } else if !self.unfinished.contains(&index) {
+                self.unfinished.push(index);
+            }
+        }
+    }
+}
+
+impl Stream for Answer {
+    type Item = Result<ChatChunk, GatewayError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let item = match ready!(this.chunks.poll_next_unpin(cx)) {
+            Some(Ok(mut chunk)) => {
+                this.track(&chunk);
+                chunk.served_by = this.served_by.take();
+                Ok(chunk)
+            }
+            Some(Err(error)) => {
+                this.ended = true;
+                Err(without_key(error, this.key.as_ref()))
+            }
+            None => {
+                this.ended = true;
+                if this.began && this.unfinished.is_empty() {
+                    return Poll::Ready(None);
+                }
+                Err(GatewayError::UpstreamUnavailable {
+                    provider: this.provider,
+                    message: "the stream ended before the answer was finished".into(),
+                })
+            }
+        };
+        Poll::Ready(Some(item))
+    }
+}
+
 /// `error` without the deployment's `key` (which a provider may echo in an
 /// error built where the key is not at hand: a stream's events, a parser
 /// quoting the answer) or anything shaped like a credential.
@@ -157,4 +224,69 @@ fn validate_chat(request: &ChatRequest) -> Result<(), GatewayError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::{ChunkChoice, FinishReason};
+
+    fn chunk(choices: &[(u32, FinishReason)]) -> ChatChunk {
+        let choices = choices.iter().map(|&(index, finish)| ChunkChoice {
+            index,
+            finish_reason: finish as i32,
+            ..ChunkChoice::default()
+        });
+        ChatChunk {
+            choices: choices.collect(),
+            ..ChatChunk::default()
+        }
+    }
+
+    /// What the doors get from `chunks`: the chunks' finish reasons per
+    /// choice, or the error, until the answer ends. The provider's stream
+    /// is an `unfold`, which panics if polled after its end.
+    async fn answer(chunks: Vec<ChatChunk>) -> Vec<Result<usize, String>> {
+        let chunks = futures::stream::unfold(chunks.into_iter(), |mut rest| async move {
+            rest.next().map(|chunk| (Ok(chunk), rest))
+        });
+        let mut answer = Answer {
+            chunks: chunks.boxed(),
+            provider: "test",
+            served_by: None,
+            key: None,
+            unfinished: Vec::new(),
+            began: false,
+            ended: false,
+        };
+        let mut got = Vec::new();
+        while let Some(item) = answer.next().await {
+            got.push(item.map(|c| c.choices.len()).map_err(|e| e.to_string()));
+        }
+        assert!(answer.next().await.is_none(), "still ended");
+        got
+    }
+
+    /// A stream ends cleanly only once every choice it began has finished;
+    /// otherwise, and when it carried no choice at all, it ends with an
+    /// error after what did arrive.
+    #[tokio::test]
+    async fn a_stream_ends_only_when_its_answer_is_finished() {
+        use FinishReason::{Stop, Unspecified};
+        let cut = Err("test is unreachable: the stream ended before the answer was finished".into());
+        let whole = vec![
+            chunk(&[(0, Unspecified), (1, Unspecified)]),
+            chunk(&[(1, Stop)]),
+            chunk(&[(0, Stop)]),
+            chunk(&[]),
+        ];
+        assert_eq!(answer(whole).await, [Ok(2), Ok(1), Ok(1), Ok(0)]);
+        let truncated = vec![
+            chunk(&[(0, Unspecified), (1, Unspecified)]),
+            chunk(&[(1, Stop)]),
+        ];
+        assert_eq!(answer(truncated).await, [Ok(2), Ok(1), cut.clone()]);
+        assert_eq!(answer(vec![chunk(&[])]).await, [Ok(0), cut.clone()]);
+        assert_eq!(answer(Vec::new()).await, [cut]);
+    }
 }

@@ -24,6 +24,8 @@ pub(super) struct GenerateResponse {
     pub prompt_feedback: Option<Map<String, Value>>,
     /// Vertex AI only: when the answer was made (RFC 3339).
     pub create_time: Option<String>,
+    /// A failure after the 200 status (a stream event: `{"error": {...}}`).
+    pub error: Option<Map<String, Value>>,
 }
 
 impl GenerateResponse {

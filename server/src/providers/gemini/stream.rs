@@ -3,17 +3,19 @@
 //! tool-call deltas (a function call arrives whole, so its arguments come in
 //! one delta), a finish reason becomes a finish chunk, and the last
 //! `usageMetadata` (cumulative) becomes the usage-only chunk at the end when
-//! the caller asked for `stream_options.include_usage`.
+//! the caller asked for `stream_options.include_usage`. A blocked prompt
+//! (no candidate, `promptFeedback.blockReason`) is a `content_filter` finish,
+//! as when not streamed; an `error` event ends the stream with its error.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
 use super::response::{
-    GenerateResponse, Parts, finish_reason, signature_extension, usage_from_json,
+    GenerateResponse, Parts, finish_reason, parse_error, signature_extension, usage_from_json,
 };
 use crate::error::GatewayError;
-use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
+use crate::pb::{ChatChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta};
 use crate::providers::http::unreadable;
 use crate::providers::{EventDecoder, non_empty};
 
@@ -41,6 +43,35 @@ impl StreamState {
         }
     }
 
+    /// A blocked prompt's answer: no text, a `content_filter` finish, and
+    /// the feedback saying why.
+    fn prompt_blocked(&mut self, feedback: Map<String, Value>) -> Vec<ChatChunk> {
+        self.calls_per_candidate.insert(0, 0);
+        let role = ChunkChoice {
+            delta: Some(Delta {
+                role: Role::Assistant as i32,
+                content: Some(String::new()),
+                ..Delta::default()
+            }),
+            ..ChunkChoice::default()
+        };
+        let finish = ChunkChoice {
+            delta: Some(Delta::default()),
+            finish_reason: FinishReason::ContentFilter as i32,
+            native_finish_reason: "PROMPT_BLOCKED".into(),
+            ..ChunkChoice::default()
+        };
+        let mut extensions = Map::new();
+        extensions.insert("prompt_feedback".into(), feedback.into());
+        vec![
+            self.chunk(vec![role]),
+            ChatChunk {
+                extensions: non_empty(extensions),
+                ..self.chunk(vec![finish])
+            },
+        ]
+    }
+
     fn chunk(&self, choices: Vec<ChunkChoice>) -> ChatChunk {
         ChatChunk {
             id: self.id.clone(),
@@ -56,6 +87,13 @@ impl EventDecoder for StreamState {
     fn on_event(&mut self, data: &str) -> Result<Vec<ChatChunk>, GatewayError> {
         let event: GenerateResponse =
             serde_json::from_str(data).map_err(|e| unreadable(self.provider, "stream event", e))?;
+        if let Some(error) = &event.error {
+            let status = (error.get("code").and_then(Value::as_u64))
+                .and_then(|code| u16::try_from(code).ok())
+                .filter(|code| (400..600).contains(code))
+                .unwrap_or(502);
+            return Err(parse_error(data.as_bytes()).into_error(self.provider, status));
+        }
         if self.id.is_empty() {
             self.id = event.response_id.clone();
             self.model = event.model_version.clone();
@@ -63,6 +101,12 @@ impl EventDecoder for StreamState {
         }
         if event.usage_metadata.is_some() {
             self.usage = event.usage_metadata;
+        }
+        if event.candidates.is_empty()
+            && let Some(feedback) = event.prompt_feedback
+            && feedback.contains_key("blockReason")
+        {
+            return Ok(self.prompt_blocked(feedback));
         }
         let mut chunks = Vec::new();
         for candidate in event.candidates {
