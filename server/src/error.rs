@@ -378,6 +378,21 @@ fn upstream_view(e: &UpstreamError) -> ErrorView {
             "rate_limit_error",
         ),
         502 | 503 | 529 => (Code::Unavailable, "UPSTREAM_OVERLOADED", "overloaded_error"),
+        // Out of credit (DeepSeek, OpenRouter; Anthropic's billing_error):
+        // nothing to retry until someone pays, not a server bug.
+        402 => (
+            Code::FailedPrecondition,
+            "UPSTREAM_PAYMENT_REQUIRED",
+            "invalid_request_error",
+        ),
+        409 => (Code::Aborted, "UPSTREAM_CONFLICT", "invalid_request_error"),
+        501 => (Code::Unimplemented, "UPSTREAM_NOT_IMPLEMENTED", "api_error"),
+        // Any other refusal is still the request's, not the gateway's.
+        400..=499 => (
+            Code::FailedPrecondition,
+            "UPSTREAM_REJECTED",
+            "invalid_request_error",
+        ),
         _ => (Code::Internal, "UPSTREAM_ERROR", "api_error"),
     };
     ErrorView {
@@ -599,5 +614,10 @@ mod tests {
         assert_eq!(upstream(400).grpc_code, Code::InvalidArgument);
         assert_eq!(upstream(404).grpc_code, Code::NotFound);
         assert_eq!(upstream(500).grpc_code, Code::Internal);
+        assert_eq!(upstream(402).grpc_code, Code::FailedPrecondition);
+        assert_eq!(upstream(402).http_status, StatusCode::PAYMENT_REQUIRED);
+        assert_eq!(upstream(409).grpc_code, Code::Aborted);
+        assert_eq!(upstream(451).grpc_code, Code::FailedPrecondition);
+        assert_eq!(upstream(501).grpc_code, Code::Unimplemented);
     }
 }

@@ -273,7 +273,8 @@ mod tests {
     #[tokio::test]
     async fn a_stream_ends_only_when_its_answer_is_finished() {
         use FinishReason::{Stop, Unspecified};
-        let cut = Err("test is unreachable: the stream ended before the answer was finished".into());
+        let cut =
+            Err("test is unreachable: the stream ended before the answer was finished".into());
         let whole = vec![
             chunk(&[(0, Unspecified), (1, Unspecified)]),
             chunk(&[(1, Stop)]),

@@ -146,6 +146,20 @@ pub fn message_extensions(thinking_blocks: Vec<Value>, other_blocks: Vec<Value>)
     non_empty(fields)
 }
 
+/// Refuses what no native embeddings API can carry, rather than drop it:
+/// `user` (Gemini, Vertex AI, Bedrock, Cohere and Ollama embed with no
+/// end-user field).
+pub fn check_native_embed(provider: &str, request: &EmbedRequest) -> Result<(), GatewayError> {
+    if request.user.is_empty() {
+        return Ok(());
+    }
+    Err(GatewayError::not_supported_by(
+        provider,
+        "user",
+        "its embeddings API has no end-user field",
+    ))
+}
+
 /// An embeddings request's extensions as native fields: all but
 /// `encoding_format`, the facade's output format, which the gateway applies
 /// itself (the OpenAI SDKs send it on every call; only the OpenAI family

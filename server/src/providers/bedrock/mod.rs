@@ -161,6 +161,7 @@ impl Provider for BedrockAdapter {
         request: &'a EmbedRequest,
     ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
         Box::pin(async move {
+            super::check_native_embed(self.upstream.provider, request)?;
             let family = embeddings::family(&self.model)?;
             let calls = embeddings::request_bodies(request, &family)
                 .into_iter()

@@ -77,6 +77,7 @@ impl Provider for CohereAdapter {
         request: &'a EmbedRequest,
     ) -> BoxFuture<'a, Result<EmbedResponse, GatewayError>> {
         Box::pin(async move {
+            super::check_native_embed(self.upstream.provider, request)?;
             let body = embeddings::request_to_json(request, &self.model);
             self.upstream
                 .post_json_parsed(self.embed_url.as_ref(), &body, "embeddings", |bytes| {

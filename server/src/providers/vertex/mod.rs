@@ -94,6 +94,7 @@ impl Provider for VertexAdapter {
         }
         Box::pin(async move {
             let upstream = self.gemini.upstream();
+            super::check_native_embed(upstream.provider, request)?;
             let calls = embeddings::request_bodies(request, &self.model)
                 .into_iter()
                 .map(|body| async move {
