@@ -234,6 +234,9 @@ impl RequestSlots {
                 Some(options) => {
                     let mut o = FieldReader::at(options, FieldPath::top("stream_options"));
                     let include_usage = o.bool("include_usage")?.unwrap_or(false);
+                    // OpenAI's per-hop padding, which the gateway never
+                    // forwards: `false` is met, and so is the default.
+                    o.bool("include_obfuscation")?;
                     o.reject_unknown()?;
                     Some(StreamOptions { include_usage })
                 }
@@ -1157,6 +1160,10 @@ mod tests {
                 "stream_options.include_usage",
             ),
             (
+                json!({"model": "m", "messages": [], "stream_options": {"include_obfuscation": 0}}),
+                "stream_options.include_obfuscation",
+            ),
+            (
                 json!({"model": "m", "messages": [], "response_format": {"type": "json_schema"}}),
                 "response_format.json_schema",
             ),
@@ -1276,6 +1283,26 @@ mod tests {
                 "{message}"
             ),
             other => panic!("expected a UTF-8 error, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    /// OpenAI's `include_obfuscation` is accepted either way: the gateway
+    /// never forwards the padding it controls.
+    #[test]
+    fn obfuscation_choice_is_accepted() {
+        for include in [true, false] {
+            let Value::Object(body) = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                "stream": true, "stream_options": {"include_usage": true, "include_obfuscation": include}})
+            else {
+                unreachable!()
+            };
+            let parsed = from_json(body).expect("accepted");
+            assert!(
+                parsed
+                    .request
+                    .stream_options
+                    .is_some_and(|o| o.include_usage)
+            );
         }
     }
 }

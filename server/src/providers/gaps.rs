@@ -83,6 +83,24 @@ impl Gaps {
     }
 }
 
+/// A `tool_choice` that asks for a call (`required`, or a named function)
+/// needs tools to call; a native API without tools has nowhere to put it,
+/// so it is refused rather than dropped (OpenAI refuses it too).
+pub fn check_tool_choice_has_tools(request: &ChatRequest) -> Result<(), GatewayError> {
+    let asks_for_a_call = match request.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
+        Some(tool_choice::Choice::Mode(mode)) => *mode == ToolChoiceMode::Required as i32,
+        Some(tool_choice::Choice::FunctionName(_)) => true,
+        None => false,
+    };
+    if asks_for_a_call && request.tools.is_empty() {
+        return Err(GatewayError::invalid(
+            "tool_choice",
+            "requires `tools` to be set",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,8 +29,9 @@ use crate::pb::{
     ToolChoiceMode, content_part, image, message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, THINKING_BLOCKS, gaps::Gaps, insert_sampling, merge_native_fields,
-    thinking_budget, tool_arguments,
+    SamplingNames, THINKING_BLOCKS,
+    gaps::{Gaps, check_tool_choice_has_tools},
+    insert_sampling, merge_native_fields, thinking_budget, tool_arguments,
 };
 
 /// `max_tokens` is required by Anthropic; OpenAI callers often omit it.
@@ -103,15 +104,8 @@ pub fn to_json(
         if let Some(choice) = tool_choice_to_json(request) {
             body.insert("tool_choice".into(), choice);
         }
-    } else if let Some(choice) = request.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
-        // `none` without tools asks for nothing; anything else needs a tool.
-        if !matches!(choice, tool_choice::Choice::Mode(m) if *m == ToolChoiceMode::None as i32 || *m == ToolChoiceMode::Auto as i32)
-        {
-            return Err(GatewayError::invalid(
-                "tool_choice",
-                "requires `tools` to be set",
-            ));
-        }
+    } else {
+        check_tool_choice_has_tools(request)?;
     }
 
     if let Some(response_format::Format::JsonSchema(format)) = request

@@ -43,8 +43,9 @@ use crate::pb::{
     message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, THINKING_BLOCKS, gaps::Gaps, insert_sampling, merge_native_fields,
-    message_texts, thinking_budget, tool_arguments,
+    SamplingNames, THINKING_BLOCKS,
+    gaps::{Gaps, check_tool_choice_has_tools},
+    insert_sampling, merge_native_fields, message_texts, thinking_budget, tool_arguments,
 };
 
 const CACHE_CONTROL: &str = "cache_control";
@@ -186,7 +187,13 @@ fn reasoning_fields(effort: ReasoningEffort, model: &str) -> Result<Option<Value
     }
     if model.contains("openai.gpt-oss") {
         let level = match effort {
-            ReasoningEffort::Minimal | ReasoningEffort::Low | ReasoningEffort::None => "low",
+            ReasoningEffort::None => {
+                return Err(GatewayError::unsupported(
+                    "reasoning_effort",
+                    "gpt-oss always reasons: `low`, `medium` or `high`, not `none`",
+                ));
+            }
+            ReasoningEffort::Minimal | ReasoningEffort::Low => "low",
             ReasoningEffort::Medium => "medium",
             _ => "high",
         };
@@ -224,6 +231,7 @@ fn tool_config(
         None => None,
     };
     if request.tools.is_empty() {
+        check_tool_choice_has_tools(request)?;
         return Ok(None);
     }
     let tools: Vec<Value> = request
@@ -446,10 +454,26 @@ mod tests {
             "us.amazon.nova-micro-v1:0",
         );
         assert!(matches!(nova, Err(GatewayError::Unsupported { .. })));
+        let gpt_oss = |effort: &str| {
+            translate(
+                json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "reasoning_effort": effort}),
+                "openai.gpt-oss-120b-1:0",
+            )
+        };
+        assert_eq!(
+            gpt_oss("minimal").expect("translates")["additionalModelRequestFields"],
+            json!({"reasoning_effort": "low"})
+        );
+        // Reasoning cannot be turned off: `none` is refused, not made `low`.
+        assert!(matches!(
+            gpt_oss("none"),
+            Err(GatewayError::Unsupported { .. })
+        ));
     }
 
     /// No tools means no toolConfig; `none` drops the tools unless the
-    /// history has tool calls; URLs and JSON mode are refused.
+    /// history has tool calls; URLs, JSON mode and a forced call without
+    /// tools are refused.
     #[test]
     fn tool_choice_none_and_refusals() {
         let plain = translate(
@@ -465,6 +489,19 @@ mod tests {
         )
         .expect("translates");
         assert!(none.get("toolConfig").is_none());
+        for forced in [
+            json!("required"),
+            json!({"type": "function", "function": {"name": "w"}}),
+        ] {
+            let without_tools = translate(
+                json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tool_choice": forced}),
+                "x",
+            );
+            assert!(
+                matches!(&without_tools, Err(GatewayError::InvalidRequest { param: Some(p), .. }) if p == "tool_choice"),
+                "{without_tools:?}"
+            );
+        }
         for refused in [
             json!({"model": "m", "messages": [{"role": "user", "content": [
                 {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]}),

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::response::{finish_reason, usage_from_json};
 use crate::error::GatewayError;
+use crate::openai_wire::errors::ErrorBody;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
 use crate::providers::http::unreadable;
 use crate::providers::{EventDecoder, extension};
@@ -120,6 +121,18 @@ impl EventDecoder for StreamState {
             },
             "message-end" => {
                 let native = text(&event.delta["finish_reason"]).unwrap_or_default();
+                if native == "ERROR" {
+                    // The generation failed after the 200: an error the
+                    // caller's SDK raises, with Cohere's reason, rather
+                    // than a finish that passes the partial answer off.
+                    let error = ErrorBody {
+                        message: text(&event.delta["error"])
+                            .unwrap_or_else(|| "the generation failed".into()),
+                        code: Some(native),
+                        ..ErrorBody::default()
+                    };
+                    return Err(error.into_error(self.provider, 500));
+                }
                 let mut chunks = vec![self.chunk_with(ChunkChoice {
                     delta: Some(Delta::default()),
                     finish_reason: finish_reason(&native) as i32,
@@ -196,5 +209,18 @@ mod tests {
             FinishReason::ToolCalls as i32
         );
         assert_eq!(chunks[5].usage.as_ref().map(|u| u.total_tokens), Some(7));
+    }
+
+    /// A generation that fails after the 200 (`finish_reason: ERROR`) ends
+    /// the stream with Cohere's reason as a server error.
+    #[test]
+    fn a_failed_generation_is_an_error() {
+        let mut state = StreamState::new("cohere", "command-a", true, 1);
+        let end = r#"{"type":"message-end","delta":{"finish_reason":"ERROR","error":"internal error","usage":{}}}"#;
+        let error = state.on_event(end).expect_err("an error");
+        assert!(
+            matches!(&error, GatewayError::Upstream(e) if e.status == 500 && e.message == "internal error" && e.code.as_deref() == Some("ERROR")),
+            "{error:?}"
+        );
     }
 }
