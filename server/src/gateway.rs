@@ -70,15 +70,12 @@ impl Gateway {
         let deployment = self.router.pick(&request.model)?;
         let chunks = (deployment.provider.stream(&request).await)
             .map_err(|e| without_key(e, deployment.config.api_key.as_ref()))?;
-        let answer = Answer {
+        let answer = Answer::new(
             chunks,
-            provider: deployment.config.provider.name(),
-            served_by: Some(deployment.served_by()),
-            key: deployment.config.api_key.clone(),
-            unfinished: Vec::new(),
-            began: false,
-            ended: false,
-        };
+            deployment.config.provider.name(),
+            Some(deployment.served_by()),
+            deployment.config.api_key.clone(),
+        );
         Ok(answer.boxed())
     }
 
@@ -148,6 +145,23 @@ struct Answer {
 }
 
 impl Answer {
+    fn new(
+        chunks: ChunkStream,
+        provider: &'static str,
+        served_by: Option<ServedBy>,
+        key: Option<Secret>,
+    ) -> Self {
+        Self {
+            chunks,
+            provider,
+            served_by,
+            key,
+            unfinished: Vec::new(),
+            began: false,
+            ended: false,
+        }
+    }
+
     fn track(&mut self, chunk: &ChatChunk) {
         for choice in &chunk.choices {
             self.began = true;
@@ -250,15 +264,7 @@ mod tests {
         let chunks = futures::stream::unfold(chunks.into_iter(), |mut rest| async move {
             rest.next().map(|chunk| (Ok(chunk), rest))
         });
-        let mut answer = Answer {
-            chunks: chunks.boxed(),
-            provider: "test",
-            served_by: None,
-            key: None,
-            unfinished: Vec::new(),
-            began: false,
-            ended: false,
-        };
+        let mut answer = Answer::new(chunks.boxed(), "test", None, None);
         let mut got = Vec::new();
         while let Some(item) = answer.next().await {
             got.push(item.map(|c| c.choices.len()).map_err(|e| e.to_string()));

@@ -39,11 +39,6 @@ impl Gaps {
     /// Refuses the first feature `request` uses that `provider` lacks.
     pub fn check(&self, provider: &str, request: &ChatRequest) -> Result<(), GatewayError> {
         let nonzero = |penalty: Option<f64>| penalty.is_some_and(|p| p != 0.0);
-        let forced_tool_call = match request.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
-            Some(tool_choice::Choice::Mode(mode)) => *mode == ToolChoiceMode::Required as i32,
-            Some(tool_choice::Choice::FunctionName(_)) => true,
-            None => false,
-        };
         let json_mode = matches!(
             request
                 .response_format
@@ -69,7 +64,7 @@ impl Gaps {
                 "parallel_tool_calls",
                 request.parallel_tool_calls == Some(false),
             ),
-            (self.forced_tool_call, "tool_choice", forced_tool_call),
+            (self.forced_tool_call, "tool_choice", forces_a_call(request)),
             (self.user, "user", !request.user.is_empty()),
             (self.metadata, "metadata", !request.metadata.is_empty()),
             (self.json_mode, "response_format", json_mode),
@@ -87,18 +82,22 @@ impl Gaps {
 /// needs tools to call; a native API without tools has nowhere to put it,
 /// so it is refused rather than dropped (OpenAI refuses it too).
 pub fn check_tool_choice_has_tools(request: &ChatRequest) -> Result<(), GatewayError> {
-    let asks_for_a_call = match request.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
-        Some(tool_choice::Choice::Mode(mode)) => *mode == ToolChoiceMode::Required as i32,
-        Some(tool_choice::Choice::FunctionName(_)) => true,
-        None => false,
-    };
-    if asks_for_a_call && request.tools.is_empty() {
+    if forces_a_call(request) && request.tools.is_empty() {
         return Err(GatewayError::invalid(
             "tool_choice",
             "requires `tools` to be set",
         ));
     }
     Ok(())
+}
+
+/// Whether `tool_choice` asks for a call: `required`, or a named function.
+fn forces_a_call(request: &ChatRequest) -> bool {
+    match request.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
+        Some(tool_choice::Choice::Mode(mode)) => *mode == ToolChoiceMode::Required as i32,
+        Some(tool_choice::Choice::FunctionName(_)) => true,
+        None => false,
+    }
 }
 
 #[cfg(test)]

@@ -146,6 +146,15 @@ pub fn message_extensions(thinking_blocks: Vec<Value>, other_blocks: Vec<Value>)
     non_empty(fields)
 }
 
+/// The HTTP status an error sent inside a stream states (its `code`), or
+/// 502 when it states none that is one.
+pub fn stated_status(code: Option<&Value>) -> u16 {
+    code.and_then(Value::as_u64)
+        .and_then(|code| u16::try_from(code).ok())
+        .filter(|code| (400..600).contains(code))
+        .unwrap_or(502)
+}
+
 /// Refuses what no native embeddings API can carry, rather than drop it:
 /// `user` (Gemini, Vertex AI, Bedrock, Cohere and Ollama embed with no
 /// end-user field).

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::http::{Client, Upstream, bearer, endpoint, unreadable};
 use super::presets::{self, Preset, Quirks};
-use super::{ChunkStream, Provider};
+use super::{ChunkStream, Provider, stated_status};
 use crate::config::DeploymentConfig;
 use crate::error::GatewayError;
 use crate::openai_wire::errors::{ErrorBody, mark_context_length, parse_error_body};
@@ -198,13 +198,10 @@ fn chunk_from_event(
     // Rare path: read the error object for its status and fields.
     let json: Value = serde_json::from_str(data).unwrap_or_default();
     let parsed = parse_error(data.as_bytes());
-    let status = json
-        .get("error")
-        .and_then(|e| e.get("status_code").or_else(|| e.get("code")))
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .filter(|s| (400..600).contains(s))
-        .unwrap_or(502);
+    let status = stated_status(
+        json.get("error")
+            .and_then(|e| e.get("status_code").or_else(|| e.get("code"))),
+    );
     Err(parsed.into_error(provider, status))
 }
 

@@ -12,6 +12,10 @@ use crate::openai_wire::json_struct::struct_from_map;
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
 use crate::providers::{non_empty, take_token_count};
 
+/// The native finish reason of the empty answer to a blocked prompt (Gemini
+/// gives none: the prompt's feedback says why).
+pub(super) const PROMPT_BLOCKED: &str = "PROMPT_BLOCKED";
+
 /// One response, or one streamed chunk of it (the same shape).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
@@ -148,7 +152,7 @@ pub fn from_slice(body: &[u8], now: i64) -> Result<ChatResponse, serde_json::Err
         if choices.is_empty() && feedback.contains_key("blockReason") {
             choices.push(Choice {
                 finish_reason: FinishReason::ContentFilter as i32,
-                native_finish_reason: "PROMPT_BLOCKED".into(),
+                native_finish_reason: PROMPT_BLOCKED.into(),
                 message: Some(Message {
                     role: Role::Assistant as i32,
                     ..Message::default()

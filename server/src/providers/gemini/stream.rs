@@ -12,12 +12,13 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::response::{
-    GenerateResponse, Parts, finish_reason, parse_error, signature_extension, usage_from_json,
+    GenerateResponse, PROMPT_BLOCKED, Parts, finish_reason, parse_error, signature_extension,
+    usage_from_json,
 };
 use crate::error::GatewayError;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta};
 use crate::providers::http::unreadable;
-use crate::providers::{EventDecoder, non_empty};
+use crate::providers::{EventDecoder, non_empty, stated_status};
 
 pub struct StreamState {
     provider: &'static str,
@@ -58,7 +59,7 @@ impl StreamState {
         let finish = ChunkChoice {
             delta: Some(Delta::default()),
             finish_reason: FinishReason::ContentFilter as i32,
-            native_finish_reason: "PROMPT_BLOCKED".into(),
+            native_finish_reason: PROMPT_BLOCKED.into(),
             ..ChunkChoice::default()
         };
         let mut extensions = Map::new();
@@ -88,10 +89,7 @@ impl EventDecoder for StreamState {
         let event: GenerateResponse =
             serde_json::from_str(data).map_err(|e| unreadable(self.provider, "stream event", e))?;
         if let Some(error) = &event.error {
-            let status = (error.get("code").and_then(Value::as_u64))
-                .and_then(|code| u16::try_from(code).ok())
-                .filter(|code| (400..600).contains(code))
-                .unwrap_or(502);
+            let status = stated_status(error.get("code"));
             return Err(parse_error(data.as_bytes()).into_error(self.provider, status));
         }
         if self.id.is_empty() {
