@@ -35,7 +35,7 @@ use sse_stream::Sse;
 
 use crate::config::DeploymentConfig;
 use crate::error::{FieldPath, GatewayError};
-use crate::openai_wire::json_struct::struct_from_map;
+use crate::openai_wire::json_struct::{json_from_value, struct_from_map};
 pub use crate::openai_wire::merge_native_fields;
 use crate::pb::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Embedding, Message,
@@ -133,17 +133,40 @@ pub fn tool_arguments(
 /// the name LiteLLM uses, so clients moving over keep working.
 pub const THINKING_BLOCKS: &str = "thinking_blocks";
 
+/// Where an assistant message keeps the content blocks (Anthropic, Bedrock)
+/// or parts (Gemini) nothing canonical models: server tools, citations,
+/// images the model drew, code it ran…, as the provider sent them.
+pub const CONTENT_BLOCKS: &str = "content_blocks";
+
 /// Extensions of an assistant message: signed reasoning blocks, and content
-/// blocks nothing canonical models (server tools, citations…).
+/// blocks nothing canonical models.
 pub fn message_extensions(thinking_blocks: Vec<Value>, other_blocks: Vec<Value>) -> Option<Struct> {
     let mut fields = Map::new();
     if !thinking_blocks.is_empty() {
         fields.insert(THINKING_BLOCKS.into(), thinking_blocks.into());
     }
     if !other_blocks.is_empty() {
-        fields.insert("content_blocks".into(), other_blocks.into());
+        fields.insert(CONTENT_BLOCKS.into(), other_blocks.into());
     }
     non_empty(fields)
+}
+
+/// The prompt-caching marker (Anthropic's, in LiteLLM's OpenAI spelling) on a
+/// content part or a whole message. Anthropic and Bedrock take it as a cache
+/// breakpoint; Gemini, Vertex AI, Cohere and Ollama cache prompt prefixes by
+/// themselves, have no such field and refuse unknown ones, so they get a
+/// message's or part's extensions without it (`without_cache_marker`). It
+/// never changes an answer, only what it costs.
+pub const CACHE_CONTROL: &str = "cache_control";
+
+/// A message's or content part's extensions as native fields for a provider
+/// that caches by itself: all but `cache_control`.
+pub fn without_cache_marker(extensions: &Struct) -> impl Iterator<Item = (String, Value)> + '_ {
+    extensions
+        .fields
+        .iter()
+        .filter(|(key, _)| *key != CACHE_CONTROL)
+        .map(|(key, value)| (key.clone(), json_from_value(value)))
 }
 
 /// The HTTP status an error sent inside a stream states (its `code`), or

@@ -5,6 +5,9 @@
 //! - system and developer messages are lifted into `system` (a string when
 //!   there is one plain text, else text blocks keeping their extra fields
 //!   such as `cache_control`);
+//! - a `cache_control` on a whole message (LiteLLM's spelling) goes on its
+//!   last block, plain text becoming a text block: Anthropic marks cache
+//!   breakpoints on blocks and refuses the field on a message;
 //! - consecutive tool results become one user turn of `tool_result` blocks,
 //!   as parallel tool calls must be answered;
 //! - assistant tool calls become `tool_use` blocks; thinking blocks the client
@@ -29,7 +32,7 @@ use crate::pb::{
     ToolChoiceMode, content_part, image, message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, THINKING_BLOCKS,
+    CACHE_CONTROL, SamplingNames, THINKING_BLOCKS,
     gaps::{Gaps, check_tool_choice_has_tools},
     insert_sampling, merge_native_fields, thinking_budget, tool_arguments,
 };
@@ -141,11 +144,13 @@ const GAPS: Gaps = Gaps {
 fn system_to_json(system: &[Numbered]) -> Result<Option<Value>, GatewayError> {
     if let [(_, only)] = system
         && let Some(message::Content::Text(text)) = &only.content
+        && only.extensions.is_none()
     {
         return Ok(Some(text.clone().into()));
     }
     let mut blocks = Vec::new();
     for (i, m) in system {
+        let first = blocks.len();
         match &m.content {
             Some(message::Content::Text(text)) => {
                 blocks.push(json!({"type": "text", "text": text}))
@@ -162,6 +167,13 @@ fn system_to_json(system: &[Numbered]) -> Result<Option<Value>, GatewayError> {
                 }
             }
             None => {}
+        }
+        // The message has no object of its own in `system`: its fields
+        // (a cache marker, mostly) go on its last block.
+        if let (Some(Value::Object(last)), Some(extensions)) =
+            (blocks[first..].last_mut(), &m.extensions)
+        {
+            last.extend(map_from_struct(extensions));
         }
     }
     Ok((!blocks.is_empty()).then(|| blocks.into()))
@@ -196,11 +208,33 @@ fn messages_to_json(conversation: &[Numbered]) -> Result<Vec<Value>, GatewayErro
 }
 
 fn user_to_json(m: &Message) -> Value {
+    let mut extensions = m
+        .extensions
+        .as_ref()
+        .map(map_from_struct)
+        .unwrap_or_default();
+    let mut content = content_to_json(m.content.as_ref());
+    mark_cache_breakpoint(&mut content, &mut extensions);
     let mut turn = Map::new();
     turn.insert("role".into(), "user".into());
-    turn.insert("content".into(), content_to_json(m.content.as_ref()));
-    extend_with(&mut turn, m.extensions.as_ref().map(map_from_struct));
+    turn.insert("content".into(), content);
+    extend_with(&mut turn, Some(extensions));
     Value::Object(turn)
+}
+
+/// Moves a message-level `cache_control` onto the message's last block,
+/// where Anthropic takes it ("messages.0.cache_control: Extra inputs are not
+/// permitted" on the message itself); plain text becomes one text block.
+fn mark_cache_breakpoint(content: &mut Value, extensions: &mut Map<String, Value>) {
+    let Some(marker) = extensions.remove(CACHE_CONTROL) else {
+        return;
+    };
+    if let Value::String(text) = content {
+        *content = json!([{"type": "text", "text": std::mem::take(text)}]);
+    }
+    if let Some(Value::Object(last)) = content.as_array_mut().and_then(|b| b.last_mut()) {
+        last.insert(CACHE_CONTROL.into(), marker);
+    }
 }
 
 fn assistant_to_json(m: &Message, i: usize) -> Result<Value, GatewayError> {
@@ -239,12 +273,11 @@ fn assistant_to_json(m: &Message, i: usize) -> Result<Value, GatewayError> {
             FieldPath::message(i).item("tool_calls", j),
         )?);
     }
+    let mut content = plain_text.map_or_else(|| blocks.into(), Value::String);
+    mark_cache_breakpoint(&mut content, &mut extensions);
     let mut turn = Map::new();
     turn.insert("role".into(), "assistant".into());
-    turn.insert(
-        "content".into(),
-        plain_text.map_or_else(|| blocks.into(), Value::String),
-    );
+    turn.insert("content".into(), content);
     // `reasoning_content` alone cannot be replayed: Anthropic only takes
     // thinking back with its signature (sent as `thinking_blocks`).
     extend_with(&mut turn, Some(extensions));

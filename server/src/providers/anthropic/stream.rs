@@ -23,7 +23,7 @@ use crate::error::GatewayError;
 use crate::openai_wire::errors::{ErrorBody, mark_context_length};
 use crate::pb::{ChatChunk, ChunkChoice, Delta, Role, ToolCallDelta};
 use crate::providers::http::unreadable;
-use crate::providers::{EventDecoder, THINKING_BLOCKS, extension};
+use crate::providers::{CONTENT_BLOCKS, EventDecoder, THINKING_BLOCKS, extension};
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -194,7 +194,7 @@ impl StreamState {
                 let key = if kind == "redacted_thinking" {
                     THINKING_BLOCKS
                 } else {
-                    "content_blocks"
+                    CONTENT_BLOCKS
                 };
                 let chunk = Some(self.extension_chunk(key, Value::Object(block)));
                 (Block::Other, chunk)

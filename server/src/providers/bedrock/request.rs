@@ -9,7 +9,8 @@
 //!   `s3Location`; Bedrock cannot fetch http(s) URLs and the gateway does not
 //!   fetch them for it, so those are refused;
 //! - a content part's `cache_control` (Anthropic's prompt-caching marker)
-//!   becomes a `cachePoint` block after it;
+//!   becomes a `cachePoint` block after it, a whole message's after the
+//!   message's blocks;
 //! - assistant tool calls are `toolUse` blocks with their input as JSON;
 //!   tool results are `toolResult` blocks (text content, status success);
 //!   `reasoning_content` (with `thinking_blocks` signatures when the caller
@@ -43,12 +44,10 @@ use crate::pb::{
     message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, THINKING_BLOCKS,
+    CACHE_CONTROL, SamplingNames, THINKING_BLOCKS,
     gaps::{Gaps, check_tool_choice_has_tools},
     insert_sampling, merge_native_fields, message_texts, thinking_budget, tool_arguments,
 };
-
-const CACHE_CONTROL: &str = "cache_control";
 
 pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>, GatewayError> {
     GAPS.check("bedrock", request)?;
@@ -58,9 +57,10 @@ pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>,
     let mut has_tool_history = false;
     for (i, m) in request.messages.iter().enumerate() {
         let at = FieldPath::message(i);
-        let (role, blocks) = match m.role() {
+        let (role, mut blocks) = match m.role() {
             Role::System | Role::Developer => {
                 system.extend(blocks_of(m, at)?);
+                mark_cache_point(m, &mut system);
                 continue;
             }
             Role::User => ("user", blocks_of(m, at)?),
@@ -87,6 +87,7 @@ pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>,
             }
             Role::Unspecified => unreachable!("roles are validated"),
         };
+        mark_cache_point(m, &mut blocks);
         match messages.last_mut() {
             Some((last, content)) if *last == role => content.extend(blocks),
             _ => messages.push((role, blocks)),
@@ -318,9 +319,25 @@ fn part_blocks(
     }
     blocks.push(block);
     if cache_control.is_some() {
-        blocks.push(json!({"cachePoint": {"type": "default"}}));
+        blocks.push(cache_point());
     }
     Ok(())
+}
+
+/// A cache point after a message's blocks when the whole message carries
+/// `cache_control`.
+fn mark_cache_point(m: &Message, blocks: &mut Vec<Value>) {
+    if m.extensions
+        .as_ref()
+        .is_some_and(|e| e.fields.contains_key(CACHE_CONTROL))
+    {
+        blocks.push(cache_point());
+    }
+}
+
+/// Converse's cache breakpoint: everything before it is cached.
+fn cache_point() -> Value {
+    json!({"cachePoint": {"type": "default"}})
 }
 
 /// Converse's image `format`, from the media type (or an s3 URL's extension).

@@ -10,6 +10,8 @@
 //!   as Cohere returned them) go back as its fields;
 //! - `tool_choice` `required` / `none` are `REQUIRED` / `NONE`; a named tool
 //!   is `REQUIRED` with only that tool sent (Cohere cannot name one);
+//! - `cache_control` markers are left out: Cohere caches prompt prefixes by
+//!   itself and has no such field;
 //! - `json_object` is `{"type": "json_object"}`, `json_schema` adds the
 //!   schema as `json_schema`;
 //! - `max_completion_tokens` / `max_tokens` are `max_tokens`, `stop` is
@@ -34,6 +36,7 @@ use crate::pb::{
 };
 use crate::providers::{
     SamplingNames, gaps::Gaps, insert_sampling, merge_native_fields, thinking_budget,
+    without_cache_marker,
 };
 
 fn thinking(effort: ReasoningEffort) -> Option<Value> {
@@ -196,7 +199,7 @@ fn message_to_json(m: &Message, at: FieldPath<'_>) -> Result<Value, GatewayError
         out.insert("tool_call_id".into(), m.tool_call_id.clone().into());
     }
     if let Some(extensions) = &m.extensions {
-        out.extend(map_from_struct(extensions));
+        out.extend(without_cache_marker(extensions));
     }
     Ok(Value::Object(out))
 }
@@ -227,7 +230,7 @@ fn part_to_json(part: &ContentPart, at: FieldPath<'_>) -> Result<Value, GatewayE
         None => json!({}),
     };
     if let (Value::Object(p), Some(extensions)) = (&mut p, &part.extensions) {
-        p.extend(map_from_struct(extensions));
+        p.extend(without_cache_marker(extensions));
     }
     Ok(p)
 }

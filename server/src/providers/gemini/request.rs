@@ -11,6 +11,8 @@
 //!   convention: `extra_content.google.thought_signature`) go back on their
 //!   `functionCall` parts, as Gemini requires for multi-turn tool use;
 //! - images: bytes as `inlineData`, URLs as `fileData`;
+//! - `cache_control` markers are left out: Gemini caches prompt prefixes by
+//!   itself and refuses fields it does not know;
 //! - tools use `parametersJsonSchema` and `json_schema` uses
 //!   `responseJsonSchema`, so schemas travel as JSON Schema, unconverted;
 //! - `reasoning_effort` is a `thinkingBudget` (the budgets of Google's
@@ -36,6 +38,7 @@ use crate::pb::{
 };
 use crate::providers::{
     SamplingNames, gaps::Gaps, insert_sampling, merge_native_fields, message_texts, tool_arguments,
+    without_cache_marker,
 };
 
 /// Where a tool call carries Gemini's thought signature, as Google's own
@@ -194,7 +197,7 @@ fn part_to_json(part: &ContentPart, at: FieldPath<'_>) -> Result<Value, GatewayE
         None => json!({}),
     };
     if let (Value::Object(p), Some(extensions)) = (&mut p, &part.extensions) {
-        p.extend(map_from_struct(extensions));
+        p.extend(without_cache_marker(extensions));
     }
     Ok(p)
 }

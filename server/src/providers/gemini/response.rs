@@ -10,7 +10,7 @@ use super::request::EXTRA_CONTENT;
 use crate::openai_wire::errors::{ErrorBody, mark_context_length};
 use crate::openai_wire::json_struct::struct_from_map;
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
-use crate::providers::{non_empty, take_token_count};
+use crate::providers::{CONTENT_BLOCKS, non_empty, take_token_count};
 
 /// The native finish reason of the empty answer to a blocked prompt (Gemini
 /// gives none: the prompt's feedback says why).
@@ -67,6 +67,9 @@ pub(super) struct Parts {
     pub tool_calls: Vec<ToolCall>,
     /// A signature on a text part, to go back with the message.
     pub text_signature: Option<Value>,
+    /// Parts nothing canonical models (an image the model drew, code it ran
+    /// and its result…), whole.
+    pub other: Vec<Value>,
 }
 
 impl Parts {
@@ -101,14 +104,41 @@ impl Parts {
                         out.text_signature = signature;
                     }
                 }
+            } else if !part.is_empty() {
+                if let Some(signature) = signature {
+                    part.insert("thoughtSignature".into(), signature);
+                }
+                out.other.push(Value::Object(part));
+            } else if signature.is_some() {
+                out.text_signature = signature;
             }
         }
         out
     }
+
+    /// The message's (or delta's) fields beyond the canonical ones: the
+    /// text's thought signature, and the other parts as `content_blocks`
+    /// (where Anthropic's unmodelled blocks go too).
+    pub fn extensions(&mut self) -> Option<prost_types::Struct> {
+        let mut fields = Map::new();
+        if let Some(signature) = self.text_signature.take() {
+            fields.insert(
+                EXTRA_CONTENT.into(),
+                json!({"google": {"thought_signature": signature}}),
+            );
+        }
+        if !self.other.is_empty() {
+            fields.insert(
+                CONTENT_BLOCKS.into(),
+                std::mem::take(&mut self.other).into(),
+            );
+        }
+        non_empty(fields)
+    }
 }
 
 /// `{"extra_content": {"google": {"thought_signature": …}}}`
-pub(super) fn signature_extension(signature: Value) -> prost_types::Struct {
+fn signature_extension(signature: Value) -> prost_types::Struct {
     let Value::Object(map) = json!({EXTRA_CONTENT: {"google": {"thought_signature": signature}}})
     else {
         unreachable!("a JSON object literal")
@@ -123,7 +153,7 @@ pub fn from_slice(body: &[u8], now: i64) -> Result<ChatResponse, serde_json::Err
         .candidates
         .into_iter()
         .map(|candidate| {
-            let parts = Parts::read(
+            let mut parts = Parts::read(
                 candidate.content.map(|c| c.parts).unwrap_or_default(),
                 &response.response_id,
                 0,
@@ -137,9 +167,9 @@ pub fn from_slice(body: &[u8], now: i64) -> Result<ChatResponse, serde_json::Err
                 extensions: non_empty(candidate.rest),
                 message: Some(Message {
                     role: Role::Assistant as i32,
+                    extensions: parts.extensions(),
                     content: parts.text.map(message::Content::Text),
                     reasoning_content: parts.reasoning,
-                    extensions: parts.text_signature.map(signature_extension),
                     tool_calls: parts.tool_calls,
                     ..Message::default()
                 }),

@@ -12,8 +12,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::response::{
-    GenerateResponse, PROMPT_BLOCKED, Parts, finish_reason, parse_error, signature_extension,
-    usage_from_json,
+    GenerateResponse, PROMPT_BLOCKED, Parts, finish_reason, parse_error, usage_from_json,
 };
 use crate::error::GatewayError;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta};
@@ -110,11 +109,12 @@ impl EventDecoder for StreamState {
         for candidate in event.candidates {
             let first = !self.calls_per_candidate.contains_key(&candidate.index);
             let calls = self.calls_per_candidate.entry(candidate.index).or_insert(0);
-            let parts = Parts::read(
+            let mut parts = Parts::read(
                 candidate.content.map(|c| c.parts).unwrap_or_default(),
                 &self.id,
                 *calls,
             );
+            let extensions = parts.extensions();
             let tool_calls: Vec<ToolCallDelta> = parts
                 .tool_calls
                 .into_iter()
@@ -132,9 +132,9 @@ impl EventDecoder for StreamState {
             let called_tools = *calls > 0;
             let delta = Delta {
                 role: if first { Role::Assistant as i32 } else { 0 },
+                extensions,
                 content: parts.text.or_else(|| first.then(String::new)),
                 reasoning_content: parts.reasoning,
-                extensions: parts.text_signature.map(signature_extension),
                 tool_calls,
                 ..Delta::default()
             };
