@@ -136,6 +136,10 @@ impl WireObject for ToolCallDelta {
         }
         Ok(true)
     }
+
+    fn set_extensions(&mut self, extensions: Option<Struct>) {
+        self.extensions = extensions;
+    }
 }
 
 /// Writes `chunk` as one OpenAI stream chunk, straight into the output: this
@@ -244,6 +248,11 @@ impl Serialize for ToolCallDeltaJson<'_> {
                 arguments: &call.arguments,
             },
         )?;
+        serialize_extensions(
+            &mut m,
+            call.extensions.as_ref(),
+            &["index", "id", "type", "function"],
+        )?;
         m.end()
     }
 }
@@ -258,8 +267,10 @@ mod tests {
         serde_json::to_value(ChunkJson(&chunk)).unwrap()
     }
 
-    /// Recorded chunks (first, tool-call fragment, usage) survive parse + write;
-    /// only the per-hop `obfuscation` padding and `null`s go.
+    /// Recorded chunks (first, tool-call fragment, usage) survive parse + write,
+    /// fields of a tool call's fragment the schema does not model (Google's
+    /// thought signature) included; only the per-hop `obfuscation` padding
+    /// and `null`s go.
     #[test]
     fn recorded_chunks_round_trip() {
         let first = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
@@ -276,7 +287,8 @@ mod tests {
 
         let fragment = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
             "choices": [{"index": 0, "delta": {"tool_calls": [
-                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "multiply", "arguments": ""}},
+                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "multiply", "arguments": ""},
+                    "extra_content": {"google": {"thought_signature": "c2ln"}}},
                 {"index": 1, "function": {"arguments": "{\"a\""}}
             ]}, "finish_reason": null}]});
         assert_eq!(round_trip(fragment.clone()), fragment);

@@ -214,6 +214,7 @@ impl Provider for MockProvider {
                     id: Some(call.id.clone()),
                     name: Some(call.name.clone()),
                     arguments: call.arguments.clone(),
+                    extensions: None,
                 }],
                 ..Delta::default()
             };

@@ -300,6 +300,7 @@ impl StreamState {
                 id,
                 name,
                 arguments: arguments.to_owned(),
+                extensions: None,
             }],
             ..Delta::default()
         })

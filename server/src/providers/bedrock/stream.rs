@@ -261,6 +261,7 @@ impl EventDecoder for StreamState {
                         id: tool["toolUseId"].as_str().map(str::to_owned),
                         name: tool["name"].as_str().map(str::to_owned),
                         arguments: String::new(),
+                        extensions: None,
                     }],
                     ..Delta::default()
                 };

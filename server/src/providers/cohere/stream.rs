@@ -111,6 +111,7 @@ impl EventDecoder for StreamState {
                         id: text(&call["id"]),
                         name: text(&call["function"]["name"]),
                         arguments: text(&call["function"]["arguments"]).unwrap_or_default(),
+                        extensions: None,
                     }],
                     ..Delta::default()
                 }

@@ -126,6 +126,7 @@ impl EventDecoder for StreamState {
                         id: Some(call.id),
                         name: Some(call.name),
                         arguments: call.arguments,
+                        extensions: call.extensions,
                     }
                 })
                 .collect();

@@ -67,6 +67,7 @@ impl EventDecoder for StreamState {
                     id: Some(call.id),
                     name: Some(call.name),
                     arguments: call.arguments,
+                    extensions: None,
                 }
             })
             .collect();

@@ -2004,7 +2004,11 @@ type ToolCallDelta struct {
 	// Function name; set on the call's first fragment.
 	Name *string `protobuf:"bytes,3,opt,name=name,proto3,oneof" json:"name,omitempty"`
 	// Argument text to append.
-	Arguments     string `protobuf:"bytes,4,opt,name=arguments,proto3" json:"arguments,omitempty"`
+	Arguments string `protobuf:"bytes,4,opt,name=arguments,proto3" json:"arguments,omitempty"`
+	// Call fields this schema does not model, on the fragment that carries
+	// them (e.g. Gemini's thought signature as
+	// `extra_content.google.thought_signature`, which must be sent back).
+	Extensions    *structpb.Struct `protobuf:"bytes,5,opt,name=extensions,proto3" json:"extensions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2065,6 +2069,13 @@ func (x *ToolCallDelta) GetArguments() string {
 		return x.Arguments
 	}
 	return ""
+}
+
+func (x *ToolCallDelta) GetExtensions() *structpb.Struct {
+	if x != nil {
+		return x.Extensions
+	}
+	return nil
 }
 
 // Request for ListModels.
@@ -2389,12 +2400,15 @@ const file_switchboard_v1_chat_proto_rawDesc = "" +
 	"\b_contentB\n" +
 	"\n" +
 	"\b_refusalB\x14\n" +
-	"\x12_reasoning_content\"\x81\x01\n" +
+	"\x12_reasoning_content\"\xba\x01\n" +
 	"\rToolCallDelta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x13\n" +
 	"\x02id\x18\x02 \x01(\tH\x00R\x02id\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\x03 \x01(\tH\x01R\x04name\x88\x01\x01\x12\x1c\n" +
-	"\targuments\x18\x04 \x01(\tR\targumentsB\x05\n" +
+	"\targuments\x18\x04 \x01(\tR\targuments\x127\n" +
+	"\n" +
+	"extensions\x18\x05 \x01(\v2\x17.google.protobuf.StructR\n" +
+	"extensionsB\x05\n" +
 	"\x03_idB\a\n" +
 	"\x05_name\"\x13\n" +
 	"\x11ListModelsRequest\"C\n" +
@@ -2532,18 +2546,19 @@ var file_switchboard_v1_chat_proto_depIdxs = []int32{
 	0,  // 37: switchboard.v1.Delta.role:type_name -> switchboard.v1.Role
 	23, // 38: switchboard.v1.Delta.tool_calls:type_name -> switchboard.v1.ToolCallDelta
 	28, // 39: switchboard.v1.Delta.extensions:type_name -> google.protobuf.Struct
-	26, // 40: switchboard.v1.ListModelsResponse.models:type_name -> switchboard.v1.Model
-	5,  // 41: switchboard.v1.ChatService.Complete:input_type -> switchboard.v1.ChatRequest
-	5,  // 42: switchboard.v1.ChatService.StreamComplete:input_type -> switchboard.v1.ChatRequest
-	24, // 43: switchboard.v1.ChatService.ListModels:input_type -> switchboard.v1.ListModelsRequest
-	18, // 44: switchboard.v1.ChatService.Complete:output_type -> switchboard.v1.ChatResponse
-	20, // 45: switchboard.v1.ChatService.StreamComplete:output_type -> switchboard.v1.ChatChunk
-	25, // 46: switchboard.v1.ChatService.ListModels:output_type -> switchboard.v1.ListModelsResponse
-	44, // [44:47] is the sub-list for method output_type
-	41, // [41:44] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	28, // 40: switchboard.v1.ToolCallDelta.extensions:type_name -> google.protobuf.Struct
+	26, // 41: switchboard.v1.ListModelsResponse.models:type_name -> switchboard.v1.Model
+	5,  // 42: switchboard.v1.ChatService.Complete:input_type -> switchboard.v1.ChatRequest
+	5,  // 43: switchboard.v1.ChatService.StreamComplete:input_type -> switchboard.v1.ChatRequest
+	24, // 44: switchboard.v1.ChatService.ListModels:input_type -> switchboard.v1.ListModelsRequest
+	18, // 45: switchboard.v1.ChatService.Complete:output_type -> switchboard.v1.ChatResponse
+	20, // 46: switchboard.v1.ChatService.StreamComplete:output_type -> switchboard.v1.ChatChunk
+	25, // 47: switchboard.v1.ChatService.ListModels:output_type -> switchboard.v1.ListModelsResponse
+	45, // [45:48] is the sub-list for method output_type
+	42, // [42:45] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_v1_chat_proto_init() }

@@ -266,46 +266,48 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
       "lCallDeltaR\ttoolCalls\0227\n\nextensions\030\006 \001(" +
       "\0132\027.google.protobuf.StructR\nextensionsB\n" +
       "\n\010_contentB\n\n\010_refusalB\024\n\022_reasoning_con" +
-      "tent\"\201\001\n\rToolCallDelta\022\024\n\005index\030\001 \001(\rR\005i" +
+      "tent\"\272\001\n\rToolCallDelta\022\024\n\005index\030\001 \001(\rR\005i" +
       "ndex\022\023\n\002id\030\002 \001(\tH\000R\002id\210\001\001\022\027\n\004name\030\003 \001(\tH" +
       "\001R\004name\210\001\001\022\034\n\targuments\030\004 \001(\tR\targuments" +
-      "B\005\n\003_idB\007\n\005_name\"\023\n\021ListModelsRequest\"C\n" +
-      "\022ListModelsResponse\022-\n\006models\030\001 \003(\0132\025.sw" +
-      "itchboard.v1.ModelR\006models\"]\n\005Model\022\016\n\002i" +
-      "d\030\001 \001(\tR\002id\022\031\n\010owned_by\030\002 \001(\tR\007ownedBy\022)" +
-      "\n\020deployment_count\030\003 \001(\rR\017deploymentCoun" +
-      "t*s\n\004Role\022\024\n\020ROLE_UNSPECIFIED\020\000\022\017\n\013ROLE_" +
-      "SYSTEM\020\001\022\022\n\016ROLE_DEVELOPER\020\002\022\r\n\tROLE_USE" +
-      "R\020\003\022\022\n\016ROLE_ASSISTANT\020\004\022\r\n\tROLE_TOOL\020\005*o" +
-      "\n\013ImageDetail\022\034\n\030IMAGE_DETAIL_UNSPECIFIE" +
-      "D\020\000\022\025\n\021IMAGE_DETAIL_AUTO\020\001\022\024\n\020IMAGE_DETA" +
-      "IL_LOW\020\002\022\025\n\021IMAGE_DETAIL_HIGH\020\003*\207\001\n\016Tool" +
-      "ChoiceMode\022 \n\034TOOL_CHOICE_MODE_UNSPECIFI" +
-      "ED\020\000\022\031\n\025TOOL_CHOICE_MODE_NONE\020\001\022\031\n\025TOOL_" +
-      "CHOICE_MODE_AUTO\020\002\022\035\n\031TOOL_CHOICE_MODE_R" +
-      "EQUIRED\020\003*\332\001\n\017ReasoningEffort\022 \n\034REASONI" +
-      "NG_EFFORT_UNSPECIFIED\020\000\022\031\n\025REASONING_EFF" +
-      "ORT_NONE\020\001\022\034\n\030REASONING_EFFORT_MINIMAL\020\002" +
-      "\022\030\n\024REASONING_EFFORT_LOW\020\003\022\033\n\027REASONING_" +
-      "EFFORT_MEDIUM\020\004\022\031\n\025REASONING_EFFORT_HIGH" +
-      "\020\005\022\032\n\026REASONING_EFFORT_XHIGH\020\006*\331\001\n\014Finis" +
-      "hReason\022\035\n\031FINISH_REASON_UNSPECIFIED\020\000\022\026" +
-      "\n\022FINISH_REASON_STOP\020\001\022\030\n\024FINISH_REASON_" +
-      "LENGTH\020\002\022\034\n\030FINISH_REASON_TOOL_CALLS\020\003\022 " +
-      "\n\034FINISH_REASON_CONTENT_FILTER\020\004\022\037\n\033FINI" +
-      "SH_REASON_FUNCTION_CALL\020\005\022\027\n\023FINISH_REAS" +
-      "ON_OTHER\020\0062\365\001\n\013ChatService\022E\n\010Complete\022\033" +
-      ".switchboard.v1.ChatRequest\032\034.switchboar" +
-      "d.v1.ChatResponse\022J\n\016StreamComplete\022\033.sw" +
-      "itchboard.v1.ChatRequest\032\031.switchboard.v" +
-      "1.ChatChunk0\001\022S\n\nListModels\022!.switchboar" +
-      "d.v1.ListModelsRequest\032\".switchboard.v1." +
-      "ListModelsResponseB\320\001\n\022dev.switchboard.v" +
-      "1B\tChatProtoP\001ZVgithub.com/switchboard-g" +
-      "ateway/switchboard/clients/go/gen/switch" +
-      "board/v1;switchboardv1\242\002\003SXX\252\002\016Switchboa" +
-      "rd.V1\312\002\016Switchboard\\V1\342\002\032Switchboard\\V1\\" +
-      "GPBMetadata\352\002\017Switchboard::V1b\006proto3"
+      "\0227\n\nextensions\030\005 \001(\0132\027.google.protobuf.S" +
+      "tructR\nextensionsB\005\n\003_idB\007\n\005_name\"\023\n\021Lis" +
+      "tModelsRequest\"C\n\022ListModelsResponse\022-\n\006" +
+      "models\030\001 \003(\0132\025.switchboard.v1.ModelR\006mod" +
+      "els\"]\n\005Model\022\016\n\002id\030\001 \001(\tR\002id\022\031\n\010owned_by" +
+      "\030\002 \001(\tR\007ownedBy\022)\n\020deployment_count\030\003 \001(" +
+      "\rR\017deploymentCount*s\n\004Role\022\024\n\020ROLE_UNSPE" +
+      "CIFIED\020\000\022\017\n\013ROLE_SYSTEM\020\001\022\022\n\016ROLE_DEVELO" +
+      "PER\020\002\022\r\n\tROLE_USER\020\003\022\022\n\016ROLE_ASSISTANT\020\004" +
+      "\022\r\n\tROLE_TOOL\020\005*o\n\013ImageDetail\022\034\n\030IMAGE_" +
+      "DETAIL_UNSPECIFIED\020\000\022\025\n\021IMAGE_DETAIL_AUT" +
+      "O\020\001\022\024\n\020IMAGE_DETAIL_LOW\020\002\022\025\n\021IMAGE_DETAI" +
+      "L_HIGH\020\003*\207\001\n\016ToolChoiceMode\022 \n\034TOOL_CHOI" +
+      "CE_MODE_UNSPECIFIED\020\000\022\031\n\025TOOL_CHOICE_MOD" +
+      "E_NONE\020\001\022\031\n\025TOOL_CHOICE_MODE_AUTO\020\002\022\035\n\031T" +
+      "OOL_CHOICE_MODE_REQUIRED\020\003*\332\001\n\017Reasoning" +
+      "Effort\022 \n\034REASONING_EFFORT_UNSPECIFIED\020\000" +
+      "\022\031\n\025REASONING_EFFORT_NONE\020\001\022\034\n\030REASONING" +
+      "_EFFORT_MINIMAL\020\002\022\030\n\024REASONING_EFFORT_LO" +
+      "W\020\003\022\033\n\027REASONING_EFFORT_MEDIUM\020\004\022\031\n\025REAS" +
+      "ONING_EFFORT_HIGH\020\005\022\032\n\026REASONING_EFFORT_" +
+      "XHIGH\020\006*\331\001\n\014FinishReason\022\035\n\031FINISH_REASO" +
+      "N_UNSPECIFIED\020\000\022\026\n\022FINISH_REASON_STOP\020\001\022" +
+      "\030\n\024FINISH_REASON_LENGTH\020\002\022\034\n\030FINISH_REAS" +
+      "ON_TOOL_CALLS\020\003\022 \n\034FINISH_REASON_CONTENT" +
+      "_FILTER\020\004\022\037\n\033FINISH_REASON_FUNCTION_CALL" +
+      "\020\005\022\027\n\023FINISH_REASON_OTHER\020\0062\365\001\n\013ChatServ" +
+      "ice\022E\n\010Complete\022\033.switchboard.v1.ChatReq" +
+      "uest\032\034.switchboard.v1.ChatResponse\022J\n\016St" +
+      "reamComplete\022\033.switchboard.v1.ChatReques" +
+      "t\032\031.switchboard.v1.ChatChunk0\001\022S\n\nListMo" +
+      "dels\022!.switchboard.v1.ListModelsRequest\032" +
+      "\".switchboard.v1.ListModelsResponseB\320\001\n\022" +
+      "dev.switchboard.v1B\tChatProtoP\001ZVgithub." +
+      "com/switchboard-gateway/switchboard/clie" +
+      "nts/go/gen/switchboard/v1;switchboardv1\242" +
+      "\002\003SXX\252\002\016Switchboard.V1\312\002\016Switchboard\\V1\342" +
+      "\002\032Switchboard\\V1\\GPBMetadata\352\002\017Switchboa" +
+      "rd::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -432,7 +434,7 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
     internal_static_switchboard_v1_ToolCallDelta_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_switchboard_v1_ToolCallDelta_descriptor,
-        new java.lang.String[] { "Index", "Id", "Name", "Arguments", });
+        new java.lang.String[] { "Index", "Id", "Name", "Arguments", "Extensions", });
     internal_static_switchboard_v1_ListModelsRequest_descriptor =
       getDescriptor().getMessageType(19);
     internal_static_switchboard_v1_ListModelsRequest_fieldAccessorTable = new

@@ -236,6 +236,50 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int EXTENSIONS_FIELD_NUMBER = 5;
+  private com.google.protobuf.Struct extensions_;
+  /**
+   * <pre>
+   * Call fields this schema does not model, on the fragment that carries
+   * them (e.g. Gemini's thought signature as
+   * `extra_content.google.thought_signature`, which must be sent back).
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   * @return Whether the extensions field is set.
+   */
+  @java.lang.Override
+  public boolean hasExtensions() {
+    return ((bitField0_ & 0x00000004) != 0);
+  }
+  /**
+   * <pre>
+   * Call fields this schema does not model, on the fragment that carries
+   * them (e.g. Gemini's thought signature as
+   * `extra_content.google.thought_signature`, which must be sent back).
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   * @return The extensions.
+   */
+  @java.lang.Override
+  public com.google.protobuf.Struct getExtensions() {
+    return extensions_ == null ? com.google.protobuf.Struct.getDefaultInstance() : extensions_;
+  }
+  /**
+   * <pre>
+   * Call fields this schema does not model, on the fragment that carries
+   * them (e.g. Gemini's thought signature as
+   * `extra_content.google.thought_signature`, which must be sent back).
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   */
+  @java.lang.Override
+  public com.google.protobuf.StructOrBuilder getExtensionsOrBuilder() {
+    return extensions_ == null ? com.google.protobuf.Struct.getDefaultInstance() : extensions_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -262,6 +306,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(arguments_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 4, arguments_);
     }
+    if (((bitField0_ & 0x00000004) != 0)) {
+      output.writeMessage(5, getExtensions());
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -278,6 +325,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(arguments_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(4, arguments_);
+    }
+    if (((bitField0_ & 0x00000004) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(5, getExtensions());
     }
     return size;
   }
@@ -317,6 +368,11 @@ private static final long serialVersionUID = 0L;
     }
     if (!getArguments()
         .equals(other.getArguments())) return false;
+    if (hasExtensions() != other.hasExtensions()) return false;
+    if (hasExtensions()) {
+      if (!getExtensions()
+          .equals(other.getExtensions())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -340,6 +396,10 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + ARGUMENTS_FIELD_NUMBER;
     hash = (53 * hash) + getArguments().hashCode();
+    if (hasExtensions()) {
+      hash = (37 * hash) + EXTENSIONS_FIELD_NUMBER;
+      hash = (53 * hash) + getExtensions().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -463,13 +523,19 @@ private static final long serialVersionUID = 0L;
 
     // Construct using dev.switchboard.v1.ToolCallDelta.newBuilder()
     private Builder() {
-
+      maybeForceBuilderInitialization();
     }
 
     private Builder(
         com.google.protobuf.GeneratedMessage.BuilderParent parent) {
       super(parent);
-
+      maybeForceBuilderInitialization();
+    }
+    private void maybeForceBuilderInitialization() {
+      if (com.google.protobuf.GeneratedMessage
+              .alwaysUseFieldBuilders) {
+        internalGetExtensionsFieldBuilder();
+      }
     }
     @java.lang.Override
     public Builder clear() {
@@ -479,6 +545,11 @@ private static final long serialVersionUID = 0L;
       id_ = "";
       name_ = "";
       arguments_ = "";
+      extensions_ = null;
+      if (extensionsBuilder_ != null) {
+        extensionsBuilder_.dispose();
+        extensionsBuilder_ = null;
+      }
       return this;
     }
 
@@ -527,6 +598,12 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000008) != 0)) {
         result.arguments_ = arguments_;
       }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.extensions_ = extensionsBuilder_ == null
+            ? extensions_
+            : extensionsBuilder_.build();
+        to_bitField0_ |= 0x00000004;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -559,6 +636,9 @@ private static final long serialVersionUID = 0L;
         arguments_ = other.arguments_;
         bitField0_ |= 0x00000008;
         onChanged();
+      }
+      if (other.hasExtensions()) {
+        mergeExtensions(other.getExtensions());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -604,6 +684,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000008;
               break;
             } // case 34
+            case 42: {
+              input.readMessage(
+                  internalGetExtensionsFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 42
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -961,6 +1048,179 @@ private static final long serialVersionUID = 0L;
       bitField0_ |= 0x00000008;
       onChanged();
       return this;
+    }
+
+    private com.google.protobuf.Struct extensions_;
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Struct, com.google.protobuf.Struct.Builder, com.google.protobuf.StructOrBuilder> extensionsBuilder_;
+    /**
+     * <pre>
+     * Call fields this schema does not model, on the fragment that carries
+     * them (e.g. Gemini's thought signature as
+     * `extra_content.google.thought_signature`, which must be sent back).
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     * @return Whether the extensions field is set.
+     */
+    public boolean hasExtensions() {
+      return ((bitField0_ & 0x00000010) != 0);
+    }
+    /**
+     * <pre>
+     * Call fields this schema does not model, on the fragment that carries
+     * them (e.g. Gemini's thought signature as
+     * `extra_content.google.thought_signature`, which must be sent back).
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     * @return The extensions.
+     */
+    public com.google.protobuf.Struct getExtensions() {
+      if (extensionsBuilder_ == null) {
+        return extensions_ == null ? com.google.protobuf.Struct.getDefaultInstance() : extensions_;
+      } else {
+        return extensionsBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Call fields this schema does not model, on the fragment that carries
+     * them (e.g. Gemini's thought signature as
+     * `extra_content.google.thought_signature`, which must be sent back).
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public Builder setExtensions(com.google.protobuf.Struct value) {
+      if (extensionsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        extensions_ = value;
+      } else {
+        extensionsBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Call fields this schema does not model, on the fragment that carries
+     * them (e.g. Gemini's thought signature as
+     * `extra_content.google.thought_signature`, which must be sent back).
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public Builder setExtensions(
+        com.google.protobuf.Struct.Builder builderForValue) {
+      if (extensionsBuilder_ == null) {
+        extensions_ = builderForValue.build();
+      } else {
+        extensionsBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Call fields this schema does not model, on the fragment that carries
+     * them (e.g. Gemini's thought signature as
+     * `extra_content.google.thought_signature`, which must be sent back).
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public Builder mergeExtensions(com.google.protobuf.Struct value) {
+      if (extensionsBuilder_ == null) {
+        if (((bitField0_ & 0x00000010) != 0) &&
+          extensions_ != null &&
+          extensions_ != com.google.protobuf.Struct.getDefaultInstance()) {
+          getExtensionsBuilder().mergeFrom(value);
+        } else {
+          extensions_ = value;
+        }
+      } else {
+        extensionsBuilder_.mergeFrom(value);
+      }
+      if (extensions_ != null) {
+        bitField0_ |= 0x00000010;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Call fields this schema does not model, on the fragment that carries
+     * them (e.g. Gemini's thought signature as
+     * `extra_content.google.thought_signature`, which must be sent back).
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public Builder clearExtensions() {
+      bitField0_ = (bitField0_ & ~0x00000010);
+      extensions_ = null;
+      if (extensionsBuilder_ != null) {
+        extensionsBuilder_.dispose();
+        extensionsBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Call fields this schema does not model, on the fragment that carries
+     * them (e.g. Gemini's thought signature as
+     * `extra_content.google.thought_signature`, which must be sent back).
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public com.google.protobuf.Struct.Builder getExtensionsBuilder() {
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return internalGetExtensionsFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Call fields this schema does not model, on the fragment that carries
+     * them (e.g. Gemini's thought signature as
+     * `extra_content.google.thought_signature`, which must be sent back).
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public com.google.protobuf.StructOrBuilder getExtensionsOrBuilder() {
+      if (extensionsBuilder_ != null) {
+        return extensionsBuilder_.getMessageOrBuilder();
+      } else {
+        return extensions_ == null ?
+            com.google.protobuf.Struct.getDefaultInstance() : extensions_;
+      }
+    }
+    /**
+     * <pre>
+     * Call fields this schema does not model, on the fragment that carries
+     * them (e.g. Gemini's thought signature as
+     * `extra_content.google.thought_signature`, which must be sent back).
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Struct, com.google.protobuf.Struct.Builder, com.google.protobuf.StructOrBuilder> 
+        internalGetExtensionsFieldBuilder() {
+      if (extensionsBuilder_ == null) {
+        extensionsBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            com.google.protobuf.Struct, com.google.protobuf.Struct.Builder, com.google.protobuf.StructOrBuilder>(
+                getExtensions(),
+                getParentForChildren(),
+                isClean());
+        extensions_ = null;
+      }
+      return extensionsBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:switchboard.v1.ToolCallDelta)

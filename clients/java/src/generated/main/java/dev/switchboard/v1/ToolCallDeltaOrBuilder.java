@@ -97,4 +97,37 @@ public interface ToolCallDeltaOrBuilder extends
    */
   com.google.protobuf.ByteString
       getArgumentsBytes();
+
+  /**
+   * <pre>
+   * Call fields this schema does not model, on the fragment that carries
+   * them (e.g. Gemini's thought signature as
+   * `extra_content.google.thought_signature`, which must be sent back).
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   * @return Whether the extensions field is set.
+   */
+  boolean hasExtensions();
+  /**
+   * <pre>
+   * Call fields this schema does not model, on the fragment that carries
+   * them (e.g. Gemini's thought signature as
+   * `extra_content.google.thought_signature`, which must be sent back).
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   * @return The extensions.
+   */
+  com.google.protobuf.Struct getExtensions();
+  /**
+   * <pre>
+   * Call fields this schema does not model, on the fragment that carries
+   * them (e.g. Gemini's thought signature as
+   * `extra_content.google.thought_signature`, which must be sent back).
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   */
+  com.google.protobuf.StructOrBuilder getExtensionsOrBuilder();
 }
