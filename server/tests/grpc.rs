@@ -87,6 +87,7 @@ async fn unary_complete_with_tools() {
                 "type": "object"
             })))),
             strict: Some(true),
+            extensions: None,
         }],
         tool_choice: Some(ToolChoice {
             choice: Some(tool_choice::Choice::Mode(ToolChoiceMode::Auto as i32)),

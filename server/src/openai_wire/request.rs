@@ -560,9 +560,11 @@ fn tool_from_json(value: Value, at: FieldPath<'_>) -> Result<Tool, GatewayError>
         description: f.string("description")?,
         parameters: f.object("parameters")?.map(struct_from_map),
         strict: f.bool("strict")?,
+        // A cache marker on the tool (Anthropic's, in LiteLLM's spelling),
+        // or a field only the provider knows.
+        extensions: take_extensions(r.into_rest()),
     };
     f.reject_unknown()?;
-    r.reject_unknown()?;
     Ok(tool)
 }
 
@@ -833,7 +835,13 @@ struct StreamOptionsJson {
 fn tool_to_json(tool: &Tool) -> Value {
     let mut f = function_json(tool);
     insert_opt(&mut f, "strict", tool.strict);
-    json!({"type": "function", "function": f})
+    let mut t = Map::new();
+    t.insert("type".into(), "function".into());
+    t.insert("function".into(), f.into());
+    if let Some(extensions) = &tool.extensions {
+        t.extend(map_from_struct(extensions));
+    }
+    Value::Object(t)
 }
 
 /// A tool's `function` object without `strict`: name, description and
@@ -970,7 +978,7 @@ mod tests {
             "tools": [{"type": "function", "function": {
                 "name": "f", "description": "", "strict": true,
                 "parameters": {"type": "object", "properties": {"a": {"type": "integer", "minimum": 1}}}
-            }}],
+            }, "cache_control": {"type": "ephemeral"}}],
             "tool_choice": {"type": "function", "function": {"name": "f"}},
             "parallel_tool_calls": false,
             "response_format": {"type": "json_schema", "json_schema": {"name": "out", "strict": true, "schema": {"type": "object"}}},

@@ -37,9 +37,10 @@ use crate::config::DeploymentConfig;
 use crate::error::{FieldPath, GatewayError};
 use crate::openai_wire::json_struct::{json_from_value, struct_from_map};
 pub use crate::openai_wire::merge_native_fields;
+use crate::openai_wire::request::function_json;
 use crate::pb::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Embedding, Message,
-    ReasoningEffort, ToolCall, Usage, content_part, message,
+    ReasoningEffort, Tool, ToolCall, Usage, content_part, message,
 };
 use presets::Preset;
 
@@ -167,6 +168,19 @@ pub fn without_cache_marker(extensions: &Struct) -> impl Iterator<Item = (String
         .iter()
         .filter(|(key, _)| *key != CACHE_CONTROL)
         .map(|(key, value)| (key.clone(), json_from_value(value)))
+}
+
+/// A tool in OpenAI's shape (`{"type": "function", "function": …}`, strict
+/// left out) with its other fields but the cache marker: Cohere's and
+/// Ollama's tool.
+pub fn function_tool(tool: &Tool) -> Value {
+    let mut t = Map::new();
+    t.insert("type".into(), "function".into());
+    t.insert("function".into(), function_json(tool).into());
+    if let Some(extensions) = &tool.extensions {
+        t.extend(without_cache_marker(extensions));
+    }
+    Value::Object(t)
 }
 
 /// The HTTP status an error sent inside a stream states (its `code`), or

@@ -361,6 +361,8 @@ fn tool_to_json(tool: &Tool) -> Value {
     if let Some(strict) = tool.strict {
         t.insert("strict".into(), strict.into());
     }
+    // `cache_control` included: Anthropic marks a breakpoint on the tool.
+    extend_with(&mut t, tool.extensions.as_ref().map(map_from_struct));
     Value::Object(t)
 }
 

@@ -10,7 +10,7 @@
 //!   fetch them for it, so those are refused;
 //! - a content part's `cache_control` (Anthropic's prompt-caching marker)
 //!   becomes a `cachePoint` block after it, a whole message's after the
-//!   message's blocks;
+//!   message's blocks, a tool's after the tool;
 //! - assistant tool calls are `toolUse` blocks with their input as JSON;
 //!   tool results are `toolResult` blocks (text content, status success);
 //!   `reasoning_content` (with `thinking_blocks` signatures when the caller
@@ -235,27 +235,35 @@ fn tool_config(
         check_tool_choice_has_tools(request)?;
         return Ok(None);
     }
-    let tools: Vec<Value> = request
-        .tools
-        .iter()
-        .map(|tool| {
-            let mut spec = Map::new();
-            spec.insert("name".into(), tool.name.clone().into());
-            if let Some(description) = &tool.description {
-                spec.insert("description".into(), description.clone().into());
-            }
-            let schema = tool
-                .parameters
-                .as_ref()
-                .map(map_from_struct)
-                .map_or_else(|| json!({"type": "object"}), Value::Object);
-            spec.insert("inputSchema".into(), json!({"json": schema}));
-            if let Some(strict) = tool.strict {
-                spec.insert("strict".into(), strict.into());
-            }
-            json!({"toolSpec": spec})
-        })
-        .collect();
+    let mut tools = Vec::with_capacity(request.tools.len());
+    for tool in &request.tools {
+        let mut spec = Map::new();
+        spec.insert("name".into(), tool.name.clone().into());
+        if let Some(description) = &tool.description {
+            spec.insert("description".into(), description.clone().into());
+        }
+        let schema = tool
+            .parameters
+            .as_ref()
+            .map(map_from_struct)
+            .map_or_else(|| json!({"type": "object"}), Value::Object);
+        spec.insert("inputSchema".into(), json!({"json": schema}));
+        if let Some(strict) = tool.strict {
+            spec.insert("strict".into(), strict.into());
+        }
+        let mut extensions = tool
+            .extensions
+            .as_ref()
+            .map(map_from_struct)
+            .unwrap_or_default();
+        let cache_control = extensions.remove(CACHE_CONTROL);
+        spec.extend(extensions);
+        tools.push(json!({"toolSpec": spec}));
+        // Everything before a cache point is cached: the tools up to here.
+        if cache_control.is_some() {
+            tools.push(cache_point());
+        }
+    }
     let mut config = Map::new();
     config.insert("tools".into(), tools.into());
     if let Some(choice) = choice {

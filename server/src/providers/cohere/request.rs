@@ -29,14 +29,13 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{FieldPath, GatewayError};
 use crate::openai_wire::json_struct::map_from_struct;
-use crate::openai_wire::request::function_json;
 use crate::pb::{
     ChatRequest, ContentPart, ImageDetail, Message, ReasoningEffort, Role, ToolChoiceMode,
     content_part, image, message, response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, gaps::Gaps, insert_sampling, merge_native_fields, thinking_budget,
-    without_cache_marker,
+    SamplingNames, function_tool, gaps::Gaps, insert_sampling, merge_native_fields,
+    thinking_budget, without_cache_marker,
 };
 
 fn thinking(effort: ReasoningEffort) -> Option<Value> {
@@ -73,7 +72,7 @@ pub fn to_json(
             .tools
             .iter()
             .filter(|tool| named.is_none_or(|name| tool.name == name))
-            .map(|tool| json!({"type": "function", "function": function_json(tool)}))
+            .map(function_tool)
             .collect();
         if tools.is_empty() {
             return Err(GatewayError::invalid(

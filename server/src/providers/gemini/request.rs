@@ -15,6 +15,7 @@
 //!   itself and refuses fields it does not know;
 //! - tools use `parametersJsonSchema` and `json_schema` uses
 //!   `responseJsonSchema`, so schemas travel as JSON Schema, unconverted;
+//!   a `strict` tool makes the function-calling mode `VALIDATED`;
 //! - `reasoning_effort` is a `thinkingBudget` (the budgets of Google's
 //!   OpenAI-compatible endpoint); sampling goes to `generationConfig`;
 //! - what Gemini has no field for (`parallel_tool_calls: false`, `user`,
@@ -251,22 +252,34 @@ fn tool_to_json(tool: &Tool) -> Value {
     if let Some(parameters) = function.remove("parameters") {
         function.insert("parametersJsonSchema".into(), parameters);
     }
+    if let Some(extensions) = &tool.extensions {
+        function.extend(without_cache_marker(extensions));
+    }
     Value::Object(function)
 }
 
+/// Gemini has no per-tool `strict`: a strict tool makes the model's choice
+/// `VALIDATED` (calls match their schemas, as `ANY` already guarantees).
 fn tool_config(request: &ChatRequest) -> Option<Value> {
-    let config = match request.tool_choice.as_ref()?.choice.as_ref()? {
-        tool_choice::Choice::FunctionName(name) => {
-            json!({"mode": "ANY", "allowedFunctionNames": [name]})
+    let mode = match request.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
+        Some(tool_choice::Choice::FunctionName(name)) => {
+            let config = json!({"mode": "ANY", "allowedFunctionNames": [name]});
+            return Some(json!({"functionCallingConfig": config}));
         }
-        tool_choice::Choice::Mode(mode) => match ToolChoiceMode::try_from(*mode).ok()? {
-            ToolChoiceMode::None => json!({"mode": "NONE"}),
-            ToolChoiceMode::Auto => json!({"mode": "AUTO"}),
-            ToolChoiceMode::Required => json!({"mode": "ANY"}),
-            ToolChoiceMode::Unspecified => return None,
-        },
+        Some(tool_choice::Choice::Mode(mode)) => {
+            ToolChoiceMode::try_from(*mode).unwrap_or_default()
+        }
+        None => ToolChoiceMode::Unspecified,
     };
-    Some(json!({"functionCallingConfig": config}))
+    let strict = request.tools.iter().any(|tool| tool.strict == Some(true));
+    let mode = match mode {
+        ToolChoiceMode::None => "NONE",
+        ToolChoiceMode::Required => "ANY",
+        ToolChoiceMode::Auto | ToolChoiceMode::Unspecified if strict => "VALIDATED",
+        ToolChoiceMode::Auto => "AUTO",
+        ToolChoiceMode::Unspecified => return None,
+    };
+    Some(json!({"functionCallingConfig": {"mode": mode}}))
 }
 
 fn generation_config(request: &ChatRequest) -> Map<String, Value> {

@@ -28,13 +28,12 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{FieldPath, GatewayError};
 use crate::openai_wire::json_struct::map_from_struct;
-use crate::openai_wire::request::function_json;
 use crate::pb::{
     ChatRequest, Message, ReasoningEffort, Role, ToolChoiceMode, content_part, image, message,
     response_format, tool_choice,
 };
 use crate::providers::{
-    SamplingNames, gaps::Gaps, insert_sampling, merge_native_fields, tool_arguments,
+    SamplingNames, function_tool, gaps::Gaps, insert_sampling, merge_native_fields, tool_arguments,
 };
 
 pub fn to_json(
@@ -86,11 +85,7 @@ pub fn to_json(
     body.insert("messages".into(), messages.into());
 
     if !request.tools.is_empty() && !tool_choice_is(request, ToolChoiceMode::None) {
-        let tools: Vec<Value> = request
-            .tools
-            .iter()
-            .map(|tool| json!({"type": "function", "function": function_json(tool)}))
-            .collect();
+        let tools: Vec<Value> = request.tools.iter().map(function_tool).collect();
         body.insert("tools".into(), tools.into());
     }
 

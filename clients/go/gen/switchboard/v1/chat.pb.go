@@ -1021,7 +1021,10 @@ type Tool struct {
 	// JSON Schema of the arguments object.
 	Parameters *structpb.Struct `protobuf:"bytes,3,opt,name=parameters,proto3" json:"parameters,omitempty"`
 	// Require arguments to match the schema exactly (structured outputs).
-	Strict        *bool `protobuf:"varint,4,opt,name=strict,proto3,oneof" json:"strict,omitempty"`
+	Strict *bool `protobuf:"varint,4,opt,name=strict,proto3,oneof" json:"strict,omitempty"`
+	// Tool fields this schema does not model, beside `type` and `function`
+	// (e.g. `cache_control`), passed to the provider as given.
+	Extensions    *structpb.Struct `protobuf:"bytes,5,opt,name=extensions,proto3" json:"extensions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1082,6 +1085,13 @@ func (x *Tool) GetStrict() bool {
 		return *x.Strict
 	}
 	return false
+}
+
+func (x *Tool) GetExtensions() *structpb.Struct {
+	if x != nil {
+		return x.Extensions
+	}
+	return nil
 }
 
 // How the model must use tools.
@@ -2303,14 +2313,17 @@ const file_switchboard_v1_chat_proto_rawDesc = "" +
 	"\n" +
 	"media_type\x18\x03 \x01(\tR\tmediaType\x123\n" +
 	"\x06detail\x18\x04 \x01(\x0e2\x1b.switchboard.v1.ImageDetailR\x06detailB\b\n" +
-	"\x06source\"\xb2\x01\n" +
+	"\x06source\"\xeb\x01\n" +
 	"\x04Tool\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x127\n" +
 	"\n" +
 	"parameters\x18\x03 \x01(\v2\x17.google.protobuf.StructR\n" +
 	"parameters\x12\x1b\n" +
-	"\x06strict\x18\x04 \x01(\bH\x01R\x06strict\x88\x01\x01B\x0e\n" +
+	"\x06strict\x18\x04 \x01(\bH\x01R\x06strict\x88\x01\x01\x127\n" +
+	"\n" +
+	"extensions\x18\x05 \x01(\v2\x17.google.protobuf.StructR\n" +
+	"extensionsB\x0e\n" +
 	"\f_descriptionB\t\n" +
 	"\a_strict\"s\n" +
 	"\n" +
@@ -2523,42 +2536,43 @@ var file_switchboard_v1_chat_proto_depIdxs = []int32{
 	28, // 14: switchboard.v1.ContentPart.extensions:type_name -> google.protobuf.Struct
 	1,  // 15: switchboard.v1.Image.detail:type_name -> switchboard.v1.ImageDetail
 	28, // 16: switchboard.v1.Tool.parameters:type_name -> google.protobuf.Struct
-	2,  // 17: switchboard.v1.ToolChoice.mode:type_name -> switchboard.v1.ToolChoiceMode
-	28, // 18: switchboard.v1.ToolCall.extensions:type_name -> google.protobuf.Struct
-	15, // 19: switchboard.v1.ResponseFormat.text:type_name -> switchboard.v1.TextFormat
-	16, // 20: switchboard.v1.ResponseFormat.json_object:type_name -> switchboard.v1.JsonObjectFormat
-	17, // 21: switchboard.v1.ResponseFormat.json_schema:type_name -> switchboard.v1.JsonSchemaFormat
-	28, // 22: switchboard.v1.JsonSchemaFormat.schema:type_name -> google.protobuf.Struct
-	19, // 23: switchboard.v1.ChatResponse.choices:type_name -> switchboard.v1.Choice
-	29, // 24: switchboard.v1.ChatResponse.usage:type_name -> switchboard.v1.Usage
-	30, // 25: switchboard.v1.ChatResponse.served_by:type_name -> switchboard.v1.ServedBy
-	28, // 26: switchboard.v1.ChatResponse.extensions:type_name -> google.protobuf.Struct
-	7,  // 27: switchboard.v1.Choice.message:type_name -> switchboard.v1.Message
-	4,  // 28: switchboard.v1.Choice.finish_reason:type_name -> switchboard.v1.FinishReason
-	28, // 29: switchboard.v1.Choice.extensions:type_name -> google.protobuf.Struct
-	21, // 30: switchboard.v1.ChatChunk.choices:type_name -> switchboard.v1.ChunkChoice
-	29, // 31: switchboard.v1.ChatChunk.usage:type_name -> switchboard.v1.Usage
-	30, // 32: switchboard.v1.ChatChunk.served_by:type_name -> switchboard.v1.ServedBy
-	28, // 33: switchboard.v1.ChatChunk.extensions:type_name -> google.protobuf.Struct
-	22, // 34: switchboard.v1.ChunkChoice.delta:type_name -> switchboard.v1.Delta
-	4,  // 35: switchboard.v1.ChunkChoice.finish_reason:type_name -> switchboard.v1.FinishReason
-	28, // 36: switchboard.v1.ChunkChoice.extensions:type_name -> google.protobuf.Struct
-	0,  // 37: switchboard.v1.Delta.role:type_name -> switchboard.v1.Role
-	23, // 38: switchboard.v1.Delta.tool_calls:type_name -> switchboard.v1.ToolCallDelta
-	28, // 39: switchboard.v1.Delta.extensions:type_name -> google.protobuf.Struct
-	28, // 40: switchboard.v1.ToolCallDelta.extensions:type_name -> google.protobuf.Struct
-	26, // 41: switchboard.v1.ListModelsResponse.models:type_name -> switchboard.v1.Model
-	5,  // 42: switchboard.v1.ChatService.Complete:input_type -> switchboard.v1.ChatRequest
-	5,  // 43: switchboard.v1.ChatService.StreamComplete:input_type -> switchboard.v1.ChatRequest
-	24, // 44: switchboard.v1.ChatService.ListModels:input_type -> switchboard.v1.ListModelsRequest
-	18, // 45: switchboard.v1.ChatService.Complete:output_type -> switchboard.v1.ChatResponse
-	20, // 46: switchboard.v1.ChatService.StreamComplete:output_type -> switchboard.v1.ChatChunk
-	25, // 47: switchboard.v1.ChatService.ListModels:output_type -> switchboard.v1.ListModelsResponse
-	45, // [45:48] is the sub-list for method output_type
-	42, // [42:45] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	28, // 17: switchboard.v1.Tool.extensions:type_name -> google.protobuf.Struct
+	2,  // 18: switchboard.v1.ToolChoice.mode:type_name -> switchboard.v1.ToolChoiceMode
+	28, // 19: switchboard.v1.ToolCall.extensions:type_name -> google.protobuf.Struct
+	15, // 20: switchboard.v1.ResponseFormat.text:type_name -> switchboard.v1.TextFormat
+	16, // 21: switchboard.v1.ResponseFormat.json_object:type_name -> switchboard.v1.JsonObjectFormat
+	17, // 22: switchboard.v1.ResponseFormat.json_schema:type_name -> switchboard.v1.JsonSchemaFormat
+	28, // 23: switchboard.v1.JsonSchemaFormat.schema:type_name -> google.protobuf.Struct
+	19, // 24: switchboard.v1.ChatResponse.choices:type_name -> switchboard.v1.Choice
+	29, // 25: switchboard.v1.ChatResponse.usage:type_name -> switchboard.v1.Usage
+	30, // 26: switchboard.v1.ChatResponse.served_by:type_name -> switchboard.v1.ServedBy
+	28, // 27: switchboard.v1.ChatResponse.extensions:type_name -> google.protobuf.Struct
+	7,  // 28: switchboard.v1.Choice.message:type_name -> switchboard.v1.Message
+	4,  // 29: switchboard.v1.Choice.finish_reason:type_name -> switchboard.v1.FinishReason
+	28, // 30: switchboard.v1.Choice.extensions:type_name -> google.protobuf.Struct
+	21, // 31: switchboard.v1.ChatChunk.choices:type_name -> switchboard.v1.ChunkChoice
+	29, // 32: switchboard.v1.ChatChunk.usage:type_name -> switchboard.v1.Usage
+	30, // 33: switchboard.v1.ChatChunk.served_by:type_name -> switchboard.v1.ServedBy
+	28, // 34: switchboard.v1.ChatChunk.extensions:type_name -> google.protobuf.Struct
+	22, // 35: switchboard.v1.ChunkChoice.delta:type_name -> switchboard.v1.Delta
+	4,  // 36: switchboard.v1.ChunkChoice.finish_reason:type_name -> switchboard.v1.FinishReason
+	28, // 37: switchboard.v1.ChunkChoice.extensions:type_name -> google.protobuf.Struct
+	0,  // 38: switchboard.v1.Delta.role:type_name -> switchboard.v1.Role
+	23, // 39: switchboard.v1.Delta.tool_calls:type_name -> switchboard.v1.ToolCallDelta
+	28, // 40: switchboard.v1.Delta.extensions:type_name -> google.protobuf.Struct
+	28, // 41: switchboard.v1.ToolCallDelta.extensions:type_name -> google.protobuf.Struct
+	26, // 42: switchboard.v1.ListModelsResponse.models:type_name -> switchboard.v1.Model
+	5,  // 43: switchboard.v1.ChatService.Complete:input_type -> switchboard.v1.ChatRequest
+	5,  // 44: switchboard.v1.ChatService.StreamComplete:input_type -> switchboard.v1.ChatRequest
+	24, // 45: switchboard.v1.ChatService.ListModels:input_type -> switchboard.v1.ListModelsRequest
+	18, // 46: switchboard.v1.ChatService.Complete:output_type -> switchboard.v1.ChatResponse
+	20, // 47: switchboard.v1.ChatService.StreamComplete:output_type -> switchboard.v1.ChatChunk
+	25, // 48: switchboard.v1.ChatService.ListModels:output_type -> switchboard.v1.ListModelsResponse
+	46, // [46:49] is the sub-list for method output_type
+	43, // [43:46] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_v1_chat_proto_init() }

@@ -202,112 +202,113 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
       "\001 \001(\tH\000R\003url\022\024\n\004data\030\002 \001(\014H\000R\004data\022\035\n\nme" +
       "dia_type\030\003 \001(\tR\tmediaType\0223\n\006detail\030\004 \001(" +
       "\0162\033.switchboard.v1.ImageDetailR\006detailB\010" +
-      "\n\006source\"\262\001\n\004Tool\022\022\n\004name\030\001 \001(\tR\004name\022%\n" +
+      "\n\006source\"\353\001\n\004Tool\022\022\n\004name\030\001 \001(\tR\004name\022%\n" +
       "\013description\030\002 \001(\tH\000R\013description\210\001\001\0227\n\n" +
       "parameters\030\003 \001(\0132\027.google.protobuf.Struc" +
       "tR\nparameters\022\033\n\006strict\030\004 \001(\010H\001R\006strict\210" +
-      "\001\001B\016\n\014_descriptionB\t\n\007_strict\"s\n\nToolCho" +
-      "ice\0224\n\004mode\030\001 \001(\0162\036.switchboard.v1.ToolC" +
-      "hoiceModeH\000R\004mode\022%\n\rfunction_name\030\002 \001(\t" +
-      "H\000R\014functionNameB\010\n\006choice\"\205\001\n\010ToolCall\022" +
-      "\016\n\002id\030\001 \001(\tR\002id\022\022\n\004name\030\002 \001(\tR\004name\022\034\n\ta" +
-      "rguments\030\003 \001(\tR\targuments\0227\n\nextensions\030" +
-      "\004 \001(\0132\027.google.protobuf.StructR\nextensio" +
-      "ns\"\326\001\n\016ResponseFormat\0220\n\004text\030\001 \001(\0132\032.sw" +
-      "itchboard.v1.TextFormatH\000R\004text\022C\n\013json_" +
-      "object\030\002 \001(\0132 .switchboard.v1.JsonObject" +
-      "FormatH\000R\njsonObject\022C\n\013json_schema\030\003 \001(" +
-      "\0132 .switchboard.v1.JsonSchemaFormatH\000R\nj" +
-      "sonSchemaB\010\n\006format\"\014\n\nTextFormat\"\022\n\020Jso" +
-      "nObjectFormat\"\266\001\n\020JsonSchemaFormat\022\022\n\004na" +
-      "me\030\001 \001(\tR\004name\022%\n\013description\030\002 \001(\tH\000R\013d" +
-      "escription\210\001\001\022/\n\006schema\030\003 \001(\0132\027.google.p" +
-      "rotobuf.StructR\006schema\022\033\n\006strict\030\004 \001(\010H\001" +
-      "R\006strict\210\001\001B\016\n\014_descriptionB\t\n\007_strict\"\241" +
-      "\003\n\014ChatResponse\022\016\n\002id\030\001 \001(\tR\002id\022\030\n\007creat" +
-      "ed\030\002 \001(\003R\007created\022\024\n\005model\030\003 \001(\tR\005model\022" +
-      "0\n\007choices\030\004 \003(\0132\026.switchboard.v1.Choice" +
-      "R\007choices\022+\n\005usage\030\005 \001(\0132\025.switchboard.v" +
-      "1.UsageR\005usage\0222\n\022system_fingerprint\030\006 \001" +
-      "(\tH\000R\021systemFingerprint\210\001\001\022&\n\014service_ti" +
-      "er\030\007 \001(\tH\001R\013serviceTier\210\001\001\0225\n\tserved_by\030" +
-      "\010 \001(\0132\030.switchboard.v1.ServedByR\010servedB" +
-      "y\0227\n\nextensions\030\t \001(\0132\027.google.protobuf." +
-      "StructR\nextensionsB\025\n\023_system_fingerprin" +
-      "tB\017\n\r_service_tier\"\377\001\n\006Choice\022\024\n\005index\030\001" +
-      " \001(\rR\005index\0221\n\007message\030\002 \001(\0132\027.switchboa" +
-      "rd.v1.MessageR\007message\022A\n\rfinish_reason\030" +
-      "\003 \001(\0162\034.switchboard.v1.FinishReasonR\014fin" +
-      "ishReason\0220\n\024native_finish_reason\030\004 \001(\tR" +
-      "\022nativeFinishReason\0227\n\nextensions\030\005 \001(\0132" +
-      "\027.google.protobuf.StructR\nextensions\"\243\003\n" +
-      "\tChatChunk\022\016\n\002id\030\001 \001(\tR\002id\022\030\n\007created\030\002 " +
-      "\001(\003R\007created\022\024\n\005model\030\003 \001(\tR\005model\0225\n\007ch" +
-      "oices\030\004 \003(\0132\033.switchboard.v1.ChunkChoice" +
-      "R\007choices\022+\n\005usage\030\005 \001(\0132\025.switchboard.v" +
-      "1.UsageR\005usage\0222\n\022system_fingerprint\030\006 \001" +
-      "(\tH\000R\021systemFingerprint\210\001\001\022&\n\014service_ti" +
-      "er\030\007 \001(\tH\001R\013serviceTier\210\001\001\0225\n\tserved_by\030" +
-      "\010 \001(\0132\030.switchboard.v1.ServedByR\010servedB" +
-      "y\0227\n\nextensions\030\t \001(\0132\027.google.protobuf." +
-      "StructR\nextensionsB\025\n\023_system_fingerprin" +
-      "tB\017\n\r_service_tier\"\376\001\n\013ChunkChoice\022\024\n\005in" +
-      "dex\030\001 \001(\rR\005index\022+\n\005delta\030\002 \001(\0132\025.switch" +
-      "board.v1.DeltaR\005delta\022A\n\rfinish_reason\030\003" +
-      " \001(\0162\034.switchboard.v1.FinishReasonR\014fini" +
-      "shReason\0220\n\024native_finish_reason\030\004 \001(\tR\022" +
-      "nativeFinishReason\0227\n\nextensions\030\005 \001(\0132\027" +
-      ".google.protobuf.StructR\nextensions\"\306\002\n\005" +
-      "Delta\022(\n\004role\030\001 \001(\0162\024.switchboard.v1.Rol" +
-      "eR\004role\022\035\n\007content\030\002 \001(\tH\000R\007content\210\001\001\022\035" +
-      "\n\007refusal\030\003 \001(\tH\001R\007refusal\210\001\001\0220\n\021reasoni" +
-      "ng_content\030\004 \001(\tH\002R\020reasoningContent\210\001\001\022" +
-      "<\n\ntool_calls\030\005 \003(\0132\035.switchboard.v1.Too" +
-      "lCallDeltaR\ttoolCalls\0227\n\nextensions\030\006 \001(" +
-      "\0132\027.google.protobuf.StructR\nextensionsB\n" +
-      "\n\010_contentB\n\n\010_refusalB\024\n\022_reasoning_con" +
-      "tent\"\272\001\n\rToolCallDelta\022\024\n\005index\030\001 \001(\rR\005i" +
-      "ndex\022\023\n\002id\030\002 \001(\tH\000R\002id\210\001\001\022\027\n\004name\030\003 \001(\tH" +
-      "\001R\004name\210\001\001\022\034\n\targuments\030\004 \001(\tR\targuments" +
-      "\0227\n\nextensions\030\005 \001(\0132\027.google.protobuf.S" +
-      "tructR\nextensionsB\005\n\003_idB\007\n\005_name\"\023\n\021Lis" +
-      "tModelsRequest\"C\n\022ListModelsResponse\022-\n\006" +
-      "models\030\001 \003(\0132\025.switchboard.v1.ModelR\006mod" +
-      "els\"]\n\005Model\022\016\n\002id\030\001 \001(\tR\002id\022\031\n\010owned_by" +
-      "\030\002 \001(\tR\007ownedBy\022)\n\020deployment_count\030\003 \001(" +
-      "\rR\017deploymentCount*s\n\004Role\022\024\n\020ROLE_UNSPE" +
-      "CIFIED\020\000\022\017\n\013ROLE_SYSTEM\020\001\022\022\n\016ROLE_DEVELO" +
-      "PER\020\002\022\r\n\tROLE_USER\020\003\022\022\n\016ROLE_ASSISTANT\020\004" +
-      "\022\r\n\tROLE_TOOL\020\005*o\n\013ImageDetail\022\034\n\030IMAGE_" +
-      "DETAIL_UNSPECIFIED\020\000\022\025\n\021IMAGE_DETAIL_AUT" +
-      "O\020\001\022\024\n\020IMAGE_DETAIL_LOW\020\002\022\025\n\021IMAGE_DETAI" +
-      "L_HIGH\020\003*\207\001\n\016ToolChoiceMode\022 \n\034TOOL_CHOI" +
-      "CE_MODE_UNSPECIFIED\020\000\022\031\n\025TOOL_CHOICE_MOD" +
-      "E_NONE\020\001\022\031\n\025TOOL_CHOICE_MODE_AUTO\020\002\022\035\n\031T" +
-      "OOL_CHOICE_MODE_REQUIRED\020\003*\332\001\n\017Reasoning" +
-      "Effort\022 \n\034REASONING_EFFORT_UNSPECIFIED\020\000" +
-      "\022\031\n\025REASONING_EFFORT_NONE\020\001\022\034\n\030REASONING" +
-      "_EFFORT_MINIMAL\020\002\022\030\n\024REASONING_EFFORT_LO" +
-      "W\020\003\022\033\n\027REASONING_EFFORT_MEDIUM\020\004\022\031\n\025REAS" +
-      "ONING_EFFORT_HIGH\020\005\022\032\n\026REASONING_EFFORT_" +
-      "XHIGH\020\006*\331\001\n\014FinishReason\022\035\n\031FINISH_REASO" +
-      "N_UNSPECIFIED\020\000\022\026\n\022FINISH_REASON_STOP\020\001\022" +
-      "\030\n\024FINISH_REASON_LENGTH\020\002\022\034\n\030FINISH_REAS" +
-      "ON_TOOL_CALLS\020\003\022 \n\034FINISH_REASON_CONTENT" +
-      "_FILTER\020\004\022\037\n\033FINISH_REASON_FUNCTION_CALL" +
-      "\020\005\022\027\n\023FINISH_REASON_OTHER\020\0062\365\001\n\013ChatServ" +
-      "ice\022E\n\010Complete\022\033.switchboard.v1.ChatReq" +
-      "uest\032\034.switchboard.v1.ChatResponse\022J\n\016St" +
-      "reamComplete\022\033.switchboard.v1.ChatReques" +
-      "t\032\031.switchboard.v1.ChatChunk0\001\022S\n\nListMo" +
-      "dels\022!.switchboard.v1.ListModelsRequest\032" +
-      "\".switchboard.v1.ListModelsResponseB\320\001\n\022" +
-      "dev.switchboard.v1B\tChatProtoP\001ZVgithub." +
-      "com/switchboard-gateway/switchboard/clie" +
-      "nts/go/gen/switchboard/v1;switchboardv1\242" +
-      "\002\003SXX\252\002\016Switchboard.V1\312\002\016Switchboard\\V1\342" +
-      "\002\032Switchboard\\V1\\GPBMetadata\352\002\017Switchboa" +
-      "rd::V1b\006proto3"
+      "\001\001\0227\n\nextensions\030\005 \001(\0132\027.google.protobuf" +
+      ".StructR\nextensionsB\016\n\014_descriptionB\t\n\007_" +
+      "strict\"s\n\nToolChoice\0224\n\004mode\030\001 \001(\0162\036.swi" +
+      "tchboard.v1.ToolChoiceModeH\000R\004mode\022%\n\rfu" +
+      "nction_name\030\002 \001(\tH\000R\014functionNameB\010\n\006cho" +
+      "ice\"\205\001\n\010ToolCall\022\016\n\002id\030\001 \001(\tR\002id\022\022\n\004name" +
+      "\030\002 \001(\tR\004name\022\034\n\targuments\030\003 \001(\tR\targumen" +
+      "ts\0227\n\nextensions\030\004 \001(\0132\027.google.protobuf" +
+      ".StructR\nextensions\"\326\001\n\016ResponseFormat\0220" +
+      "\n\004text\030\001 \001(\0132\032.switchboard.v1.TextFormat" +
+      "H\000R\004text\022C\n\013json_object\030\002 \001(\0132 .switchbo" +
+      "ard.v1.JsonObjectFormatH\000R\njsonObject\022C\n" +
+      "\013json_schema\030\003 \001(\0132 .switchboard.v1.Json" +
+      "SchemaFormatH\000R\njsonSchemaB\010\n\006format\"\014\n\n" +
+      "TextFormat\"\022\n\020JsonObjectFormat\"\266\001\n\020JsonS" +
+      "chemaFormat\022\022\n\004name\030\001 \001(\tR\004name\022%\n\013descr" +
+      "iption\030\002 \001(\tH\000R\013description\210\001\001\022/\n\006schema" +
+      "\030\003 \001(\0132\027.google.protobuf.StructR\006schema\022" +
+      "\033\n\006strict\030\004 \001(\010H\001R\006strict\210\001\001B\016\n\014_descrip" +
+      "tionB\t\n\007_strict\"\241\003\n\014ChatResponse\022\016\n\002id\030\001" +
+      " \001(\tR\002id\022\030\n\007created\030\002 \001(\003R\007created\022\024\n\005mo" +
+      "del\030\003 \001(\tR\005model\0220\n\007choices\030\004 \003(\0132\026.swit" +
+      "chboard.v1.ChoiceR\007choices\022+\n\005usage\030\005 \001(" +
+      "\0132\025.switchboard.v1.UsageR\005usage\0222\n\022syste" +
+      "m_fingerprint\030\006 \001(\tH\000R\021systemFingerprint" +
+      "\210\001\001\022&\n\014service_tier\030\007 \001(\tH\001R\013serviceTier" +
+      "\210\001\001\0225\n\tserved_by\030\010 \001(\0132\030.switchboard.v1." +
+      "ServedByR\010servedBy\0227\n\nextensions\030\t \001(\0132\027" +
+      ".google.protobuf.StructR\nextensionsB\025\n\023_" +
+      "system_fingerprintB\017\n\r_service_tier\"\377\001\n\006" +
+      "Choice\022\024\n\005index\030\001 \001(\rR\005index\0221\n\007message\030" +
+      "\002 \001(\0132\027.switchboard.v1.MessageR\007message\022" +
+      "A\n\rfinish_reason\030\003 \001(\0162\034.switchboard.v1." +
+      "FinishReasonR\014finishReason\0220\n\024native_fin" +
+      "ish_reason\030\004 \001(\tR\022nativeFinishReason\0227\n\n" +
+      "extensions\030\005 \001(\0132\027.google.protobuf.Struc" +
+      "tR\nextensions\"\243\003\n\tChatChunk\022\016\n\002id\030\001 \001(\tR" +
+      "\002id\022\030\n\007created\030\002 \001(\003R\007created\022\024\n\005model\030\003" +
+      " \001(\tR\005model\0225\n\007choices\030\004 \003(\0132\033.switchboa" +
+      "rd.v1.ChunkChoiceR\007choices\022+\n\005usage\030\005 \001(" +
+      "\0132\025.switchboard.v1.UsageR\005usage\0222\n\022syste" +
+      "m_fingerprint\030\006 \001(\tH\000R\021systemFingerprint" +
+      "\210\001\001\022&\n\014service_tier\030\007 \001(\tH\001R\013serviceTier" +
+      "\210\001\001\0225\n\tserved_by\030\010 \001(\0132\030.switchboard.v1." +
+      "ServedByR\010servedBy\0227\n\nextensions\030\t \001(\0132\027" +
+      ".google.protobuf.StructR\nextensionsB\025\n\023_" +
+      "system_fingerprintB\017\n\r_service_tier\"\376\001\n\013" +
+      "ChunkChoice\022\024\n\005index\030\001 \001(\rR\005index\022+\n\005del" +
+      "ta\030\002 \001(\0132\025.switchboard.v1.DeltaR\005delta\022A" +
+      "\n\rfinish_reason\030\003 \001(\0162\034.switchboard.v1.F" +
+      "inishReasonR\014finishReason\0220\n\024native_fini" +
+      "sh_reason\030\004 \001(\tR\022nativeFinishReason\0227\n\ne" +
+      "xtensions\030\005 \001(\0132\027.google.protobuf.Struct" +
+      "R\nextensions\"\306\002\n\005Delta\022(\n\004role\030\001 \001(\0162\024.s" +
+      "witchboard.v1.RoleR\004role\022\035\n\007content\030\002 \001(" +
+      "\tH\000R\007content\210\001\001\022\035\n\007refusal\030\003 \001(\tH\001R\007refu" +
+      "sal\210\001\001\0220\n\021reasoning_content\030\004 \001(\tH\002R\020rea" +
+      "soningContent\210\001\001\022<\n\ntool_calls\030\005 \003(\0132\035.s" +
+      "witchboard.v1.ToolCallDeltaR\ttoolCalls\0227" +
+      "\n\nextensions\030\006 \001(\0132\027.google.protobuf.Str" +
+      "uctR\nextensionsB\n\n\010_contentB\n\n\010_refusalB" +
+      "\024\n\022_reasoning_content\"\272\001\n\rToolCallDelta\022" +
+      "\024\n\005index\030\001 \001(\rR\005index\022\023\n\002id\030\002 \001(\tH\000R\002id\210" +
+      "\001\001\022\027\n\004name\030\003 \001(\tH\001R\004name\210\001\001\022\034\n\targuments" +
+      "\030\004 \001(\tR\targuments\0227\n\nextensions\030\005 \001(\0132\027." +
+      "google.protobuf.StructR\nextensionsB\005\n\003_i" +
+      "dB\007\n\005_name\"\023\n\021ListModelsRequest\"C\n\022ListM" +
+      "odelsResponse\022-\n\006models\030\001 \003(\0132\025.switchbo" +
+      "ard.v1.ModelR\006models\"]\n\005Model\022\016\n\002id\030\001 \001(" +
+      "\tR\002id\022\031\n\010owned_by\030\002 \001(\tR\007ownedBy\022)\n\020depl" +
+      "oyment_count\030\003 \001(\rR\017deploymentCount*s\n\004R" +
+      "ole\022\024\n\020ROLE_UNSPECIFIED\020\000\022\017\n\013ROLE_SYSTEM" +
+      "\020\001\022\022\n\016ROLE_DEVELOPER\020\002\022\r\n\tROLE_USER\020\003\022\022\n" +
+      "\016ROLE_ASSISTANT\020\004\022\r\n\tROLE_TOOL\020\005*o\n\013Imag" +
+      "eDetail\022\034\n\030IMAGE_DETAIL_UNSPECIFIED\020\000\022\025\n" +
+      "\021IMAGE_DETAIL_AUTO\020\001\022\024\n\020IMAGE_DETAIL_LOW" +
+      "\020\002\022\025\n\021IMAGE_DETAIL_HIGH\020\003*\207\001\n\016ToolChoice" +
+      "Mode\022 \n\034TOOL_CHOICE_MODE_UNSPECIFIED\020\000\022\031" +
+      "\n\025TOOL_CHOICE_MODE_NONE\020\001\022\031\n\025TOOL_CHOICE" +
+      "_MODE_AUTO\020\002\022\035\n\031TOOL_CHOICE_MODE_REQUIRE" +
+      "D\020\003*\332\001\n\017ReasoningEffort\022 \n\034REASONING_EFF" +
+      "ORT_UNSPECIFIED\020\000\022\031\n\025REASONING_EFFORT_NO" +
+      "NE\020\001\022\034\n\030REASONING_EFFORT_MINIMAL\020\002\022\030\n\024RE" +
+      "ASONING_EFFORT_LOW\020\003\022\033\n\027REASONING_EFFORT" +
+      "_MEDIUM\020\004\022\031\n\025REASONING_EFFORT_HIGH\020\005\022\032\n\026" +
+      "REASONING_EFFORT_XHIGH\020\006*\331\001\n\014FinishReaso" +
+      "n\022\035\n\031FINISH_REASON_UNSPECIFIED\020\000\022\026\n\022FINI" +
+      "SH_REASON_STOP\020\001\022\030\n\024FINISH_REASON_LENGTH" +
+      "\020\002\022\034\n\030FINISH_REASON_TOOL_CALLS\020\003\022 \n\034FINI" +
+      "SH_REASON_CONTENT_FILTER\020\004\022\037\n\033FINISH_REA" +
+      "SON_FUNCTION_CALL\020\005\022\027\n\023FINISH_REASON_OTH" +
+      "ER\020\0062\365\001\n\013ChatService\022E\n\010Complete\022\033.switc" +
+      "hboard.v1.ChatRequest\032\034.switchboard.v1.C" +
+      "hatResponse\022J\n\016StreamComplete\022\033.switchbo" +
+      "ard.v1.ChatRequest\032\031.switchboard.v1.Chat" +
+      "Chunk0\001\022S\n\nListModels\022!.switchboard.v1.L" +
+      "istModelsRequest\032\".switchboard.v1.ListMo" +
+      "delsResponseB\320\001\n\022dev.switchboard.v1B\tCha" +
+      "tProtoP\001ZVgithub.com/switchboard-gateway" +
+      "/switchboard/clients/go/gen/switchboard/" +
+      "v1;switchboardv1\242\002\003SXX\252\002\016Switchboard.V1\312" +
+      "\002\016Switchboard\\V1\342\002\032Switchboard\\V1\\GPBMet" +
+      "adata\352\002\017Switchboard::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -362,7 +363,7 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
     internal_static_switchboard_v1_Tool_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_switchboard_v1_Tool_descriptor,
-        new java.lang.String[] { "Name", "Description", "Parameters", "Strict", });
+        new java.lang.String[] { "Name", "Description", "Parameters", "Strict", "Extensions", });
     internal_static_switchboard_v1_ToolChoice_descriptor =
       getDescriptor().getMessageType(7);
     internal_static_switchboard_v1_ToolChoice_fieldAccessorTable = new

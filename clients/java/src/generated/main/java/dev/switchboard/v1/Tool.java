@@ -226,6 +226,47 @@ private static final long serialVersionUID = 0L;
     return strict_;
   }
 
+  public static final int EXTENSIONS_FIELD_NUMBER = 5;
+  private com.google.protobuf.Struct extensions_;
+  /**
+   * <pre>
+   * Tool fields this schema does not model, beside `type` and `function`
+   * (e.g. `cache_control`), passed to the provider as given.
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   * @return Whether the extensions field is set.
+   */
+  @java.lang.Override
+  public boolean hasExtensions() {
+    return ((bitField0_ & 0x00000008) != 0);
+  }
+  /**
+   * <pre>
+   * Tool fields this schema does not model, beside `type` and `function`
+   * (e.g. `cache_control`), passed to the provider as given.
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   * @return The extensions.
+   */
+  @java.lang.Override
+  public com.google.protobuf.Struct getExtensions() {
+    return extensions_ == null ? com.google.protobuf.Struct.getDefaultInstance() : extensions_;
+  }
+  /**
+   * <pre>
+   * Tool fields this schema does not model, beside `type` and `function`
+   * (e.g. `cache_control`), passed to the provider as given.
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   */
+  @java.lang.Override
+  public com.google.protobuf.StructOrBuilder getExtensionsOrBuilder() {
+    return extensions_ == null ? com.google.protobuf.Struct.getDefaultInstance() : extensions_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -252,6 +293,9 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000004) != 0)) {
       output.writeBool(4, strict_);
     }
+    if (((bitField0_ & 0x00000008) != 0)) {
+      output.writeMessage(5, getExtensions());
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -269,6 +313,10 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000004) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(4, strict_);
+    }
+    if (((bitField0_ & 0x00000008) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(5, getExtensions());
     }
     return size;
   }
@@ -311,6 +359,11 @@ private static final long serialVersionUID = 0L;
       if (getStrict()
           != other.getStrict()) return false;
     }
+    if (hasExtensions() != other.hasExtensions()) return false;
+    if (hasExtensions()) {
+      if (!getExtensions()
+          .equals(other.getExtensions())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -336,6 +389,10 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + STRICT_FIELD_NUMBER;
       hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
           getStrict());
+    }
+    if (hasExtensions()) {
+      hash = (37 * hash) + EXTENSIONS_FIELD_NUMBER;
+      hash = (53 * hash) + getExtensions().hashCode();
     }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
@@ -472,6 +529,7 @@ private static final long serialVersionUID = 0L;
       if (com.google.protobuf.GeneratedMessage
               .alwaysUseFieldBuilders) {
         internalGetParametersFieldBuilder();
+        internalGetExtensionsFieldBuilder();
       }
     }
     @java.lang.Override
@@ -486,6 +544,11 @@ private static final long serialVersionUID = 0L;
         parametersBuilder_ = null;
       }
       strict_ = false;
+      extensions_ = null;
+      if (extensionsBuilder_ != null) {
+        extensionsBuilder_.dispose();
+        extensionsBuilder_ = null;
+      }
       return this;
     }
 
@@ -537,6 +600,12 @@ private static final long serialVersionUID = 0L;
         result.strict_ = strict_;
         to_bitField0_ |= 0x00000004;
       }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.extensions_ = extensionsBuilder_ == null
+            ? extensions_
+            : extensionsBuilder_.build();
+        to_bitField0_ |= 0x00000008;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -567,6 +636,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasStrict()) {
         setStrict(other.getStrict());
+      }
+      if (other.hasExtensions()) {
+        mergeExtensions(other.getExtensions());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -614,6 +686,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000008;
               break;
             } // case 32
+            case 42: {
+              input.readMessage(
+                  internalGetExtensionsFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 42
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1035,6 +1114,170 @@ private static final long serialVersionUID = 0L;
       strict_ = false;
       onChanged();
       return this;
+    }
+
+    private com.google.protobuf.Struct extensions_;
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Struct, com.google.protobuf.Struct.Builder, com.google.protobuf.StructOrBuilder> extensionsBuilder_;
+    /**
+     * <pre>
+     * Tool fields this schema does not model, beside `type` and `function`
+     * (e.g. `cache_control`), passed to the provider as given.
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     * @return Whether the extensions field is set.
+     */
+    public boolean hasExtensions() {
+      return ((bitField0_ & 0x00000010) != 0);
+    }
+    /**
+     * <pre>
+     * Tool fields this schema does not model, beside `type` and `function`
+     * (e.g. `cache_control`), passed to the provider as given.
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     * @return The extensions.
+     */
+    public com.google.protobuf.Struct getExtensions() {
+      if (extensionsBuilder_ == null) {
+        return extensions_ == null ? com.google.protobuf.Struct.getDefaultInstance() : extensions_;
+      } else {
+        return extensionsBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Tool fields this schema does not model, beside `type` and `function`
+     * (e.g. `cache_control`), passed to the provider as given.
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public Builder setExtensions(com.google.protobuf.Struct value) {
+      if (extensionsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        extensions_ = value;
+      } else {
+        extensionsBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Tool fields this schema does not model, beside `type` and `function`
+     * (e.g. `cache_control`), passed to the provider as given.
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public Builder setExtensions(
+        com.google.protobuf.Struct.Builder builderForValue) {
+      if (extensionsBuilder_ == null) {
+        extensions_ = builderForValue.build();
+      } else {
+        extensionsBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Tool fields this schema does not model, beside `type` and `function`
+     * (e.g. `cache_control`), passed to the provider as given.
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public Builder mergeExtensions(com.google.protobuf.Struct value) {
+      if (extensionsBuilder_ == null) {
+        if (((bitField0_ & 0x00000010) != 0) &&
+          extensions_ != null &&
+          extensions_ != com.google.protobuf.Struct.getDefaultInstance()) {
+          getExtensionsBuilder().mergeFrom(value);
+        } else {
+          extensions_ = value;
+        }
+      } else {
+        extensionsBuilder_.mergeFrom(value);
+      }
+      if (extensions_ != null) {
+        bitField0_ |= 0x00000010;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Tool fields this schema does not model, beside `type` and `function`
+     * (e.g. `cache_control`), passed to the provider as given.
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public Builder clearExtensions() {
+      bitField0_ = (bitField0_ & ~0x00000010);
+      extensions_ = null;
+      if (extensionsBuilder_ != null) {
+        extensionsBuilder_.dispose();
+        extensionsBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Tool fields this schema does not model, beside `type` and `function`
+     * (e.g. `cache_control`), passed to the provider as given.
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public com.google.protobuf.Struct.Builder getExtensionsBuilder() {
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return internalGetExtensionsFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Tool fields this schema does not model, beside `type` and `function`
+     * (e.g. `cache_control`), passed to the provider as given.
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    public com.google.protobuf.StructOrBuilder getExtensionsOrBuilder() {
+      if (extensionsBuilder_ != null) {
+        return extensionsBuilder_.getMessageOrBuilder();
+      } else {
+        return extensions_ == null ?
+            com.google.protobuf.Struct.getDefaultInstance() : extensions_;
+      }
+    }
+    /**
+     * <pre>
+     * Tool fields this schema does not model, beside `type` and `function`
+     * (e.g. `cache_control`), passed to the provider as given.
+     * </pre>
+     *
+     * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Struct, com.google.protobuf.Struct.Builder, com.google.protobuf.StructOrBuilder> 
+        internalGetExtensionsFieldBuilder() {
+      if (extensionsBuilder_ == null) {
+        extensionsBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            com.google.protobuf.Struct, com.google.protobuf.Struct.Builder, com.google.protobuf.StructOrBuilder>(
+                getExtensions(),
+                getParentForChildren(),
+                isClean());
+        extensions_ = null;
+      }
+      return extensionsBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:switchboard.v1.Tool)

@@ -104,4 +104,34 @@ public interface ToolOrBuilder extends
    * @return The strict.
    */
   boolean getStrict();
+
+  /**
+   * <pre>
+   * Tool fields this schema does not model, beside `type` and `function`
+   * (e.g. `cache_control`), passed to the provider as given.
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   * @return Whether the extensions field is set.
+   */
+  boolean hasExtensions();
+  /**
+   * <pre>
+   * Tool fields this schema does not model, beside `type` and `function`
+   * (e.g. `cache_control`), passed to the provider as given.
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   * @return The extensions.
+   */
+  com.google.protobuf.Struct getExtensions();
+  /**
+   * <pre>
+   * Tool fields this schema does not model, beside `type` and `function`
+   * (e.g. `cache_control`), passed to the provider as given.
+   * </pre>
+   *
+   * <code>.google.protobuf.Struct extensions = 5 [json_name = "extensions"];</code>
+   */
+  com.google.protobuf.StructOrBuilder getExtensionsOrBuilder();
 }
