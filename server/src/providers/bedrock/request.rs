@@ -47,6 +47,7 @@ use crate::providers::{
     CACHE_CONTROL, SamplingNames, THINKING_BLOCKS,
     gaps::{Gaps, check_tool_choice_has_tools},
     insert_sampling, merge_native_fields, message_texts, thinking_budget, tool_arguments,
+    without_cache_marker,
 };
 
 pub fn to_json(request: &ChatRequest, model: &str) -> Result<Map<String, Value>, GatewayError> {
@@ -251,16 +252,12 @@ fn tool_config(
         if let Some(strict) = tool.strict {
             spec.insert("strict".into(), strict.into());
         }
-        let mut extensions = tool
-            .extensions
-            .as_ref()
-            .map(map_from_struct)
-            .unwrap_or_default();
-        let cache_control = extensions.remove(CACHE_CONTROL);
-        spec.extend(extensions);
+        if let Some(extensions) = &tool.extensions {
+            spec.extend(without_cache_marker(extensions));
+        }
         tools.push(json!({"toolSpec": spec}));
         // Everything before a cache point is cached: the tools up to here.
-        if cache_control.is_some() {
+        if has_cache_marker(tool.extensions.as_ref()) {
             tools.push(cache_point());
         }
     }
@@ -295,12 +292,6 @@ fn part_blocks(
     at: FieldPath<'_>,
     blocks: &mut Vec<Value>,
 ) -> Result<(), GatewayError> {
-    let mut extensions = part
-        .extensions
-        .as_ref()
-        .map(map_from_struct)
-        .unwrap_or_default();
-    let cache_control = extensions.remove(CACHE_CONTROL);
     let mut block = match &part.part {
         Some(content_part::Part::Text(text)) => json!({"text": text}),
         Some(content_part::Part::Image(img)) => {
@@ -322,11 +313,11 @@ fn part_blocks(
         }
         None => return Ok(()),
     };
-    if let Value::Object(block) = &mut block {
-        block.extend(extensions);
+    if let (Value::Object(block), Some(extensions)) = (&mut block, &part.extensions) {
+        block.extend(without_cache_marker(extensions));
     }
     blocks.push(block);
-    if cache_control.is_some() {
+    if has_cache_marker(part.extensions.as_ref()) {
         blocks.push(cache_point());
     }
     Ok(())
@@ -335,12 +326,13 @@ fn part_blocks(
 /// A cache point after a message's blocks when the whole message carries
 /// `cache_control`.
 fn mark_cache_point(m: &Message, blocks: &mut Vec<Value>) {
-    if m.extensions
-        .as_ref()
-        .is_some_and(|e| e.fields.contains_key(CACHE_CONTROL))
-    {
+    if has_cache_marker(m.extensions.as_ref()) {
         blocks.push(cache_point());
     }
+}
+
+fn has_cache_marker(extensions: Option<&prost_types::Struct>) -> bool {
+    extensions.is_some_and(|e| e.fields.contains_key(CACHE_CONTROL))
 }
 
 /// Converse's cache breakpoint: everything before it is cached.
