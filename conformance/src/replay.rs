@@ -1,6 +1,5 @@
 //! The replay upstream: an HTTP server that answers as a provider would, from recorded fixtures.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -103,8 +102,6 @@ pub struct CaseLog {
 struct Shared {
     fixtures_dir: PathBuf,
     requests: Mutex<Vec<RecordedRequest>>,
-    /// Requests so far per `"METHOD /path"`, for routes answered in turn.
-    turns: Mutex<HashMap<String, usize>>,
     expectations: Vec<CaseExpectation>,
     case_logs: Mutex<Vec<CaseLog>>,
 }
@@ -119,23 +116,12 @@ impl Shared {
     /// many such requests came before it.
     fn record(&self, request: &RecordedRequest) -> usize {
         let mut requests = self.requests();
+        let turn = requests
+            .iter()
+            .filter(|r| r.method == request.method && r.path == request.path)
+            .count();
         requests.push(request.clone());
-        let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
-        let seen = turns
-            .entry(format!("{} {}", request.method, request.path))
-            .or_default();
-        *seen += 1;
-        *seen - 1
-    }
-
-    /// Forgets every request, and so every route's turn.
-    fn clear(&self) {
-        let mut requests = self.requests();
-        requests.clear();
-        self.turns
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        turn
     }
 
     fn case_logs(&self) -> std::sync::MutexGuard<'_, Vec<CaseLog>> {
@@ -210,7 +196,6 @@ impl ReplayServer {
         let shared = Arc::new(Shared {
             fixtures_dir,
             requests: Mutex::new(Vec::new()),
-            turns: Mutex::default(),
             case_logs: Mutex::new(vec![CaseLog::default(); expectations.len()]),
             expectations,
         });
@@ -242,8 +227,9 @@ impl ReplayServer {
         self.shared.requests().clone()
     }
 
+    /// Forgets every request, and so every route's turn.
     pub fn clear(&self) {
-        self.shared.clear();
+        self.shared.requests().clear();
     }
 
     /// Base URL of conformance case `n`: what `{{replay}}` stands for in its deployment.
@@ -299,7 +285,7 @@ async fn list_requests(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {
-    shared.clear();
+    shared.requests().clear();
     StatusCode::NO_CONTENT
 }
 

@@ -253,7 +253,7 @@ impl Doors {
     async fn grpc(&self, case: &Case) -> DoorResult {
         let got = match case.endpoint() {
             Endpoint::Chat => self.grpc_chat(case).await,
-            Endpoint::Embeddings => self.grpc_embed(case).await,
+            Endpoint::Embeddings => self.grpc_embed(case).await.map(|reply| (reply, None)),
         };
         let diffs = match (&case.expected, got) {
             (Expected::Response(want), Ok((got, None))) => body_diff(case, "response", want, &got),
@@ -326,10 +326,7 @@ impl Doors {
         }
     }
 
-    async fn grpc_embed(
-        &self,
-        case: &Case,
-    ) -> Result<(Value, Option<tonic::Status>), tonic::Status> {
+    async fn grpc_embed(&self, case: &Case) -> Result<Value, tonic::Status> {
         let (request, format) =
             embeddings::request_from_json(Self::client_body(case)).map_err(|e| {
                 tonic::Status::internal(format!("client request has no proto form: {e}"))
@@ -341,7 +338,7 @@ impl Doors {
             .await?
             .into_inner();
         let json = embeddings::response_to_json(&reply, format);
-        Ok((serde_json::from_slice(&json).unwrap_or_default(), None))
+        Ok(serde_json::from_slice(&json).unwrap_or_default())
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::{
     Gateway, MASTER_KEY, Model, ReplayServer, Setup, UPSTREAM_KEY, fixture_json, fixtures_dir,
-    sse_payloads,
+    sse_payloads, took_the_timeout,
 };
 use switchboard::openai_wire::json_struct::struct_from_map;
 use switchboard::pb::chat_service_client::ChatServiceClient;
@@ -611,7 +611,7 @@ async fn trickled_request_is_deadline_exceeded() {
         .await
         .expect("an answer within 10 s")
         .expect("an answer");
-    let waited = started.elapsed();
+    took_the_timeout(started);
     let status =
         tonic::Status::from_header_map(response.headers()).expect("a trailers-only status");
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
@@ -622,10 +622,6 @@ async fn trickled_request_is_deadline_exceeded() {
     let details = status.get_error_details();
     let info = details.error_info().expect("ErrorInfo");
     assert_eq!(info.reason, "REQUEST_BODY_TIMEOUT");
-    assert!(
-        (Duration::from_millis(900)..Duration::from_secs(5)).contains(&waited),
-        "answered after {waited:?}"
-    );
     drop(frames);
     assert!(gateway.replay.requests().is_empty());
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use support::{
     Gateway, MASTER_KEY, Model, ReplayServer, Setup, UPSTREAM_KEY, fixtures_dir, keepalive_timers,
+    took_the_timeout,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -161,15 +162,6 @@ fn hi(model: &str) -> serde_json::Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
 }
 
-/// What a stalled upstream costs: about the deployments' 1 s `timeout`.
-fn took_the_timeout(started: Instant) {
-    let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
-        "{waited:?}"
-    );
-}
-
 /// The OpenAI facade also speaks h2c (HTTP/2 without TLS) on the same port,
 /// as the gRPC services do.
 #[tokio::test]
@@ -241,8 +233,7 @@ async fn front_door_limits() {
 
     // Idle client sockets carry the keepalive timer (2), due within 30 s
     // (3000 ticks) instead of Linux's default two hours.
-    let port = |addr: &str| addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
-    let gateway_port = port(&gateway.addr).expect("gateway port");
+    let gateway_port = served[0].peer_addr().expect("gateway address").port();
     let client_port = served[0].local_addr().expect("client address").port();
     let timers = keepalive_timers(Some(gateway_port), client_port, 40).await;
     let [(timer, ticks)] = timers[..] else {

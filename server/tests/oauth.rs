@@ -174,28 +174,11 @@ async fn metadata_server_token() {
 /// again for the next request.
 #[tokio::test]
 async fn bedrock_signs_with_a_web_identity_role() {
-    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
-    let dir = support::TempDir::new();
-    let token_file = dir.path.join("token");
-    std::fs::write(&token_file, "eyJ.first.token\n").expect("token file");
-    let sts = format!(
-        "http://{}/bedrock/sts__assume-role-with-web-identity",
-        replay.addr()
-    );
-    let gateway = bedrock_gateway(
-        replay,
-        vec![
-            (
-                "AWS_ROLE_ARN",
-                "arn:aws:iam::123456789012:role/bedrock".into(),
-            ),
-            (
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-                token_file.display().to_string(),
-            ),
-            ("AWS_ROLE_SESSION_NAME", "switchboard-test".into()),
-            ("AWS_ENDPOINT_URL_STS", sts),
-        ],
+    let (gateway, token_file, _dir) = with_web_identity(
+        "sts__assume-role-with-web-identity",
+        "arn:aws:iam::123456789012:role/bedrock",
+        "eyJ.first.token\n",
+        vec![("AWS_ROLE_SESSION_NAME", "switchboard-test".into())],
     )
     .await;
 
@@ -291,24 +274,11 @@ async fn bedrock_signs_with_container_credentials() {
 /// call is made.
 #[tokio::test]
 async fn refused_role_credentials_fail_the_request() {
-    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
-    let dir = support::TempDir::new();
-    let token_file = dir.path.join("token");
-    std::fs::write(&token_file, "eyJ.token").expect("token file");
-    let sts = format!(
-        "http://{}/bedrock/sts__error-400-validation-error",
-        replay.addr()
-    );
-    let gateway = bedrock_gateway(
-        replay,
-        vec![
-            ("AWS_ROLE_ARN", "not-an-arn".into()),
-            (
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-                token_file.display().to_string(),
-            ),
-            ("AWS_ENDPOINT_URL_STS", sts),
-        ],
+    let (gateway, _, _dir) = with_web_identity(
+        "sts__error-400-validation-error",
+        "not-an-arn",
+        "eyJ.token",
+        Vec::new(),
     )
     .await;
 
@@ -446,6 +416,33 @@ async fn on_ec2(routes: &str) -> support::Gateway {
     let endpoint = format!("http://{}/bedrock/{routes}", replay.addr());
     let metadata = vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint)];
     bedrock_gateway(replay, metadata).await
+}
+
+/// A Bedrock deployment assuming `role` with a web identity `token` in a
+/// file (its path returned, in the returned directory), traded at the
+/// replay route `sts`; `env` is added.
+async fn with_web_identity(
+    sts: &str,
+    role: &str,
+    token: &str,
+    mut env: Vec<(&str, String)>,
+) -> (support::Gateway, std::path::PathBuf, support::TempDir) {
+    let replay = ReplayServer::start(fixtures_dir()).await.expect("replay");
+    let dir = support::TempDir::new();
+    let token_file = dir.path.join("token");
+    std::fs::write(&token_file, token).expect("token file");
+    env.extend([
+        ("AWS_ROLE_ARN", role.to_owned()),
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            token_file.display().to_string(),
+        ),
+        (
+            "AWS_ENDPOINT_URL_STS",
+            format!("http://{}/bedrock/{sts}", replay.addr()),
+        ),
+    ]);
+    (bedrock_gateway(replay, env).await, token_file, dir)
 }
 
 /// `METHOD path` of each request the replay server saw, in order.

@@ -25,7 +25,7 @@ pub enum EncodingFormat {
 
 /// Parses a facade embeddings body. `encoding_format` also stays in the
 /// request's extensions, so an OpenAI-family upstream gets exactly what the
-/// client asked (native adapters leave it out: `native_embed_extensions`).
+/// client asked (native adapters leave it out: `native_embed_fields`).
 pub fn request_from_json(
     body: Map<String, Value>,
 ) -> Result<(EmbedRequest, EncodingFormat), GatewayError> {

@@ -35,7 +35,12 @@ pub const GATEWAY_FIELDS: &[&str] = &["model", "stream"];
 /// `response_format` plus the caller's `effort`) are merged one level deep;
 /// anything else is replaced, but for the fields the gateway decides.
 pub fn merge_native_fields(body: &mut Map<String, Value>, extensions: Option<&Struct>) {
-    for (key, value) in extensions.map(map_from_struct).unwrap_or_default() {
+    merge_fields(body, extensions.map(map_from_struct).unwrap_or_default());
+}
+
+/// [`merge_native_fields`] for fields already read into JSON.
+pub fn merge_fields(body: &mut Map<String, Value>, fields: Map<String, Value>) {
+    for (key, value) in fields {
         if GATEWAY_FIELDS.contains(&key.as_str()) {
             continue;
         }

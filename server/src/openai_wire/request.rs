@@ -835,12 +835,18 @@ struct StreamOptionsJson {
 fn tool_to_json(tool: &Tool) -> Value {
     let mut f = function_json(tool);
     insert_opt(&mut f, "strict", tool.strict);
+    tool_object(f, tool.extensions.iter().flat_map(map_from_struct))
+}
+
+/// An OpenAI tool object around `function`, with the tool's other `fields`.
+pub(crate) fn tool_object(
+    function: Map<String, Value>,
+    fields: impl IntoIterator<Item = (String, Value)>,
+) -> Value {
     let mut t = Map::new();
     t.insert("type".into(), "function".into());
-    t.insert("function".into(), f.into());
-    if let Some(extensions) = &tool.extensions {
-        t.extend(map_from_struct(extensions));
-    }
+    t.insert("function".into(), function.into());
+    t.extend(fields);
     Value::Object(t)
 }
 

@@ -36,8 +36,8 @@ use sse_stream::Sse;
 use crate::config::DeploymentConfig;
 use crate::error::{FieldPath, GatewayError};
 use crate::openai_wire::json_struct::{json_from_value, struct_from_map};
-pub use crate::openai_wire::merge_native_fields;
-use crate::openai_wire::request::function_json;
+use crate::openai_wire::request::{function_json, tool_object};
+pub use crate::openai_wire::{merge_fields, merge_native_fields};
 use crate::pb::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Embedding, Message,
     ReasoningEffort, Tool, ToolCall, Usage, content_part, message,
@@ -174,13 +174,10 @@ pub fn without_cache_marker(extensions: &Struct) -> impl Iterator<Item = (String
 /// left out) with its other fields but the cache marker: Cohere's and
 /// Ollama's tool.
 pub fn function_tool(tool: &Tool) -> Value {
-    let mut t = Map::new();
-    t.insert("type".into(), "function".into());
-    t.insert("function".into(), function_json(tool).into());
-    if let Some(extensions) = &tool.extensions {
-        t.extend(without_cache_marker(extensions));
-    }
-    Value::Object(t)
+    tool_object(
+        function_json(tool),
+        tool.extensions.iter().flat_map(without_cache_marker),
+    )
 }
 
 /// The HTTP status an error sent inside a stream states (its `code`), or
@@ -210,10 +207,16 @@ pub fn check_native_embed(provider: &str, request: &EmbedRequest) -> Result<(), 
 /// `encoding_format`, the facade's output format, which the gateway applies
 /// itself (the OpenAI SDKs send it on every call; only the OpenAI family
 /// knows the field, and gets it as sent).
-pub fn native_embed_extensions(request: &EmbedRequest) -> Option<Struct> {
-    let mut extensions = request.extensions.clone()?;
-    extensions.fields.remove("encoding_format");
-    Some(extensions)
+pub fn native_embed_fields(request: &EmbedRequest) -> Map<String, Value> {
+    let Some(extensions) = &request.extensions else {
+        return Map::new();
+    };
+    extensions
+        .fields
+        .iter()
+        .filter(|(key, _)| *key != "encoding_format")
+        .map(|(key, value)| (key.clone(), json_from_value(value)))
+        .collect()
 }
 
 /// Vectors in input order, numbered as OpenAI numbers them.

@@ -121,15 +121,13 @@ impl TokenSource {
             grant: settings.grant,
             client,
             timeout,
-            token: Renewing::default(),
+            token: Renewing::new("access token", provider),
         }
     }
 
     /// A token valid for a while yet.
     pub async fn token(&self) -> Result<Token, GatewayError> {
-        self.token
-            .get("access token", self.provider, self.fetch())
-            .await
+        self.token.get(|| self.fetch()).await
     }
 
     /// Forgets the token held: the provider refused it (revoked, or

@@ -48,6 +48,9 @@ pub struct Renewing<T> {
     forgotten: AtomicBool,
     /// Expired credentials are used a while more (`statically_stable`).
     statically_stable: bool,
+    /// What is held, and for which provider, for the log.
+    what: &'static str,
+    provider: &'static str,
 }
 
 struct State<T> {
@@ -65,8 +68,10 @@ struct Held<T> {
     expires_at: Instant,
 }
 
-impl<T> Default for Renewing<T> {
-    fn default() -> Self {
+impl<T> Renewing<T> {
+    /// `what` names the credential ("access token") and `provider` its
+    /// deployment's provider in the log.
+    pub fn new(what: &'static str, provider: &'static str) -> Self {
         Self {
             state: Mutex::new(State {
                 held: None,
@@ -74,17 +79,17 @@ impl<T> Default for Renewing<T> {
             }),
             forgotten: AtomicBool::new(false),
             statically_stable: false,
+            what,
+            provider,
         }
     }
-}
 
-impl<T> Renewing<T> {
     /// For EC2 instance profile keys: used 10 to 15 minutes past their
     /// expiry when they arrive expired or their renewal fails (see above).
-    pub fn statically_stable() -> Self {
+    pub fn statically_stable(what: &'static str, provider: &'static str) -> Self {
         Self {
             statically_stable: true,
-            ..Self::default()
+            ..Self::new(what, provider)
         }
     }
 }
@@ -92,14 +97,14 @@ impl<T> Renewing<T> {
 impl<T: Clone> Renewing<T> {
     /// The credential, from `fetch` when none is held or the one held is
     /// due for renewal. `fetch` yields the credential and how long it lasts
-    /// from when it was asked for; it is not polled unless it is needed.
-    /// `what` names the credential in the log.
-    pub async fn get(
-        &self,
-        what: &'static str,
-        provider: &'static str,
-        fetch: impl Future<Output = Result<(T, Duration), GatewayError>>,
-    ) -> Result<T, GatewayError> {
+    /// from when it was asked for; it is called only when it is needed, and
+    /// its future is boxed then, so that every request's wait for a held
+    /// credential stays small.
+    pub async fn get<F>(&self, fetch: impl FnOnce() -> F) -> Result<T, GatewayError>
+    where
+        F: Future<Output = Result<(T, Duration), GatewayError>>,
+    {
+        let (what, provider) = (self.what, self.provider);
         let arrived = Instant::now();
         let mut state = self.state.lock().await;
         if self.forgotten.swap(false, Ordering::Relaxed) {
@@ -116,7 +121,7 @@ impl<T: Clone> Renewing<T> {
         {
             return Err(error.clone());
         }
-        match fetch.await {
+        match Box::pin(fetch()).await {
             Ok((value, mut lifetime)) => {
                 // What a request refused meanwhile is replaced already.
                 self.forgotten.store(false, Ordering::Relaxed);
@@ -211,7 +216,7 @@ mod tests {
         renewing: &Renewing<&'static str>,
         fetched: Result<(&'static str, Duration), GatewayError>,
     ) -> Result<&'static str, GatewayError> {
-        renewing.get("token", "test", async { fetched }).await
+        renewing.get(|| async { fetched }).await
     }
 
     /// A credential is fetched once and then held until it is due; one
@@ -219,7 +224,7 @@ mod tests {
     /// while another request holds the state.
     #[tokio::test]
     async fn held_until_due_or_forgotten() {
-        let renewing = Renewing::default();
+        let renewing = Renewing::new("token", "test");
         let got = async |fetched| get(&renewing, Ok((fetched, HOUR))).await.ok();
         assert_eq!(got("first").await, Some("first"));
         assert_eq!(got("second").await, Some("first"));
@@ -238,7 +243,7 @@ mod tests {
     /// not kept.
     #[tokio::test]
     async fn failed_renewal_keeps_an_unexpired_credential() {
-        let renewing = Renewing::default();
+        let renewing = Renewing::new("token", "test");
         get(&renewing, Ok(("kept", Duration::from_secs(120))))
             .await
             .expect("fetched");
@@ -248,14 +253,14 @@ mod tests {
             tried.fetch_add(1, Ordering::SeqCst);
             Err(refused())
         };
-        let kept = renewing.get("token", "test", failing).await;
+        let kept = renewing.get(|| failing).await;
         assert_eq!((kept.ok(), tried.load(Ordering::SeqCst)), (Some("kept"), 1));
         let state = renewing.state.lock().await;
         let retry_in = state.held.as_ref().expect("held").refresh_at - Instant::now();
         assert!(retry_in > Duration::from_secs(25), "{retry_in:?}");
         drop(state);
 
-        let renewing = Renewing::default();
+        let renewing = Renewing::new("token", "test");
         get(&renewing, Ok(("expired", Duration::ZERO)))
             .await
             .expect("fetched");
@@ -272,7 +277,7 @@ mod tests {
     /// drops them.
     #[tokio::test]
     async fn statically_stable_keys_outlive_their_expiry() {
-        let renewing = Renewing::statically_stable();
+        let renewing = Renewing::statically_stable("token", "test");
         let minute = Duration::from_secs(60);
         let held_for = async |renewing: &Renewing<_>| {
             let state = renewing.state.lock().await;
@@ -322,7 +327,7 @@ mod tests {
     #[tokio::test]
     async fn waiting_requests_share_a_fetch() {
         for answer in [Err(refused()), Ok(("expired", Duration::ZERO))] {
-            let renewing = Arc::new(Renewing::<&'static str>::default());
+            let renewing = Arc::new(Renewing::<&'static str>::new("token", "test"));
             let fetches = Arc::new(AtomicUsize::new(0));
             let request = || {
                 let (renewing, fetches) = (renewing.clone(), fetches.clone());
@@ -332,7 +337,7 @@ mod tests {
                         fetches.fetch_add(1, Ordering::SeqCst);
                         answer
                     };
-                    renewing.get("token", "test", fetch).await
+                    renewing.get(|| fetch).await
                 }
             };
 

@@ -286,6 +286,16 @@ impl Drop for Gateway {
 }
 
 /// A plain HTTP/1.1 client.
+/// What a stalled upstream or client costs: about the 1 s timeout the
+/// tests configure.
+pub fn took_the_timeout(started: Instant) {
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+}
+
 pub fn http_client() -> reqwest::Client {
     switchboard_conformance::http_client_builder()
         .http1_only()

@@ -7,6 +7,7 @@ mod body_deadline;
 
 pub use body_deadline::BodyDeadline;
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -132,11 +133,15 @@ pub fn status(error: GatewayError) -> Status {
     // The provider's code and other error fields (e.g. Groq's
     // `failed_generation`): strings as they are, anything else as JSON
     // text, while they fit.
-    let code = view.code.iter().map(|c| ("code", c.clone()));
+    // Borrowed, so that fields left out for lack of room are never copied.
+    let code = view
+        .code
+        .iter()
+        .map(|c| ("code", Cow::Borrowed(c.as_str())));
     let extra = view.extra.iter().map(|(key, value)| {
         let text = match value {
-            serde_json::Value::String(text) => text.clone(),
-            other => other.to_string(),
+            serde_json::Value::String(text) => Cow::Borrowed(text.as_str()),
+            other => Cow::Owned(other.to_string()),
         };
         (key.as_str(), text)
     });

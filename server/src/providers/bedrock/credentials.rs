@@ -103,8 +103,10 @@ impl CredentialSource {
             AwsCredentialSource::Keys(keys) => Keys::Fixed(static_identity(&keys)),
             AwsCredentialSource::Role(role) => {
                 let renewing = match role {
-                    AwsRole::InstanceProfile { .. } => Renewing::statically_stable(),
-                    _ => Renewing::default(),
+                    AwsRole::InstanceProfile { .. } => {
+                        Renewing::statically_stable("AWS credentials", provider)
+                    }
+                    _ => Renewing::new("AWS credentials", provider),
                 };
                 Keys::Role {
                     role,
@@ -127,10 +129,7 @@ impl CredentialSource {
     pub async fn identity(&self) -> Result<Identity, GatewayError> {
         match &self.keys {
             Keys::Fixed(identity) => Ok(identity.clone()),
-            Keys::Role { role, keys } => {
-                keys.get("AWS credentials", self.provider, self.fetch(role))
-                    .await
-            }
+            Keys::Role { role, keys } => keys.get(|| self.fetch(role)).await,
         }
     }
 
@@ -512,9 +511,7 @@ mod tests {
             extra: Default::default(),
         };
         let held = async || {
-            let keys = keys.get("keys", "bedrock", async {
-                Ok((identity("ASIANEW"), Duration::from_secs(3600)))
-            });
+            let keys = keys.get(|| async { Ok((identity("ASIANEW"), Duration::from_secs(3600))) });
             let identity = keys.await.expect("keys");
             identity
                 .data::<Credentials>()
@@ -529,7 +526,7 @@ mod tests {
         ] {
             keys.forget();
             let fetch = async { Ok((identity("ASIAOLD"), Duration::from_secs(3600))) };
-            keys.get("keys", "bedrock", fetch).await.expect("keys");
+            keys.get(|| fetch).await.expect("keys");
             source.refused(&refused(code));
             let expected = if dropped { "ASIANEW" } else { "ASIAOLD" };
             assert_eq!(held().await, expected, "{code}");

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
 use crate::pb::EmbedRequest;
-use crate::providers::{merge_native_fields, native_embed_extensions, token_count};
+use crate::providers::{merge_fields, native_embed_fields, token_count};
 
 pub enum Family {
     Titan,
@@ -39,8 +39,9 @@ pub fn family(model: &str) -> Result<Family, GatewayError> {
 
 /// The InvokeModel bodies for a request: one per input for Titan, one for Cohere.
 pub fn request_bodies(request: &EmbedRequest, family: &Family) -> Vec<Map<String, Value>> {
+    let fields = native_embed_fields(request);
     let finish = |mut body: Map<String, Value>| {
-        merge_native_fields(&mut body, native_embed_extensions(request).as_ref());
+        merge_fields(&mut body, fields.clone());
         body
     };
     match family {

@@ -10,8 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::pb::{EmbedRequest, EmbedResponse};
 use crate::providers::{
-    embed_usage, merge_native_fields, native_embed_extensions, non_empty, numbered_embeddings,
-    token_count,
+    embed_usage, merge_fields, native_embed_fields, non_empty, numbered_embeddings, token_count,
 };
 
 pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
@@ -23,7 +22,7 @@ pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value
     if let Some(dimensions) = request.dimensions {
         body.insert("output_dimension".into(), dimensions.into());
     }
-    merge_native_fields(&mut body, native_embed_extensions(request).as_ref());
+    merge_fields(&mut body, native_embed_fields(request));
     body
 }
 

@@ -8,15 +8,11 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::openai_wire::json_struct::map_from_struct;
 use crate::pb::{EmbedRequest, EmbedResponse};
-use crate::providers::{native_embed_extensions, numbered_embeddings};
+use crate::providers::{native_embed_fields, numbered_embeddings};
 
 pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
-    let extensions = native_embed_extensions(request)
-        .as_ref()
-        .map(map_from_struct)
-        .unwrap_or_default();
+    let extensions = native_embed_fields(request);
     let model = format!("models/{model}");
     let items: Vec<Value> = request
         .input

@@ -8,9 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::request::EXTRA_CONTENT;
 use crate::openai_wire::errors::{ErrorBody, mark_context_length};
-use crate::openai_wire::json_struct::struct_from_map;
 use crate::pb::{ChatResponse, Choice, FinishReason, Message, Role, ToolCall, Usage, message};
-use crate::providers::{CONTENT_BLOCKS, non_empty, take_token_count};
+use crate::providers::{CONTENT_BLOCKS, extension, non_empty, take_token_count};
 
 /// The native finish reason of the empty answer to a blocked prompt (Gemini
 /// gives none: the prompt's feedback says why).
@@ -93,7 +92,8 @@ impl Parts {
                     id,
                     name,
                     arguments: args.to_string(),
-                    extensions: signature.map(signature_extension),
+                    extensions: signature
+                        .and_then(|s| extension(EXTRA_CONTENT, google_signature(s))),
                 });
             } else if let Some(Value::String(text)) = part.remove("text") {
                 if part.get("thought") == Some(&Value::Bool(true)) {
@@ -122,10 +122,7 @@ impl Parts {
     pub fn extensions(&mut self) -> Option<prost_types::Struct> {
         let mut fields = Map::new();
         if let Some(signature) = self.text_signature.take() {
-            fields.insert(
-                EXTRA_CONTENT.into(),
-                json!({"google": {"thought_signature": signature}}),
-            );
+            fields.insert(EXTRA_CONTENT.into(), google_signature(signature));
         }
         if !self.other.is_empty() {
             fields.insert(
@@ -137,13 +134,9 @@ impl Parts {
     }
 }
 
-/// `{"extra_content": {"google": {"thought_signature": …}}}`
-fn signature_extension(signature: Value) -> prost_types::Struct {
-    let Value::Object(map) = json!({EXTRA_CONTENT: {"google": {"thought_signature": signature}}})
-    else {
-        unreachable!("a JSON object literal")
-    };
-    struct_from_map(map)
+/// The value of `extra_content` carrying a thought signature.
+fn google_signature(signature: Value) -> Value {
+    json!({"google": {"thought_signature": signature}})
 }
 
 pub fn from_slice(body: &[u8], now: i64) -> Result<ChatResponse, serde_json::Error> {
@@ -251,9 +244,14 @@ pub fn parse_error(body: &[u8]) -> ErrorBody {
     let Ok(Value::Object(mut top)) = crate::openai_wire::from_bytes::<Value>(body) else {
         return crate::openai_wire::errors::parse_error_body(body);
     };
-    let Some(Value::Object(mut error)) = top.remove("error") else {
+    let Some(Value::Object(error)) = top.remove("error") else {
         return crate::openai_wire::errors::parse_error_body(body);
     };
+    error_from_json(error)
+}
+
+/// Google's `error` object (the body's, or a stream event's) as an error body.
+pub(super) fn error_from_json(mut error: Map<String, Value>) -> ErrorBody {
     let text = |v: Option<Value>| match v {
         Some(Value::String(s)) => Some(s),
         _ => None,

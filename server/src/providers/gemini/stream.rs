@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::response::{
-    GenerateResponse, PROMPT_BLOCKED, Parts, finish_reason, parse_error, usage_from_json,
+    GenerateResponse, PROMPT_BLOCKED, Parts, error_from_json, finish_reason, usage_from_json,
 };
 use crate::error::GatewayError;
 use crate::pb::{ChatChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta};
@@ -87,9 +87,9 @@ impl EventDecoder for StreamState {
     fn on_event(&mut self, data: &str) -> Result<Vec<ChatChunk>, GatewayError> {
         let event: GenerateResponse =
             serde_json::from_str(data).map_err(|e| unreadable(self.provider, "stream event", e))?;
-        if let Some(error) = &event.error {
+        if let Some(error) = event.error {
             let status = stated_status(error.get("code"));
-            return Err(parse_error(data.as_bytes()).into_error(self.provider, status));
+            return Err(error_from_json(error).into_error(self.provider, status));
         }
         if self.id.is_empty() {
             self.id = event.response_id.clone();

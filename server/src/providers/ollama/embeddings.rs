@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::pb::{EmbedRequest, EmbedResponse};
 use crate::providers::{
-    embed_usage, merge_native_fields, native_embed_extensions, non_empty, numbered_embeddings,
+    embed_usage, merge_fields, native_embed_fields, non_empty, numbered_embeddings,
 };
 
 pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value> {
@@ -18,7 +18,7 @@ pub fn request_to_json(request: &EmbedRequest, model: &str) -> Map<String, Value
     if let Some(dimensions) = request.dimensions {
         body.insert("dimensions".into(), dimensions.into());
     }
-    merge_native_fields(&mut body, native_embed_extensions(request).as_ref());
+    merge_fields(&mut body, native_embed_fields(request));
     body
 }
 

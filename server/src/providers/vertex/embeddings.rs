@@ -10,9 +10,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::openai_wire::json_struct::map_from_struct;
 use crate::pb::{EmbedRequest, EmbedResponse};
-use crate::providers::{embed_usage, extension, native_embed_extensions, numbered_embeddings};
+use crate::providers::{embed_usage, extension, native_embed_fields, numbered_embeddings};
 
 /// Extensions that are request-wide `parameters`, not instance fields.
 const PARAMETERS: [&str; 1] = ["autoTruncate"];
@@ -23,11 +22,7 @@ const PARAMETERS: [&str; 1] = ["autoTruncate"];
 pub fn request_bodies(request: &EmbedRequest, model: &str) -> Vec<Map<String, Value>> {
     let mut parameters = Map::new();
     let mut instance_fields = Map::new();
-    for (key, value) in native_embed_extensions(request)
-        .as_ref()
-        .map(map_from_struct)
-        .unwrap_or_default()
-    {
+    for (key, value) in native_embed_fields(request) {
         if PARAMETERS.contains(&key.as_str()) {
             parameters.insert(key, value);
         } else {
